@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MPL-2.0
+// sendmsg/recvmsg with SCM_RIGHTS and memfd payloads for userland doors.
+#include "door/uds/socket_io.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace portunus::uds {
+namespace {
+
+std::error_code last_error() { return make_door_error(errno); }
+
+constexpr std::size_t control_space = CMSG_SPACE(sizeof(int) * wire_max_fds);
+
+std::error_code send_raw(int sock, const wire_header& h, std::string_view data, std::span<const int> fds)
+{
+    std::array<std::byte, wire_header_size> head;
+    encode_header(h, head);
+    iovec iov[2];
+    iov[0].iov_base = head.data();
+    iov[0].iov_len = head.size();
+    iov[1].iov_base = const_cast<char*>(data.data());
+    iov[1].iov_len = data.size();
+
+    alignas(cmsghdr) char control[control_space];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = data.empty() ? 1 : 2;
+    if (!fds.empty()) {
+        const std::size_t bytes = sizeof(int) * fds.size();
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(bytes);
+        cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(bytes);
+        std::memcpy(CMSG_DATA(cm), fds.data(), bytes);
+    }
+    for (;;) {
+        if (::sendmsg(sock, &msg, MSG_NOSIGNAL) >= 0) return {};
+        if (errno != EINTR) return last_error();
+    }
+}
+
+// Takes every descriptor out of the control data, so none can leak whatever happens next.
+void collect_fds(msghdr& msg, std::vector<unique_fd>& fds)
+{
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            fds.emplace_back(fd);
+        }
+    }
+}
+
+std::error_code receive_raw(int sock, std::span<std::byte> buffer, int flags, std::size_t& length,
+                            std::vector<unique_fd>& fds)
+{
+    iovec iov{buffer.data(), buffer.size()};
+    alignas(cmsghdr) char control[control_space];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+        n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == ECONNRESET ? make_door_error(ECONNRESET) : last_error();
+    collect_fds(msg, fds);
+    if (n == 0 && fds.empty()) return make_door_error(ECONNRESET);
+    if ((msg.msg_flags & MSG_TRUNC) != 0) return make_door_error(EPROTO);
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) return make_door_error(E2BIG);
+    length = static_cast<std::size_t>(n);
+    return {};
+}
+
+} // namespace
+
+std::span<std::byte> thread_receive_buffer()
+{
+    thread_local std::unique_ptr<std::byte[]> buffer(new std::byte[wire_header_size + wire_inline_max]);
+    return {buffer.get(), wire_header_size + wire_inline_max};
+}
+
+std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds)
+{
+    wire_header h;
+    h.type = type;
+    h.nfds = static_cast<std::uint32_t>(fds.size());
+    h.size = data.size();
+    if (data.size() <= wire_inline_max) return send_raw(sock, h, data, fds);
+
+    std::error_code ec;
+    unique_fd memfd = make_sealed_memfd(data, ec);
+    if (ec) return ec;
+    h.flags = flag_payload_in_memfd;
+    if ((ec = send_raw(sock, h, {}, fds))) return ec;
+    wire_header p;
+    p.type = message_type::payload;
+    p.nfds = 1;
+    p.size = data.size();
+    const int one[1] = {memfd.get()};
+    return send_raw(sock, p, {}, one);
+}
+
+std::error_code send_error(int sock, int errno_value)
+{
+    wire_header h;
+    h.type = message_type::error;
+    h.error = errno_value;
+    return send_raw(sock, h, {}, {});
+}
+
+std::error_code send_hello(int sock, const wire_hello& hello)
+{
+    std::array<std::byte, wire_hello_size> body;
+    encode_hello(hello, body);
+    wire_header h;
+    h.type = message_type::hello;
+    h.size = body.size();
+    return send_raw(sock, h, {reinterpret_cast<const char*>(body.data()), body.size()}, {});
+}
+
+std::error_code receive_message(int sock, std::span<std::byte> buffer, received_message& out, int flags)
+{
+    out.fds.clear();
+    out.mapped = door_buffer{};
+    out.data = {};
+    std::size_t length = 0;
+    if (auto ec = receive_raw(sock, buffer, flags, length, out.fds)) return ec;
+    std::uint16_t peer_version = 0;
+    if (auto ec = decode_header(buffer.first(length), out.fds.size(), out.header, peer_version)) {
+        out.fds.clear();
+        return ec;
+    }
+    if (out.header.type == message_type::payload) {
+        out.fds.clear();
+        return make_door_error(EPROTO);
+    }
+    if ((out.header.flags & flag_payload_in_memfd) == 0) {
+        out.data = {reinterpret_cast<const char*>(buffer.data()) + wire_header_size, length - wire_header_size};
+        return {};
+    }
+
+    // The payload message is sent right after the header, so this read does not wait on the
+    // peer's goodwill for long; sockets that face untrusted peers carry SO_RCVTIMEO as well.
+    std::vector<unique_fd> payload_fds;
+    std::array<std::byte, wire_header_size> head;
+    std::error_code ec = receive_raw(sock, head, 0, length, payload_fds);
+    wire_header p;
+    if (!ec) ec = decode_header(std::span(head).first(length), payload_fds.size(), p, peer_version);
+    if (!ec && (p.type != message_type::payload || p.size != out.header.size)) ec = make_door_error(EPROTO);
+    if (!ec) out.mapped = map_sealed_memfd(payload_fds.front().get(), out.header.size, ec);
+    if (ec) {
+        out.fds.clear();
+        return ec;
+    }
+    out.data = out.mapped.view();
+    return {};
+}
+
+unique_fd make_sealed_memfd(std::string_view data, std::error_code& ec)
+{
+    unique_fd fd(::memfd_create("portunus-door", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!fd) {
+        ec = last_error();
+        return {};
+    }
+    if (::ftruncate(fd.get(), static_cast<off_t>(data.size())) != 0) {
+        ec = last_error();
+        return {};
+    }
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            ec = n < 0 ? last_error() : make_door_error(EIO);
+            return {};
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+        ec = last_error();
+        return {};
+    }
+    return fd;
+}
+
+door_buffer map_sealed_memfd(int fd, std::size_t size, std::error_code& ec)
+{
+    constexpr int required = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    struct stat st {};
+    if (seals < 0 || (seals & required) != required || ::fstat(fd, &st) != 0 ||
+        static_cast<std::size_t>(st.st_size) != size) {
+        ec = make_door_error(EPROTO);
+        return {};
+    }
+    void* address = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (address == MAP_FAILED) {
+        ec = last_error();
+        return {};
+    }
+    return door_buffer::adopt_mapping(address, size, size);
+}
+
+} // namespace portunus::uds

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MPL-2.0
+// Sending and receiving userland door messages over AF_UNIX SOCK_SEQPACKET sockets.
+#pragma once
+
+#include "door/uds/wire_format.hpp"
+
+#include <portunus/door.hpp>
+
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace portunus::uds {
+
+/// One received message. `data` points into the receive buffer (valid until it is reused) or
+/// into `mapped`, a read-only mapping of a sealed memfd.
+struct received_message {
+    wire_header header;
+    std::string_view data;
+    door_buffer mapped;
+    std::vector<unique_fd> fds;
+};
+
+/// A per-thread receive buffer that holds one header plus the largest inline payload.
+std::span<std::byte> thread_receive_buffer();
+
+/// Sends a call or reply: inline when small, otherwise through a sealed memfd in a second
+/// message. `fds` are sent as they are; the caller keeps ownership and closes them afterwards.
+/// Errors: the errno of sendmsg (EPIPE, ECONNRESET, EAGAIN on a send timeout ...), or of the memfd.
+std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds);
+std::error_code send_error(int sock, int errno_value);
+std::error_code send_hello(int sock, const wire_hello& hello);
+
+/// Receives one logical message (two socket messages when the payload is in a memfd).
+/// `flags` go to the first recvmsg (e.g. MSG_DONTWAIT). Errors: ECONNRESET when the peer closed,
+/// EPROTO / EPROTONOSUPPORT for a bad message, E2BIG when descriptors were cut off, or the errno
+/// of recvmsg. Descriptors received with a bad message are closed.
+std::error_code receive_message(int sock, std::span<std::byte> buffer, received_message& out, int flags = 0);
+
+/// Creates a memfd holding `data`, sealed against any change. Linux only.
+unique_fd make_sealed_memfd(std::string_view data, std::error_code& ec);
+
+/// Maps a received memfd read-only, after checking its seals and size (EPROTO otherwise), so that
+/// the sender can no longer change what the receiver has validated.
+door_buffer map_sealed_memfd(int fd, std::size_t size, std::error_code& ec);
+
+} // namespace portunus::uds

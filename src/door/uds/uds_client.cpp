@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MPL-2.0
+// door_client on userland doors: a pool of SOCK_SEQPACKET connections pinned to one door instance.
+#include "door/uds/socket_io.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+
+namespace portunus {
+
+// Each connection carries one call at a time, so concurrent callers never wait for each other:
+// they take an idle connection or open another. All connections of a handle must reach the same
+// door instance (as an illumos fd does), so every new one is checked against the first hello.
+struct door_client::impl {
+    std::string path;
+    uds::wire_hello identity;
+    std::mutex mutex;
+    std::vector<unique_fd> idle; // guarded by mutex
+
+    // Enough for a daemon's per-route concurrency; connections past it are closed after use.
+    static constexpr std::size_t max_idle = 256;
+
+    unique_fd connect(std::error_code& ec, bool first);
+    unique_fd take(std::error_code& ec);
+    void give_back(unique_fd fd);
+};
+
+namespace {
+
+std::error_code wait_readable(int fd, std::chrono::steady_clock::time_point deadline)
+{
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return make_door_error(ETIMEDOUT);
+        pollfd p{fd, POLLIN, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+        if (n > 0) return {};
+        if (n < 0 && errno != EINTR) return make_door_error(errno);
+    }
+}
+
+using clock = std::chrono::steady_clock;
+
+} // namespace
+
+unique_fd door_client::impl::connect(std::error_code& ec, bool first)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+        ec = make_door_error(ENAMETOOLONG);
+        return {};
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        ec = make_door_error(errno);
+        return {};
+    }
+    int rc;
+    do {
+        rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        // A stale socket file, a path that is not a socket, or (after open) a vanished path all
+        // mean what illumos says with EBADF: no server behind this door.
+        const int e = errno;
+        ec = make_door_error((e == EACCES || e == EPERM || e == EMFILE || e == ENFILE || e == ENOBUFS ||
+                              e == ENOMEM || e == EAGAIN)
+                                 ? e
+                                 : (first && e == ENOENT ? ENOENT : EBADF));
+        return {};
+    }
+    uds::received_message hello;
+    if ((ec = uds::receive_message(fd.get(), uds::thread_receive_buffer(), hello))) {
+        if (ec.value() != EPROTONOSUPPORT) ec = make_door_error(EBADF);
+        return {};
+    }
+    uds::wire_hello h;
+    if (hello.header.type != uds::message_type::hello ||
+        (ec = uds::decode_hello({reinterpret_cast<const std::byte*>(hello.data.data()), hello.data.size()}, h))) {
+        ec = make_door_error(EPROTO);
+        return {};
+    }
+    if (!first && h.uniquifier != identity.uniquifier) {
+        ec = make_door_error(EBADF); // the path now names another door: this one is gone
+        return {};
+    }
+    if (first) identity = h;
+    return fd;
+}
+
+unique_fd door_client::impl::take(std::error_code& ec)
+{
+    {
+        std::lock_guard lock(mutex);
+        if (!idle.empty()) {
+            unique_fd fd = std::move(idle.back());
+            idle.pop_back();
+            return fd;
+        }
+    }
+    return connect(ec, false);
+}
+
+void door_client::impl::give_back(unique_fd fd)
+{
+    std::lock_guard lock(mutex);
+    if (idle.size() < max_idle) idle.push_back(std::move(fd));
+}
+
+door_client door_client::open(const std::string& path, std::error_code& ec)
+{
+    ec.clear();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        ec = make_door_error(errno);
+        return {};
+    }
+    auto i = std::make_shared<impl>();
+    i->path = path;
+    unique_fd first = i->connect(ec, true);
+    if (ec) return {};
+    i->idle.push_back(std::move(first));
+    door_client c;
+    c.impl_ = std::move(i);
+    return c;
+}
+
+door_result door_client::call(std::string_view data, std::vector<unique_fd> fds, std::error_code& ec) const
+{
+    return call(data, std::move(fds), std::chrono::milliseconds{0}, ec);
+}
+
+door_result door_client::call(std::string_view data, std::vector<unique_fd> fds, std::chrono::milliseconds timeout,
+                              std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_) {
+        ec = make_door_error(EBADF);
+        return {};
+    }
+    if (fds.size() > door_max_descriptors) {
+        ec = make_door_error(E2BIG);
+        return {};
+    }
+    if (!fds.empty() && (impl_->identity.attributes & door_attr_refuse_desc) != 0) {
+        ec = make_door_error(ENOTSUP);
+        return {};
+    }
+    const auto deadline = clock::now() + timeout;
+    unique_fd conn = impl_->take(ec);
+    if (ec) return {};
+
+    std::vector<int> raw(fds.size());
+    for (std::size_t i = 0; i < fds.size(); ++i) raw[i] = fds[i].get();
+    ec = uds::send_message(conn.get(), uds::message_type::call, data, raw);
+    fds.clear(); // DOOR_RELEASE: the descriptors are the server's now, or lost with the call
+    if (ec) {
+        // The request never reached a server: the connection's server is gone.
+        if (ec.value() == EPIPE || ec.value() == ECONNRESET || ec.value() == ENOTCONN ||
+            ec.value() == ECONNREFUSED)
+            ec = make_door_error(EBADF);
+        return {};
+    }
+    if (timeout.count() > 0) {
+        if ((ec = wait_readable(conn.get(), deadline))) return {}; // conn closes: the late reply is dropped
+    }
+    uds::received_message reply;
+    ec = uds::receive_message(conn.get(), uds::thread_receive_buffer(), reply);
+    if (ec) {
+        if (ec.value() == ECONNRESET) ec = make_door_error(EINTR);
+        return {};
+    }
+    switch (reply.header.type) {
+    case uds::message_type::reply: break;
+    case uds::message_type::error:
+        ec = make_door_error(reply.header.error);
+        // An EBADF reply means the server revoked the door; its connection is finished too.
+        if (reply.header.error != EBADF) impl_->give_back(std::move(conn));
+        return {};
+    default: ec = make_door_error(EPROTO); return {};
+    }
+    door_result result;
+    result.data = reply.mapped.data() != nullptr ? std::move(reply.mapped) : door_buffer(reply.data);
+    result.fds = std::move(reply.fds);
+    impl_->give_back(std::move(conn));
+    return result;
+}
+
+door_info door_client::info(std::error_code& ec) const
+{
+    ec.clear();
+    door_info info;
+    if (!impl_) {
+        ec = make_door_error(EBADF);
+        return info;
+    }
+    info.target = impl_->identity.pid;
+    info.attributes = impl_->identity.attributes;
+    info.uniquifier = impl_->identity.uniquifier;
+    // A server that has exited revokes its doors; report that as illumos does, with target -1.
+    if (::kill(info.target, 0) != 0 && errno == ESRCH) {
+        info.target = -1;
+        info.attributes |= door_attr_revoked;
+    }
+    return info;
+}
+
+const std::string& door_client::path() const noexcept
+{
+    static const std::string none;
+    return impl_ ? impl_->path : none;
+}
+
+} // namespace portunus

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MPL-2.0
+// door_server on userland doors: a listening socket and a high-water thread pool over one epoll set.
+#include "door/uds/socket_io.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+namespace portunus {
+namespace {
+
+struct connection {
+    unique_fd fd;
+    door_credentials caller;
+};
+
+// Tags for the epoll events that are not connections.
+char listener_tag;
+char wake_tag;
+
+std::uint64_t new_uniquifier()
+{
+    static std::atomic<std::uint64_t> counter{0};
+    static const std::uint64_t base = [] {
+        std::random_device rd;
+        return (std::uint64_t{rd()} << 32) ^ rd();
+    }();
+    return base ^ (++counter * 0x9e3779b97f4a7c15ULL) ^ static_cast<std::uint64_t>(::getpid());
+}
+
+// Bounds how long a pool thread can be held by a peer that stalls mid-message or stops reading
+// its reply: the door's callers are local processes, but they need not be well behaved.
+constexpr timeval peer_io_timeout{10, 0};
+
+} // namespace
+
+// Every pool thread waits in epoll_wait on one set that holds the listening socket, a wake
+// eventfd and every connection (EPOLLONESHOT, so one call is served by exactly one thread).
+// The high-water rule lives in dispatch(): a thread that takes the last idle slot to run a call
+// first adds a thread, exactly as libc's depletion callback does on illumos.
+struct door_server::impl : std::enable_shared_from_this<impl> {
+    door_handler handler;
+    door_options options;
+    unique_fd epoll_fd;
+    unique_fd wake_fd;
+    unique_fd listen_fd;
+    std::string path;
+    dev_t path_dev = 0;
+    ino_t path_ino = 0;
+    std::uint64_t uniquifier = new_uniquifier();
+
+    mutable std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t total = 0; // pool threads, parked callers included
+    std::size_t idle = 0;  // pool threads not running a handler
+    std::size_t busy = 0;
+    bool revoked = false;
+    bool attached = false;
+    std::atomic<bool> revoked_flag{false};
+    std::unordered_map<connection*, std::unique_ptr<connection>> connections;
+
+    void run(bool parked);
+    void spawn_locked();
+    void accept_all();
+    bool serve_one(connection& c);
+    void close_connection(connection* c);
+    void finish_locked();
+    void revoke();
+    uds::wire_hello hello() const
+    {
+        return {static_cast<std::int32_t>(::getpid()),
+                options.refuse_descriptors ? std::uint32_t{door_attr_refuse_desc} : 0u, uniquifier};
+    }
+};
+
+void door_server::impl::spawn_locked()
+{
+    ++total;
+    ++idle;
+    try {
+        std::thread([self = shared_from_this()] { self->run(false); }).detach();
+    } catch (const std::system_error&) {
+        // No thread to be had: the caller that wanted it waits for a busy one instead, which is
+        // what a capped pool does anyway.
+        --total;
+        --idle;
+    }
+}
+
+void door_server::impl::run(bool parked)
+{
+    const int timeout = (!parked && options.idle_timeout.count() > 0)
+                            ? static_cast<int>(std::min<long long>(options.idle_timeout.count(), 1 << 30))
+                            : -1;
+    for (;;) {
+        epoll_event ev{};
+        const int n = ::epoll_wait(epoll_fd.get(), &ev, 1, timeout);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (n == 0) {
+            std::unique_lock lock(mutex);
+            if (!revoked && total > 1) {
+                --total;
+                --idle;
+                changed.notify_all();
+                return; // reaped
+            }
+            continue;
+        }
+        if (ev.data.ptr == &wake_tag) break;
+        if (ev.data.ptr == &listener_tag) {
+            accept_all();
+            continue;
+        }
+        auto* c = static_cast<connection*>(ev.data.ptr);
+        {
+            std::lock_guard lock(mutex);
+            --idle;
+            ++busy;
+            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads)) spawn_locked();
+        }
+        const bool keep = serve_one(*c);
+        {
+            std::lock_guard lock(mutex);
+            --busy;
+            ++idle;
+            changed.notify_all();
+        }
+        if (!keep) {
+            close_connection(c);
+        } else if (!revoked_flag.load()) {
+            epoll_event again{};
+            again.events = EPOLLIN | EPOLLONESHOT;
+            again.data.ptr = c;
+            ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c->fd.get(), &again);
+        }
+        // After revoke a kept connection stays disarmed; finish_locked() answers and closes it.
+    }
+
+    std::unique_lock lock(mutex);
+    --total;
+    --idle;
+    if (total == 0) finish_locked();
+    changed.notify_all();
+    if (parked) changed.wait(lock, [this] { return total == 0; });
+}
+
+void door_server::impl::accept_all()
+{
+    for (;;) {
+        unique_fd fd(::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!fd) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break; // EAGAIN, or descriptors exhausted: try again on the next readiness event
+        }
+        auto c = std::make_unique<connection>();
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            c->caller.uid = cred.uid;
+            c->caller.gid = cred.gid;
+            c->caller.pid = cred.pid;
+        }
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
+        if (uds::send_hello(fd.get(), hello())) continue;
+        c->fd = std::move(fd);
+        connection* raw = c.get();
+        {
+            std::lock_guard lock(mutex);
+            if (revoked) return;
+            connections.emplace(raw, std::move(c));
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = raw;
+        ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, raw->fd.get(), &ev);
+    }
+    if (!revoked_flag.load()) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = &listener_tag;
+        ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, listen_fd.get(), &ev);
+    }
+}
+
+bool door_server::impl::serve_one(connection& c)
+{
+    uds::received_message m;
+    if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT)) {
+        if (ec.value() == EAGAIN) return true;
+        if (ec.value() == EPROTO || ec.value() == EPROTONOSUPPORT || ec.value() == E2BIG)
+            uds::send_error(c.fd.get(), ec.value());
+        return false;
+    }
+    if (m.header.type != uds::message_type::call) {
+        uds::send_error(c.fd.get(), EPROTO);
+        return false;
+    }
+    if (revoked_flag.load()) return !uds::send_error(c.fd.get(), EBADF);
+    if (options.refuse_descriptors && !m.fds.empty()) return !uds::send_error(c.fd.get(), ENOTSUP);
+
+    door_request request{m.data, std::move(m.fds), c.caller};
+    door_reply reply;
+    try {
+        reply = handler(request);
+    } catch (...) {
+        // As if the server thread had quit mid-call (EINTR), but the pool keeps its thread.
+        return !uds::send_error(c.fd.get(), EINTR);
+    }
+    if (reply.fds.size() > door_max_descriptors) return !uds::send_error(c.fd.get(), E2BIG);
+    std::vector<int> raw(reply.fds.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = reply.fds[i].get();
+    return !uds::send_message(c.fd.get(), uds::message_type::reply, reply.data, raw);
+}
+
+void door_server::impl::close_connection(connection* c)
+{
+    ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
+    std::lock_guard lock(mutex);
+    connections.erase(c);
+}
+
+// Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
+void door_server::impl::finish_locked()
+{
+    listen_fd.reset();
+    for (auto& [raw, c] : connections) {
+        // Shutting the read side first makes any later send from the client fail with EPIPE
+        // (reported as EBADF); calls already queued are answered EBADF: none is left hanging.
+        ::shutdown(c->fd.get(), SHUT_RD);
+        uds::received_message m;
+        while (!uds::receive_message(c->fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT))
+            uds::send_error(c->fd.get(), EBADF);
+    }
+    connections.clear();
+}
+
+void door_server::impl::revoke()
+{
+    std::lock_guard lock(mutex);
+    if (revoked) return;
+    revoked = true;
+    revoked_flag.store(true);
+    if (attached) {
+        struct stat st {};
+        // Remove the name only while it is still ours: a newer instance may have replaced it.
+        if (::stat(path.c_str(), &st) == 0 && st.st_dev == path_dev && st.st_ino == path_ino)
+            ::unlink(path.c_str());
+        ::shutdown(listen_fd.get(), SHUT_RDWR);
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof one);
+    if (total == 0) finish_locked();
+    changed.notify_all();
+}
+
+door_server door_server::create(door_handler handler, door_options options, std::error_code& ec)
+{
+    ec.clear();
+    auto i = std::make_shared<impl>();
+    i->handler = std::move(handler);
+    i->options = options;
+    i->epoll_fd.reset(::epoll_create1(EPOLL_CLOEXEC));
+    i->wake_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!i->epoll_fd || !i->wake_fd) {
+        ec = make_door_error(errno);
+        return {};
+    }
+    // Level-triggered on purpose: once revoke writes it, every thread that waits sees it.
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_tag;
+    if (::epoll_ctl(i->epoll_fd.get(), EPOLL_CTL_ADD, i->wake_fd.get(), &ev) != 0) {
+        ec = make_door_error(errno);
+        return {};
+    }
+    {
+        std::lock_guard lock(i->mutex);
+        i->spawn_locked();
+        if (i->total == 0) {
+            ec = make_door_error(EAGAIN);
+            return {};
+        }
+    }
+    door_server s;
+    s.impl_ = std::move(i);
+    return s;
+}
+
+void door_server::attach(const std::string& path, std::error_code& ec)
+{
+    ec.clear();
+    if (!impl_) {
+        ec = make_door_error(EBADF);
+        return;
+    }
+    impl& d = *impl_;
+    {
+        std::lock_guard lock(d.mutex);
+        if (d.revoked) {
+            ec = make_door_error(EBADF);
+            return;
+        }
+        if (d.attached) {
+            ec = make_door_error(EBUSY);
+            return;
+        }
+    }
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        ec = make_door_error(EEXIST); // never replace a file that is not a door
+        return;
+    }
+    // Bind under a temporary name in the same directory, then rename() over the real one: the
+    // path always names a working door, the old one or the new one, never nothing.
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".%d.%08llx~", static_cast<int>(::getpid()),
+                  static_cast<unsigned long long>(d.uniquifier & 0xffffffffULL));
+    const std::string temporary = path + suffix;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (temporary.size() >= sizeof addr.sun_path) {
+        ec = make_door_error(ENAMETOOLONG);
+        return;
+    }
+    std::memcpy(addr.sun_path, temporary.c_str(), temporary.size() + 1);
+    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) {
+        ec = make_door_error(errno);
+        return;
+    }
+    ::unlink(temporary.c_str());
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::chmod(temporary.c_str(), 0666) != 0 || ::listen(fd.get(), SOMAXCONN) != 0 ||
+        ::stat(temporary.c_str(), &st) != 0) {
+        ec = make_door_error(errno);
+        ::unlink(temporary.c_str());
+        return;
+    }
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+        ec = make_door_error(errno);
+        ::unlink(temporary.c_str());
+        return;
+    }
+    std::lock_guard lock(d.mutex);
+    d.path = path;
+    d.path_dev = st.st_dev;
+    d.path_ino = st.st_ino;
+    d.listen_fd = std::move(fd);
+    d.attached = true;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = &listener_tag;
+    ::epoll_ctl(d.epoll_fd.get(), EPOLL_CTL_ADD, d.listen_fd.get(), &ev);
+}
+
+void door_server::revoke() noexcept
+{
+    if (impl_) impl_->revoke();
+}
+
+void door_server::park()
+{
+    if (!impl_) return;
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (impl_->revoked) return;
+        ++impl_->total;
+        ++impl_->idle;
+    }
+    impl_->run(true);
+}
+
+std::size_t door_server::thread_count() const noexcept
+{
+    if (!impl_) return 0;
+    std::lock_guard lock(impl_->mutex);
+    return impl_->total;
+}
+
+door_info door_server::info() const noexcept
+{
+    door_info info;
+    if (!impl_) return info;
+    std::lock_guard lock(impl_->mutex);
+    info.target = ::getpid();
+    info.uniquifier = impl_->uniquifier;
+    info.attributes = door_attr_local | (impl_->options.refuse_descriptors ? door_attr_refuse_desc : 0u) |
+                      (impl_->revoked ? door_attr_revoked : 0u);
+    return info;
+}
+
+door_server::door_server(door_server&&) noexcept = default;
+
+door_server& door_server::operator=(door_server&& other) noexcept
+{
+    if (this != &other) {
+        door_server old(std::move(*this));
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+door_server::~door_server()
+{
+    if (!impl_) return;
+    impl_->revoke();
+    std::unique_lock lock(impl_->mutex);
+    impl_->changed.wait(lock, [this] { return impl_->total == 0; });
+}
+
+} // namespace portunus
