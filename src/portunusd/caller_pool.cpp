@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MPL-2.0
+// The high-water caller pool.
+#include "portunusd/caller_pool.hpp"
+
+namespace portunusd {
+
+caller_pool::~caller_pool()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+}
+
+void caller_pool::submit(std::function<void()> job)
+{
+    std::unique_lock lock(mutex_);
+    jobs_.push_back(std::move(job));
+    // Idle threads already promised to earlier queued jobs do not count.
+    if (idle_ > jobs_.size() - 1) {
+        lock.unlock();
+        wake_.notify_one();
+        return;
+    }
+    try {
+        threads_.emplace_back([this] { run(); });
+    } catch (const std::system_error&) {
+        // Out of threads: the job waits for a busy one, which the per-forward limits bound.
+    }
+}
+
+std::size_t caller_pool::threads() const
+{
+    std::lock_guard lock(mutex_);
+    return threads_.size();
+}
+
+void caller_pool::run()
+{
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        ++idle_;
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        --idle_;
+        if (jobs_.empty()) return; // stopping, and nothing left to finish
+        auto job = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+    }
+}
+
+} // namespace portunusd

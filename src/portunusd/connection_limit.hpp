@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MPL-2.0
+// connection_limit: max_connections across every tcp listener; listeners pause while it is full.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace portunusd {
+
+/// Counts open tcp connections against a maximum. A listener asks has_room() before each
+/// accept; when full it leaves a resume callback, which runs once a connection closes (on the
+/// closing thread: it must only post work). Thread-safe.
+class connection_limit {
+public:
+    explicit connection_limit(std::size_t max) : max_(max) {}
+
+    bool has_room(std::function<void()> resume)
+    {
+        std::lock_guard lock(mutex_);
+        if (open_ < max_) return true;
+        waiting_.push_back(std::move(resume));
+        return false;
+    }
+    void opened()
+    {
+        std::lock_guard lock(mutex_);
+        ++open_;
+    }
+    void closed()
+    {
+        std::vector<std::function<void()>> resume;
+        {
+            std::lock_guard lock(mutex_);
+            --open_;
+            resume.swap(waiting_);
+        }
+        for (auto& r : resume) r();
+    }
+    void set_max(std::size_t max)
+    {
+        std::vector<std::function<void()>> resume;
+        {
+            std::lock_guard lock(mutex_);
+            max_ = max;
+            if (open_ < max_) resume.swap(waiting_);
+        }
+        for (auto& r : resume) r();
+    }
+    [[nodiscard]] std::size_t open() const
+    {
+        std::lock_guard lock(mutex_);
+        return open_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::size_t max_;
+    std::size_t open_ = 0;
+    std::vector<std::function<void()>> waiting_;
+};
+
+} // namespace portunusd

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MPL-2.0
+// door_gate: one forward's door, its concurrency limit and its bounded queue.
+#pragma once
+
+#include "portunusd/caller_pool.hpp"
+
+#include <portunus/door.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+
+namespace portunusd {
+
+/// What a door call came to. `ec` is a door error (EBADF: door missing or dead, EINTR: the
+/// application died mid-call, ETIMEDOUT: call_timeout) or empty on success.
+struct call_outcome {
+    std::error_code ec;
+    std::string reply;
+    std::chrono::microseconds duration{0};
+};
+
+/// Admits at most `max_concurrency` calls at once to one door and queues at most `queue` more;
+/// past that, submit() refuses. Opens the door lazily and reopens it after EBADF, so an
+/// application can restart or be upgraded under a running daemon. Thread-safe.
+class door_gate : public std::enable_shared_from_this<door_gate> {
+public:
+    using completion = std::function<void(call_outcome)>;
+
+    door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
+              std::chrono::milliseconds call_timeout, caller_pool& pool);
+
+    /// Queues one call; `done` runs on a caller-pool thread. False when the queue is full
+    /// (`done` is not called then).
+    bool submit(std::string request, completion done);
+
+    [[nodiscard]] std::size_t in_flight() const;
+    [[nodiscard]] std::size_t queued() const;
+    [[nodiscard]] const std::string& door_path() const noexcept { return path_; }
+
+private:
+    struct job {
+        std::string request;
+        completion done;
+    };
+    void start(job j);
+    void finish();
+    call_outcome call(const std::string& request);
+    portunus::door_client current_door(std::error_code& ec, bool reopen);
+
+    const std::string path_;
+    const unsigned max_concurrency_;
+    const std::size_t queue_limit_;
+    const std::chrono::milliseconds call_timeout_;
+    caller_pool& pool_;
+
+    mutable std::mutex mutex_;
+    std::size_t running_ = 0;
+    std::deque<job> waiting_;
+
+    std::mutex door_mutex_;
+    portunus::door_client door_; // guarded by door_mutex_; copies share one connection pool
+};
+
+} // namespace portunusd

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MPL-2.0
+// Binding, reloading and draining the daemon's forwards.
+#include "portunusd/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace portunusd {
+
+namespace asio = boost::asio;
+
+server::server(config cfg)
+    : config_(std::move(cfg)), io_(static_cast<int>(config_.daemon.threads)), control_(asio::make_strand(io_)),
+      limit_(config_.daemon.max_connections), drain_timer_(control_), drain_poll_(control_)
+{
+}
+
+server::~server()
+{
+    for (auto& [key, r] : forwards_) stop_forward(r);
+}
+
+std::string server::key_of(const forward_config& f)
+{
+    return std::string(to_string(f.proto)) + " " + f.listen.host + " " + std::to_string(f.listen.port);
+}
+
+std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::shared_ptr<forward_stats> stats)
+{
+    auto s = std::make_shared<forward_state>();
+    s->config = f;
+    s->gate = std::make_shared<door_gate>(f.door, f.max_concurrency, f.queue, f.call_timeout, callers_);
+    s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>();
+    return s;
+}
+
+namespace {
+
+// "*" binds the IPv6 wildcard with IPV6_V6ONLY off, which takes IPv4 as well on Linux and
+// illumos; an explicit "::" stays IPv6 only so that "0.0.0.0" can sit beside it.
+template <typename Socket, typename Endpoint>
+void open_and_bind(Socket& socket, const listen_address& listen, boost::system::error_code& ec)
+{
+    const auto address = listen.any ? asio::ip::address(asio::ip::address_v6::any())
+                                    : asio::ip::make_address(listen.host, ec);
+    if (ec) return;
+    const Endpoint endpoint(address, listen.port);
+    socket.open(endpoint.protocol(), ec);
+    if (ec) return;
+    if (address.is_v6()) socket.set_option(asio::ip::v6_only(!listen.any), ec);
+    if (ec) return;
+    if constexpr (std::is_same_v<Socket, asio::ip::tcp::acceptor>) {
+        socket.set_option(asio::socket_base::reuse_address(true), ec);
+        if (ec) return;
+    }
+    socket.bind(endpoint, ec);
+}
+
+} // namespace
+
+bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats> stats, std::string& error,
+                          running_forward& out)
+{
+    boost::system::error_code ec;
+    out.state = make_state(f, std::move(stats));
+    if (f.proto == protocol::tcp) {
+        asio::ip::tcp::acceptor acceptor(asio::make_strand(io_));
+        open_and_bind<asio::ip::tcp::acceptor, asio::ip::tcp::endpoint>(acceptor, f.listen, ec);
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec)
+            out.tcp = std::make_shared<tcp_listener>(io_, std::move(acceptor), out.state, limit_, sessions_);
+    } else {
+        asio::ip::udp::socket socket(io_);
+        open_and_bind<asio::ip::udp::socket, asio::ip::udp::endpoint>(socket, f.listen, ec);
+        if (!ec) out.udp = std::make_shared<udp_relay>(std::move(socket), out.state);
+    }
+    if (ec) {
+        error = "cannot bind " + std::string(to_string(f.proto)) + " " + f.listen.text + " (forward " + f.name +
+                "): " + ec.message();
+        return false;
+    }
+    return true;
+}
+
+void server::start_forward(running_forward& r)
+{
+    if (r.tcp) r.tcp->start();
+    if (r.udp) r.udp->start();
+    spdlog::info("forward {}: {} {} -> {}", r.state->config.name, to_string(r.state->config.proto),
+                 r.state->config.listen.text, r.state->config.door);
+}
+
+void server::stop_forward(running_forward& r)
+{
+    if (r.tcp) r.tcp->stop();
+    if (r.udp) r.udp->stop();
+}
+
+std::vector<std::string> server::bind()
+{
+    std::vector<std::string> errors;
+    for (const auto& f : config_.forwards) {
+        running_forward r;
+        std::string error;
+        if (open_forward(f, nullptr, error, r))
+            forwards_.emplace(key_of(f), std::move(r));
+        else
+            errors.push_back(std::move(error));
+    }
+    return errors;
+}
+
+int server::run()
+{
+    for (auto& [key, r] : forwards_) start_forward(r);
+    spdlog::info("portunusd ready: {} forward(s), {} event-loop thread(s)", forwards_.size(), config_.daemon.threads);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < config_.daemon.threads; ++i) threads.emplace_back([this] { io_.run(); });
+    io_.run();
+    for (auto& t : threads) t.join();
+    return 0;
+}
+
+void server::reload(config next)
+{
+    if (stopping_) return;
+    const auto& old_d = config_.daemon;
+    const auto& new_d = next.daemon;
+    if (old_d.threads != new_d.threads || old_d.user != new_d.user || old_d.group != new_d.group)
+        spdlog::warn("reload: threads, user and group take effect only after a restart");
+
+    std::map<std::string, running_forward> kept;
+    std::size_t added = 0, changed = 0, removed = 0;
+    for (const auto& f : next.forwards) {
+        const auto key = key_of(f);
+        auto it = forwards_.find(key);
+        if (it == forwards_.end()) {
+            running_forward r;
+            std::string error;
+            if (!open_forward(f, nullptr, error, r)) {
+                spdlog::error("reload: {}", error);
+                continue;
+            }
+            start_forward(r);
+            kept.emplace(key, std::move(r));
+            ++added;
+            continue;
+        }
+        running_forward r = std::move(it->second);
+        forwards_.erase(it);
+        const auto& old = r.state->config;
+        const bool same = old.name == f.name && old.door == f.door && old.max_concurrency == f.max_concurrency &&
+                          old.queue == f.queue && old.read_timeout == f.read_timeout &&
+                          old.idle_timeout == f.idle_timeout && old.call_timeout == f.call_timeout &&
+                          old.max_request == f.max_request && old.once == f.once;
+        if (!same) {
+            // New sessions get the new settings; sessions already open finish on the old ones.
+            r.state = make_state(f, r.state->stats);
+            if (r.tcp) r.tcp->set_forward(r.state);
+            if (r.udp) r.udp->set_forward(r.state);
+            ++changed;
+            spdlog::info("forward {}: updated ({} -> {})", f.name, f.listen.text, f.door);
+        }
+        kept.emplace(key, std::move(r));
+    }
+    for (auto& [key, r] : forwards_) {
+        spdlog::info("forward {}: removed ({})", r.state->config.name, r.state->config.listen.text);
+        stop_forward(r);
+        ++removed;
+    }
+    forwards_ = std::move(kept);
+    limit_.set_max(new_d.max_connections);
+    config_ = std::move(next);
+    spdlog::info("reload: {} forward(s) added, {} changed, {} removed, {} running", added, changed, removed,
+                 forwards_.size());
+}
+
+std::size_t server::calls_in_flight() const
+{
+    std::size_t n = 0;
+    for (const auto& [key, r] : forwards_) {
+        n += r.state->gate->in_flight() + r.state->gate->queued();
+        if (r.udp) n += r.udp->in_flight();
+    }
+    return n;
+}
+
+void server::begin_stop(const char* why)
+{
+    if (stopping_) return;
+    stopping_ = true;
+    spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, config_.daemon.drain_timeout.count());
+    for (auto& [key, r] : forwards_) stop_forward(r);
+    sessions_.drain_all();
+    drain_timer_.expires_after(config_.daemon.drain_timeout);
+    drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        spdlog::warn("drain timeout: {} call(s) and {} connection(s) still open; stopping anyway", calls_in_flight(),
+                     sessions_.size());
+        io_.stop();
+    });
+    check_drained();
+}
+
+void server::check_drained()
+{
+    if (calls_in_flight() == 0 && sessions_.size() == 0) {
+        spdlog::info("all calls finished; exiting");
+        drain_timer_.cancel();
+        io_.stop();
+        return;
+    }
+    drain_poll_.expires_after(std::chrono::milliseconds(20));
+    drain_poll_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) check_drained();
+    });
+}
+
+} // namespace portunusd

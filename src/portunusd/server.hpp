@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MPL-2.0
+// server: the listeners of every forward, reload, drain, and the event loop's threads.
+#pragma once
+
+#include "portunusd/caller_pool.hpp"
+#include "portunusd/config.hpp"
+#include "portunusd/connection_limit.hpp"
+#include "portunusd/tcp_listener.hpp"
+#include "portunusd/tcp_session.hpp"
+#include "portunusd/udp_relay.hpp"
+
+#include <boost/asio.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portunusd {
+
+/// One forward as the server runs it: its listener (tcp or udp) and its shared state.
+struct running_forward {
+    std::shared_ptr<forward_state> state;
+    std::shared_ptr<tcp_listener> tcp;
+    std::shared_ptr<udp_relay> udp;
+};
+
+/// Owns the event loop and every listener. Start-up: bind() then run(). reload() and
+/// begin_stop() may be called from the loop's signal handler.
+class server {
+public:
+    explicit server(config cfg);
+    ~server();
+
+    /// Binds every forward's socket. Returns one message per failure ("cannot bind ...").
+    std::vector<std::string> bind();
+    /// Runs the event loop on the configured number of threads until stopped; returns the exit
+    /// status (0 after a clean stop).
+    int run();
+    /// Applies a new, already validated configuration without dropping connections of
+    /// forwards whose listen address stays.
+    void reload(config next);
+    /// Stops accepting, lets calls in flight finish within drain_timeout, then stops the loop.
+    void begin_stop(const char* why);
+
+    [[nodiscard]] boost::asio::io_context& io() noexcept { return io_; }
+    /// The strand that serialises reload, stop and drain; signal handlers must run on it.
+    [[nodiscard]] boost::asio::strand<boost::asio::io_context::executor_type>& control() noexcept { return control_; }
+    /// Door calls running or queued, across every forward.
+    [[nodiscard]] std::size_t calls_in_flight() const;
+    [[nodiscard]] const config& current() const noexcept { return config_; }
+
+private:
+    static std::string key_of(const forward_config& f);
+    std::shared_ptr<forward_state> make_state(const forward_config& f, std::shared_ptr<forward_stats> stats);
+    bool open_forward(const forward_config& f, std::shared_ptr<forward_stats> stats, std::string& error,
+                      running_forward& out);
+    void start_forward(running_forward& r);
+    void stop_forward(running_forward& r);
+    void check_drained();
+
+    config config_;
+    boost::asio::io_context io_;
+    boost::asio::strand<boost::asio::io_context::executor_type> control_;
+    caller_pool callers_;
+    connection_limit limit_;
+    session_registry sessions_;
+    std::map<std::string, running_forward> forwards_;
+    boost::asio::steady_timer drain_timer_;
+    boost::asio::steady_timer drain_poll_;
+    bool stopping_ = false;
+};
+
+} // namespace portunusd

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MPL-2.0
+// Accepting tcp connections, pausing at max_connections and on descriptor exhaustion.
+#include "portunusd/tcp_listener.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace portunusd {
+
+namespace asio = boost::asio;
+
+tcp_listener::tcp_listener(asio::io_context& io, asio::ip::tcp::acceptor acceptor,
+                           std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry)
+    : io_(io), acceptor_(std::move(acceptor)), retry_(acceptor_.get_executor()), forward_(std::move(forward)),
+      limit_(limit), registry_(registry)
+{
+}
+
+void tcp_listener::start()
+{
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+}
+
+void tcp_listener::stop()
+{
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+        self->stopped_ = true;
+        boost::system::error_code ignored;
+        self->retry_.cancel();
+        self->acceptor_.close(ignored);
+    });
+}
+
+void tcp_listener::set_forward(std::shared_ptr<forward_state> forward)
+{
+    std::lock_guard lock(mutex_);
+    forward_ = std::move(forward);
+}
+
+std::shared_ptr<forward_state> tcp_listener::forward() const
+{
+    std::lock_guard lock(mutex_);
+    return forward_;
+}
+
+void tcp_listener::do_accept()
+{
+    if (stopped_) return;
+    // At max_connections the listener simply stops accepting: clients wait in the kernel's
+    // backlog instead of being refused, and nothing spins.
+    auto self = shared_from_this();
+    if (!limit_.has_room([self] { asio::post(self->acceptor_.get_executor(), [self] { self->do_accept(); }); }))
+        return;
+    acceptor_.async_accept(asio::make_strand(io_), [self](const boost::system::error_code& ec,
+                                                           asio::ip::tcp::socket socket) {
+        self->on_accept(ec, std::move(socket));
+    });
+}
+
+void tcp_listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp::socket socket)
+{
+    if (stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+        // EMFILE/ENFILE and the like: back off briefly rather than spinning on a full table.
+        spdlog::warn("accept on {}: {}; pausing 100 ms", forward()->config.listen.text, ec.message());
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+            if (!e) self->do_accept();
+        });
+        return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    limit_.opened();
+    auto session = std::make_shared<tcp_session>(std::move(socket), forward(), limit_, registry_);
+    session->start();
+    do_accept();
+}
+
+} // namespace portunusd

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MPL-2.0
+// tcp_listener: accepts connections for one tcp forward, within max_connections.
+#pragma once
+
+#include "portunusd/connection_limit.hpp"
+#include "portunusd/forward_state.hpp"
+#include "portunusd/tcp_session.hpp"
+
+#include <boost/asio.hpp>
+
+#include <memory>
+#include <mutex>
+
+namespace portunusd {
+
+/// Owns the listening socket of one tcp forward. The forward's settings can be swapped on
+/// reload; sessions already open keep the settings they started with.
+class tcp_listener : public std::enable_shared_from_this<tcp_listener> {
+public:
+    tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor,
+                 std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry);
+
+    void start();
+    void stop();
+    void set_forward(std::shared_ptr<forward_state> forward);
+    [[nodiscard]] std::shared_ptr<forward_state> forward() const;
+
+private:
+    void do_accept();
+    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+
+    boost::asio::io_context& io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer retry_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<forward_state> forward_; // guarded by mutex_
+    connection_limit& limit_;
+    session_registry& registry_;
+    bool stopped_ = false;
+};
+
+} // namespace portunusd

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MPL-2.0
+// The tcp relay: chunk in, door call, reply out.
+#include "portunusd/tcp_session.hpp"
+
+#include "portunusd/connection_limit.hpp"
+#include "portunusd/logging.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace portunusd {
+
+namespace asio = boost::asio;
+
+void session_registry::add(const std::shared_ptr<tcp_session>& s)
+{
+    std::lock_guard lock(mutex_);
+    sessions_.emplace(s.get(), s);
+}
+
+void session_registry::remove(const tcp_session* s)
+{
+    std::lock_guard lock(mutex_);
+    sessions_.erase(s);
+}
+
+void session_registry::drain_all()
+{
+    std::vector<std::shared_ptr<tcp_session>> all;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [key, weak] : sessions_)
+            if (auto s = weak.lock()) all.push_back(std::move(s));
+    }
+    for (auto& s : all) s->drain();
+}
+
+std::size_t session_registry::size() const
+{
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+tcp_session::tcp_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
+                         connection_limit& limit, session_registry& registry)
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)), limit_(limit),
+      registry_(registry), buffer_(forward_->config.max_request)
+{
+    boost::system::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "unknown" : (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
+                                 ":" + std::to_string(ep.port());
+    forward_->stats->connections.fetch_add(1, std::memory_order_relaxed);
+    forward_->stats->active.fetch_add(1, std::memory_order_relaxed);
+}
+
+tcp_session::~tcp_session()
+{
+    forward_->stats->active.fetch_sub(1, std::memory_order_relaxed);
+    limit_.closed();
+}
+
+void tcp_session::start()
+{
+    registry_.add(shared_from_this());
+    // The first request must arrive within read_timeout: a client that connects and says
+    // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+        self->arm_timer(self->forward_->config.read_timeout, "read timeout");
+        self->socket_.async_read_some(asio::buffer(self->buffer_),
+                                      [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
+    });
+}
+
+void tcp_session::drain()
+{
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+        self->draining_ = true;
+        if (!self->calling_ && self->reply_.empty()) self->close("shutdown");
+    });
+}
+
+void tcp_session::do_read()
+{
+    if (draining_) return close("shutdown");
+    arm_timer(forward_->config.idle_timeout, "idle timeout");
+    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                              std::size_t n) { self->on_read(ec, n); });
+}
+
+void tcp_session::on_read(const boost::system::error_code& ec, std::size_t n)
+{
+    if (closed_) return;
+    if (ec) return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
+    timer_.cancel();
+    bytes_in_ += n;
+    forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    calling_ = true;
+    ++calls_;
+    auto self = shared_from_this();
+    const bool queued = forward_->gate->submit(std::string(buffer_.data(), n), [self](call_outcome outcome) {
+        asio::post(self->socket_.get_executor(),
+                   [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
+    });
+    if (!queued) {
+        calling_ = false;
+        forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->overflow_log.allow(suppressed))
+            spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
+                         "warning)",
+                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, peer_,
+                         suppressed);
+        close("queue full");
+    }
+}
+
+void tcp_session::on_reply(call_outcome outcome)
+{
+    calling_ = false;
+    if (closed_) return;
+    if (outcome.ec) {
+        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->failure_log.allow(suppressed))
+            spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
+                         forward_->config.door, outcome.ec.message(), suppressed);
+        return close("door error: " + outcome.ec.message());
+    }
+    if (outcome.reply.empty()) {
+        if (forward_->config.once) return close("done");
+        return do_read();
+    }
+    reply_ = std::move(outcome.reply);
+    do_write();
+}
+
+void tcp_session::do_write()
+{
+    // A client that stops reading would otherwise pin the reply (and the slot) forever.
+    arm_timer(forward_->config.read_timeout, "write timeout");
+    asio::async_write(socket_, asio::buffer(reply_),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                          self->on_write(ec, n);
+                      });
+}
+
+void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
+{
+    if (closed_) return;
+    timer_.cancel();
+    bytes_out_ += n;
+    forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    reply_.clear();
+    if (ec) return close("write error: " + ec.message());
+    if (forward_->config.once) return close("done");
+    do_read();
+}
+
+void tcp_session::arm_timer(std::chrono::milliseconds after, const char* reason)
+{
+    timer_reason_ = reason;
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec && !self->closed_) self->close(self->timer_reason_);
+    });
+}
+
+void tcp_session::close(std::string_view reason)
+{
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    registry_.remove(this);
+    if (auto log = access_logger()) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+        log->info("tcp forward={} client={} calls={} in={} out={} result=\"{}\" duration_ms={}", forward_->config.name,
+                  peer_, calls_, bytes_in_, bytes_out_, reason, ms.count());
+    }
+    spdlog::debug("forward {}: {} closed: {}", forward_->config.name, peer_, reason);
+}
+
+} // namespace portunusd

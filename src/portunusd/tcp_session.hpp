@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MPL-2.0
+// tcp_session: one client connection of a tcp forward; each chunk read is one door call.
+#pragma once
+
+#include "portunusd/forward_state.hpp"
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace portunusd {
+
+class connection_limit;
+class tcp_session;
+
+/// Every open tcp session, so that stop and drain can reach them. Thread-safe.
+class session_registry {
+public:
+    void add(const std::shared_ptr<tcp_session>& s);
+    void remove(const tcp_session* s);
+    /// Asks every session to close once its call in flight (if any) is answered.
+    void drain_all();
+    [[nodiscard]] std::size_t size() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::unordered_map<const tcp_session*, std::weak_ptr<tcp_session>> sessions_;
+};
+
+/// Reads a chunk, calls the door with it, writes the reply, reads again; strictly one call at a
+/// time, so replies keep the order of requests. All of it runs on the socket's strand.
+class tcp_session : public std::enable_shared_from_this<tcp_session> {
+public:
+    tcp_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
+                connection_limit& limit, session_registry& registry);
+    ~tcp_session();
+
+    void start();
+    /// Close now if idle, or right after the reply of the call in flight. Any thread.
+    void drain();
+
+private:
+    void do_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void on_reply(call_outcome outcome);
+    void do_write();
+    void on_write(const boost::system::error_code& ec, std::size_t n);
+    void arm_timer(std::chrono::milliseconds after, const char* reason);
+    void close(std::string_view reason);
+
+    boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer timer_;
+    std::shared_ptr<forward_state> forward_;
+    connection_limit& limit_;
+    session_registry& registry_;
+    std::vector<char> buffer_;
+    std::string reply_;
+    std::string peer_;
+    const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::uint64_t calls_ = 0, bytes_in_ = 0, bytes_out_ = 0;
+    const char* timer_reason_ = "";
+    bool calling_ = false;
+    bool draining_ = false;
+    bool closed_ = false;
+};
+
+} // namespace portunusd

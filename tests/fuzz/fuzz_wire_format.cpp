@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MPL-2.0
+// libFuzzer target for the userland door wire format decoder.
+#include "door/uds/wire_format.hpp"
+
+#include <portunus/door_error.hpp>
+
+#include <cstdlib>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    using namespace portunus::uds;
+    if (size == 0) return 0;
+    // The first byte picks how many descriptors "arrived" with the message.
+    const std::size_t fds = data[0] % (wire_max_fds + 3);
+    const std::span<const std::byte> message(reinterpret_cast<const std::byte*>(data + 1), size - 1);
+    wire_header h;
+    std::uint16_t version = 0;
+    const std::error_code ec = decode_header(message, fds, h, version);
+    if (!ec) {
+        // Whatever is accepted must satisfy the invariants the socket layer relies on.
+        if (h.nfds != fds || h.nfds > wire_max_fds) std::abort();
+        const std::size_t body = message.size() - wire_header_size;
+        const bool in_memfd = (h.flags & flag_payload_in_memfd) != 0;
+        if ((h.type == message_type::call || h.type == message_type::reply) && !in_memfd &&
+            (h.size != body || body > wire_inline_max))
+            std::abort();
+        if (in_memfd && h.size <= wire_inline_max) std::abort();
+        if (h.type == message_type::hello) {
+            wire_hello hello;
+            (void)decode_hello(message.subspan(wire_header_size), hello);
+        }
+    } else if (ec.category() != portunus::door_category() ||
+               (ec.value() != EPROTO && ec.value() != EPROTONOSUPPORT)) {
+        std::abort();
+    }
+    return 0;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+# Installs the Debian packages portunusd needs: `run` for building and running the daemon,
+# `test` for the whole test suite, `bench` for the benchmarks. Idempotent.
+set -euo pipefail
+
+build_pkgs=(cmake make g++ pkg-config libboost-dev libspdlog-dev libtomlplusplus-dev libssl-dev)
+run_pkgs=(curl netcat-openbsd)
+test_pkgs=(catch2 python3 curl socat netcat-openbsd libxml2-utils mandoc clang libclang-rt-14-dev wrk)
+bench_pkgs=(wrk nginx-light xinetd hyperfine python3)
+
+want=("${build_pkgs[@]}")
+for what in "${@:-run}"; do
+  case "$what" in
+    run) want+=("${run_pkgs[@]}") ;;
+    test) want+=("${test_pkgs[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}") ;;
+    *) echo "install-deps: unknown set '$what' (run, test or bench)" >&2; exit 64 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+# Dedupe while keeping the order, so the message lists each package once.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "install-deps: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light and xinetd start system services on install; the benchmarks run their own copies.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
+  systemctl stop nginx 2>/dev/null || true
+fi
