@@ -39,7 +39,9 @@ std::error_code send_raw(int sock, const wire_header& h, std::string_view data, 
         const std::size_t bytes = sizeof(int) * fds.size();
         msg.msg_control = control;
         msg.msg_controllen = CMSG_SPACE(bytes);
-        cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        // The control buffer is ours and large enough, so its first header is at its start;
+        // CMSG_FIRSTHDR's null case cannot happen here.
+        auto* cm = reinterpret_cast<cmsghdr*>(control);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN(bytes);

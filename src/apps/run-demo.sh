@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+# Sets everything up, starts the example door apps and portunusd on etc/portunusd.toml, and
+# serves until Ctrl-C. With --check it instead tries every forward once and exits.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+check=0
+[[ "${1:-}" == "--check" ]] && check=1
+
+tests/install-deps.sh run
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc 2>/dev/null || echo 2)" --target portunusd portunus_cli echo hello_web go_away
+
+bin=build/release
+run=/tmp/portunusd-demo
+mkdir -p "$run"
+chmod 0755 "$run" # portunusd refuses door directories that others can write
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$bin/apps/echo" "$run/echo.door" & pids+=($!)
+"$bin/apps/hello_web" "$run/hello_web.door" & pids+=($!)
+"$bin/apps/go_away" "$run/go_away.door" https://example.org/ & pids+=($!)
+for door in echo hello_web go_away; do
+  for _ in $(seq 50); do [[ -S "$run/$door.door" ]] && break; sleep 0.1; done
+  [[ -S "$run/$door.door" ]] || { echo "run-demo: $door did not start" >&2; exit 1; }
+done
+
+"$bin/portunusd" -f etc/portunusd.toml & pids+=($!)
+daemon=$!
+for _ in $(seq 50); do nc -z 127.0.0.1 8080 2>/dev/null && break; sleep 0.1; done
+
+if [[ $check -eq 1 ]]; then
+  set -x
+  curl -sS --max-time 5 http://127.0.0.1:8080/
+  curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{redirect_url}\n' http://127.0.0.1:8081/
+  printf 'hello over tcp\n' | nc -N -w 2 127.0.0.1 7007
+  printf 'hello over udp\n' | nc -u -w 1 127.0.0.1 7007
+  printf 'hello straight through the door\n' | "$bin/portunus" call "$run/echo.door"
+  { set +x; } 2>/dev/null
+  echo "run-demo: every forward answered"
+  exit 0
+fi
+
+cat <<TXT
+
+portunusd is serving etc/portunusd.toml. Try, from another shell:
+  curl http://127.0.0.1:8080/                    # hello_web through a door
+  curl -i http://127.0.0.1:8081/                 # go_away: a redirect
+  echo hi | nc -N 127.0.0.1 7007                 # echo over tcp
+  echo hi | nc -u -w1 127.0.0.1 7007             # echo over udp
+  echo hi | $bin/portunus call $run/echo.door    # call a door directly
+  kill -HUP $daemon                              # reload the configuration
+Ctrl-C stops everything.
+TXT
+wait "$daemon"
