@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MPL-2.0
+// hello_web: answers every request with a small HTTP/1.1 page that counts its visitors.
+#include <portunus/server.hpp>
+
+#include <time.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+namespace {
+
+// One counter for the whole process: the pool runs hello() on several threads at once.
+std::atomic<unsigned long long> visitors{0};
+
+std::string http_date()
+{
+    // gmtime_r, not std::gmtime: the latter returns a buffer shared by all threads.
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    char text[64];
+    ::gmtime_r(&now, &utc);
+    return {text, std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc)};
+}
+
+portunus::door_reply hello(portunus::door_request&)
+{
+    const unsigned long long visitor = visitors.fetch_add(1, std::memory_order_relaxed) + 1;
+    const std::string body = "Hello from a door! You are visitor " + std::to_string(visitor) + ".\n";
+    std::string response = "HTTP/1.1 200 OK\r\n"
+                           "Date: " + http_date() + "\r\n"
+                           "Content-Type: text/plain; charset=utf-8\r\n"
+                           "Content-Length: " + std::to_string(body.size()) + "\r\n"
+                           "Connection: close\r\n"
+                           "\r\n";
+    response += body;
+    return {std::move(response), {}};
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s DOOR_PATH\n", argv[0]);
+        return 64; // EX_USAGE
+    }
+    const std::string path = argv[1];
+    return portunus::serve(path, hello);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MPL-2.0
+// The daemon's configuration: the portunusd.toml schema as plain values, and the parser that
+// validates a whole file and reports every problem as FILE:LINE:COL: message.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portunusd {
+
+enum class protocol { tcp, udp };
+
+/// "tcp" or "udp", as written in the configuration file.
+std::string_view to_string(protocol p) noexcept;
+
+/// Where a forward listens. `host` is the canonical form of the address ("127.0.0.1", "::1",
+/// "0.0.0.0", "::"), or "*" for every IPv4 and IPv6 address (then `any` is true). An explicit
+/// "[::]" means IPv6 only; binding it with IPV6_V6ONLY keeps it apart from "0.0.0.0".
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+    bool any = false;
+    std::string text;  ///< as written in the file, for messages and default names
+};
+
+/// One [[forward]] table with every default applied.
+struct forward_config {
+    std::string name;  ///< explicit, or "<protocol>:<listen as written>"
+    protocol proto = protocol::tcp;
+    listen_address listen;
+    std::string door;  ///< absolute path, at most max_door_path bytes
+    unsigned max_concurrency = 64;
+    std::size_t queue = 256;
+    std::chrono::milliseconds read_timeout{30'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds call_timeout{30'000};
+    std::size_t max_request = 65'536;
+    bool once = false;
+    int line = 1;    ///< of the [[forward]] header, for messages at run time
+    int column = 1;
+    int door_line = 1;  ///< of the door value, for check_door_paths()
+    int door_column = 1;
+};
+
+/// The [daemon] table with every default applied.
+struct daemon_config {
+    std::optional<std::string> user;
+    std::optional<std::string> group;
+    unsigned threads = 1;            ///< default: number of CPUs capped at 4
+    std::string log_level = "info";  ///< trace|debug|info|warn|error|off
+    std::string log = "stderr";      ///< stderr|syslog
+    std::string access_log = "off";  ///< off|stderr|syslog|absolute file path
+    std::size_t max_connections = 10'000;
+    std::chrono::milliseconds drain_timeout{10'000};
+    std::chrono::milliseconds read_timeout{30'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds call_timeout{30'000};
+    bool allow_insecure_door_dir = false;
+};
+
+struct config {
+    std::string source;  ///< the file name given to the parser
+    daemon_config daemon;
+    std::vector<forward_config> forwards;  ///< at least one, in file order
+};
+
+/// One problem found in a configuration. Lines and columns start at 1.
+struct config_error {
+    std::string source;
+    int line = 1;
+    int column = 1;
+    std::string message;
+
+    /// "FILE:LINE:COL: message", the form editors and `portunusd -n` understand.
+    std::string to_string() const;
+};
+
+/// Either a valid configuration (and no errors) or every error found, sorted by line and column.
+struct config_result {
+    std::optional<config> value;
+    std::vector<config_error> errors;
+};
+
+/// sun_path holds 108 bytes on Linux and illumos, one of them the terminating NUL.
+inline constexpr std::size_t max_door_path = 107;
+/// 65535 minus the IPv4 and UDP headers: the largest payload a UDP datagram can carry.
+inline constexpr std::size_t max_udp_request = 65'507;
+
+/// Parses and validates `text`; `source_name` only labels the errors. Never throws except
+/// std::bad_alloc. Pure: touches neither the file system nor the network.
+config_result parse_config_string(std::string_view text, const std::string& source_name);
+
+/// Reads `path` and parses it like parse_config_string(). An unreadable file gives one error,
+/// "PATH:1:1: cannot read: <reason>".
+config_result parse_config_file(const std::string& path);
+
+/// Checks the directory of every forward's door: it must exist and, unless
+/// allow_insecure_door_dir is set, be writable by neither its group nor others (whoever can
+/// write there can replace the door with their own). Touches the file system, so it is kept out
+/// of parsing; errors point at each door value and come sorted like the parser's.
+std::vector<config_error> check_door_paths(const config& cfg);
+
+}  // namespace portunusd
