@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MPL-2.0
+// The request parser's pure rules, one complete line or header section at a time (internal).
+#pragma once
+
+#include "portunusd/http/request.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+namespace portunusd::http::detail {
+
+/// Checks a request line (without its CRLF) and fills method, target and version_minor.
+/// Precedence: syntax (400) before version support (505) before method support (501) before
+/// the target's form (400).
+std::error_code parse_request_line(std::string_view line, request& out);
+
+/// Splits a field line (without its CRLF) into its name and its OWS-trimmed value, both views
+/// into `line`.
+std::error_code parse_field_line(std::string_view line, std::string_view& name, std::string_view& value);
+
+/// How the body is delimited once the header section is accepted.
+struct body_framing {
+    bool chunked = false;
+    std::uint64_t length = 0; ///< Content-Length, when not chunked (0 when absent)
+};
+
+/// Applies the rules that need the whole header section: Host, framing (Content-Length,
+/// Transfer-Encoding), the body limit, keep-alive and Expect. Sets r.keep_alive,
+/// r.expect_continue and r.was_chunked.
+std::error_code check_header_section(request& r, std::size_t max_body, body_framing& framing);
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2), without the list separator ',' that would betray two
+/// Host fields folded into one.
+bool is_valid_host(std::string_view value) noexcept;
+
+/// Parses `chunk-size *chunk-ext` (without CRLF); `extension_bytes` is the length of the
+/// extension part, which the caller bounds across the whole body.
+std::error_code parse_chunk_size_line(std::string_view line, std::uint64_t& size, std::size_t& extension_bytes);
+
+} // namespace portunusd::http::detail
