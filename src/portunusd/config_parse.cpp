@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <thread>
 
 namespace portunusd::config_detail {
@@ -13,19 +14,28 @@ namespace {
 using namespace std::string_view_literals;
 
 constexpr std::array top_keys{"daemon"sv, "forward"sv};
-constexpr std::array daemon_keys{"user"sv,          "group"sv,         "threads"sv,
-                                 "log_level"sv,     "log"sv,           "access_log"sv,
-                                 "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv,
-                                 "read_timeout"sv,  "idle_timeout"sv,  "call_timeout"sv};
-constexpr std::array forward_keys{"name"sv,         "protocol"sv,     "listen"sv,      "door"sv,
-                                  "max_concurrency"sv, "queue"sv,     "read_timeout"sv, "idle_timeout"sv,
-                                  "call_timeout"sv, "max_request"sv,  "once"sv};
-// Keys that live in only one of the two tables: a misplaced one is pointed to its home.
-constexpr std::array daemon_only_keys{"user"sv,      "group"sv,           "threads"sv,
-                                      "log_level"sv, "log"sv,             "access_log"sv,
-                                      "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv};
-constexpr std::array forward_only_keys{"name"sv,  "protocol"sv,    "listen"sv, "door"sv,
-                                       "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv};
+// The timeouts appear in both tables: [daemon] holds the defaults a forward may override.
+constexpr std::array daemon_only_keys{
+    "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
+    "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv,
+};
+constexpr std::array forward_only_keys{
+    "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
+};
+constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
+
+template <std::size_t n, std::size_t m>
+constexpr std::array<std::string_view, n + m> join(const std::array<std::string_view, n>& a,
+                                                   const std::array<std::string_view, m>& b)
+{
+    std::array<std::string_view, n + m> out{};
+    std::copy(a.begin(), a.end(), out.begin());
+    std::copy(b.begin(), b.end(), out.begin() + n);
+    return out;
+}
+
+constexpr auto daemon_keys = join(daemon_only_keys, timeout_keys);
+constexpr auto forward_keys = join(forward_only_keys, timeout_keys);
 constexpr std::array required_forward_keys{"protocol"sv, "listen"sv, "door"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
@@ -40,7 +50,7 @@ constexpr std::int64_t max_concurrency_limit = 4'096;
 constexpr std::int64_t max_queue = 1'000'000;
 constexpr std::int64_t max_tcp_request = 64 * 1024 * 1024;
 
-const std::string no_forwards = "no [[forward]] table; at least one forward is required";
+constexpr std::string_view no_forwards = "no [[forward]] table; at least one forward is required";
 
 unsigned default_threads()
 {
@@ -184,9 +194,8 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"}};
     r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
     for (std::string_view key : required_forward_keys) {
-        if (!r.find(key)) {
+        if (!r.find(key))
             diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} + "\"");
-        }
     }
 
     if (const auto p = read_protocol(r, diag)) {
@@ -259,40 +268,40 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     return f;
 }
 
+std::string describe_conflict(const forward_draft& first, const forward_draft& second)
+{
+    const listen_address& a = first.cfg.listen;
+    const listen_address& b = second.cfg.listen;
+    const std::string proto{to_string(second.cfg.proto)};
+    const std::string line = std::to_string(first.listen_at.line);
+    if (a.text == b.text)
+        return "listen: duplicate " + proto + " address " + quote(b.text) + "; first used at line " + line;
+    if (a.host == b.host)
+        return "listen: " + proto + " address " + quote(b.text) + " is the same as " + quote(a.text) + " at line " + line;
+    return "listen: " + proto + " address " + quote(b.text) + " overlaps " + quote(a.text) + " at line " + line;
+}
+
 void check_across_forwards(const std::vector<forward_draft>& drafts, diagnostics& diag)
 {
-    for (std::size_t i = 0; i < drafts.size(); ++i) {
-        const forward_draft& b = drafts[i];
-        if (b.has_protocol && b.has_listen) {
-            for (std::size_t j = 0; j < i; ++j) {
-                const forward_draft& a = drafts[j];
-                if (!a.has_protocol || !a.has_listen || a.cfg.proto != b.cfg.proto ||
-                    !listen_addresses_overlap(a.cfg.listen, b.cfg.listen))
-                    continue;
-                const std::string proto{to_string(b.cfg.proto)};
-                const std::string first_line = std::to_string(a.listen_at.line);
-                std::string message;
-                if (a.cfg.listen.text == b.cfg.listen.text)
-                    message = "duplicate " + proto + " address " + quote(b.cfg.listen.text) + "; first used at line " + first_line;
-                else if (a.cfg.listen.host == b.cfg.listen.host)
-                    message = proto + " address " + quote(b.cfg.listen.text) + " is the same as " +
-                              quote(a.cfg.listen.text) + " at line " + first_line;
-                else
-                    message = proto + " address " + quote(b.cfg.listen.text) + " overlaps " +
-                              quote(a.cfg.listen.text) + " at line " + first_line;
-                diag.error(b.listen_at, "listen: " + message);
-                break;
-            }
+    // Only forwards of one protocol on one port can collide; bucketing keeps a file with
+    // thousands of forwards from taking quadratic time.
+    std::map<std::pair<protocol, std::uint16_t>, std::vector<const forward_draft*>> by_port;
+    std::map<std::string_view, const forward_draft*> by_name;
+    for (const forward_draft& f : drafts) {
+        if (f.has_protocol && f.has_listen) {
+            auto& earlier = by_port[{f.cfg.proto, f.cfg.listen.port}];
+            const auto clash = std::find_if(earlier.begin(), earlier.end(), [&f](const forward_draft* e) {
+                return listen_addresses_overlap(e->cfg.listen, f.cfg.listen);
+            });
+            if (clash != earlier.end())
+                diag.error(f.listen_at, describe_conflict(**clash, f));
+            earlier.push_back(&f);
         }
-        if (b.explicit_name) {
-            for (std::size_t j = 0; j < i; ++j) {
-                const forward_draft& a = drafts[j];
-                if (a.explicit_name && a.cfg.name == b.cfg.name) {
-                    diag.error(b.name_at, "name: duplicate name " + quote(b.cfg.name) + "; first used at line " +
-                                              std::to_string(a.name_at.line));
-                    break;
-                }
-            }
+        if (f.explicit_name) {
+            const auto [first, inserted] = by_name.emplace(f.cfg.name, &f);
+            if (!inserted)
+                diag.error(f.name_at, "name: duplicate name " + quote(f.cfg.name) + "; first used at line " +
+                                          std::to_string(first->second->name_at.line));
         }
     }
 }
@@ -302,7 +311,7 @@ std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_c
     std::vector<forward_draft> drafts;
     const toml::node* node = root.get("forward");
     if (!node) {
-        diag.error({1, 1}, no_forwards);
+        diag.error({1, 1}, std::string{no_forwards});
         return drafts;
     }
     const toml::array* array = node->as_array();
@@ -312,7 +321,7 @@ std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_c
         return drafts;
     }
     if (array->empty())
-        diag.error(position_of(array->source()), no_forwards);
+        diag.error(position_of(array->source()), std::string{no_forwards});
     for (const toml::node& element : *array) {
         if (const toml::table* table = element.as_table())
             drafts.push_back(read_forward(*table, d, diag));

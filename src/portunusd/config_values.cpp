@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <limits>
 #include <vector>
 
@@ -53,9 +52,9 @@ std::string range_text(bool zero_allowed)
            format_duration(max_duration);
 }
 
-const std::string listen_forms = R"(expected ADDRESS:PORT such as "127.0.0.1:7007", "[::1]:7007" or "*:7007")";
-const std::string use_an_address =
-    "use an IP address such as 127.0.0.1 or [::1], or * for every address";
+constexpr std::string_view listen_forms =
+    R"(expected ADDRESS:PORT such as "127.0.0.1:7007", "[::1]:7007" or "*:7007")";
+constexpr std::string_view use_an_address = "use an IP address such as 127.0.0.1 or [::1], or * for every address";
 
 parsed<listen_address> listen_error(std::string message)
 {
@@ -210,7 +209,7 @@ parsed<listen_address> parse_listen_address(std::string_view text)
         host = text.substr(1, close - 1);
         const std::string_view rest = text.substr(close + 1);
         if (rest.empty() || rest.front() != ':')
-            return listen_error(quote(text) + " has no port; " + listen_forms);
+            return listen_error(quote(text) + " has no port; " + std::string{listen_forms});
         port = rest.substr(1);
         std::array<unsigned char, sizeof(in6_addr)> bytes{};
         const std::string h{host};
@@ -222,13 +221,13 @@ parsed<listen_address> parse_listen_address(std::string_view text)
     } else {
         const auto colon = text.rfind(':');
         if (colon == std::string_view::npos)
-            return listen_error(quote(text) + " has no port; " + listen_forms);
+            return listen_error(quote(text) + " has no port; " + std::string{listen_forms});
         host = text.substr(0, colon);
         port = text.substr(colon + 1);
         if (host.find(':') != std::string_view::npos)
             return listen_error(R"(an IPv6 address must be written in brackets, such as "[::1]:7007")");
         if (host.empty())
-            return listen_error(quote(text) + " has no address; " + use_an_address);
+            return listen_error(quote(text) + " has no address; " + std::string{use_an_address});
         if (host == "*") {
             out.host = "*";
             out.any = true;
@@ -237,9 +236,9 @@ parsed<listen_address> parse_listen_address(std::string_view text)
             const std::string h{host};
             const bool dotted = std::all_of(h.begin(), h.end(), [](char c) { return is_digit(c) || c == '.'; });
             if (!dotted && std::all_of(h.begin(), h.end(), is_host_name_char))
-                return listen_error(quote(host) + " is a host name; " + use_an_address);
+                return listen_error(quote(host) + " is a host name; " + std::string{use_an_address});
             if (!dotted)
-                return listen_error(quote(host) + " is not an IP address; " + use_an_address);
+                return listen_error(quote(host) + " is not an IP address; " + std::string{use_an_address});
             // inet_pton, unlike inet_aton, refuses "127.1" and leading zeros: one spelling per address.
             if (::inet_pton(AF_INET, h.c_str(), bytes.data()) != 1)
                 return listen_error(quote(host) + " is not a valid IPv4 address");

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MPL-2.0
+// Tests of check_door_paths(): which door directories are refused, and the messages.
+#include "config_test_support.hpp"
+
+namespace {
+
+using namespace portunusd;
+using namespace portunusd::test;
+
+config config_with_doors(const std::vector<std::string>& doors, bool allow_insecure = false)
+{
+    std::string text = "[daemon]\nallow_insecure_door_dir = " + std::string{allow_insecure ? "true" : "false"} + "\n";
+    int port = 7000;
+    for (const std::string& door : doors)
+        text += "\n[[forward]]\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:" + std::to_string(port++) +
+                "\"\ndoor = \"" + door + "\"\n";
+    config_result r = parse_config_string(text, "doors.toml");
+    INFO(render(r.errors));
+    REQUIRE(r.value);
+    return std::move(*r.value);
+}
+
+}  // namespace
+
+TEST_CASE("config: door directory check", "[config][door]")
+{
+    const scratch_dir tmp;
+    const fs::path safe = tmp.make("safe", 0755);
+    const fs::path world = tmp.make("world", 0777);
+    const fs::path sticky = tmp.make("sticky", 01777);
+    const fs::path group = tmp.make("group", 0775);
+    const fs::path file = tmp.path() / "plain";
+    std::ofstream{file} << "x";
+
+    const config cfg = config_with_doors({
+        (safe / "a.door").string(),
+        (world / "b.door").string(),
+        (sticky / "c.door").string(),
+        (group / "d.door").string(),
+        (tmp.path() / "missing" / "e.door").string(),
+        (file / "f.door").string(),
+    });
+    const std::string t = tmp.path().string();
+    const std::string expected =
+        "doors.toml:12:8: door: directory \"" + t + "/world\" is writable by its group and others (mode 0777), "
+        "so another user could replace the door; use a directory only its owner can write, or set "
+        "allow_insecure_door_dir = true\n"
+        "doors.toml:17:8: door: directory \"" + t + "/sticky\" is writable by its group and others (mode 1777), "
+        "so another user could replace the door; use a directory only its owner can write, or set "
+        "allow_insecure_door_dir = true\n"
+        "doors.toml:22:8: door: directory \"" + t + "/group\" is writable by its group (mode 0775), "
+        "so another user could replace the door; use a directory only its owner can write, or set "
+        "allow_insecure_door_dir = true\n"
+        "doors.toml:27:8: door: directory \"" + t + "/missing\" does not exist\n"
+        "doors.toml:32:8: door: \"" + t + "/plain\" is not a directory\n";
+    CHECK(render(check_door_paths(cfg)) == expected);
+
+    SECTION("allow_insecure_door_dir accepts writable directories but not missing ones")
+    {
+        const config relaxed = config_with_doors({(world / "b.door").string(), (group / "d.door").string(),
+                                                  (tmp.path() / "missing" / "e.door").string()},
+                                                 true);
+        CHECK(render(check_door_paths(relaxed)) ==
+              "doors.toml:17:8: door: directory \"" + t + "/missing\" does not exist\n");
+    }
+    SECTION("a door in the root directory")
+    {
+        CHECK(check_door_paths(config_with_doors({"/x.door"})).empty());
+    }
+}
