@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+# SIGHUP under load: forwards added, removed and changed while an unchanged one never misses.
+import signal
+import socket
+import threading
+import time
+
+import harness
+from harness import DaemonTest, listen_text
+
+
+class Load:
+    """Request/response loops against one port; counts successes and keeps every failure."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.failures = []
+
+    def record(self, error=None):
+        with self.lock:
+            if error is None:
+                self.ok += 1
+            else:
+                self.failures.append(error)
+
+    def count(self):
+        with self.lock:
+            return self.ok
+
+
+def exchange(s, request, expected):
+    s.sendall(request)
+    data = b""
+    while len(data) < len(expected):
+        chunk = s.recv(len(expected) - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(data)} bytes")
+        data += chunk
+    if data != expected:
+        raise AssertionError(f"got {data!r}, expected {expected!r}")
+
+
+def new_connections(stop, load, port, prefix):
+    i = 0
+    while not stop.is_set():
+        i += 1
+        request = b"new connection %d" % i
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+                exchange(s, request, prefix + request)
+            load.record()
+        except Exception as e:  # every kind of failure counts, and is reported
+            load.record(f"new connection {i}: {e!r}")
+
+
+def one_connection(stop, load, s, prefix):
+    i = 0
+    while not stop.is_set():
+        i += 1
+        request = b"long-lived %d;" % i
+        try:
+            exchange(s, request, prefix + request)
+            load.record()
+        except Exception as e:
+            load.record(f"long-lived request {i}: {e!r}")
+            return
+
+
+class Reload(DaemonTest):
+    def setUp(self):
+        super().setUp()
+        self.a = self.start_app("a.door", "--prefix", "A:")
+        self.b = self.start_app("b.door", "--prefix", "B:")
+        self.steady, self.gone, self.changed, self.added = (self.reserve_port(udp=True) for _ in range(4))
+
+    def fwd(self, name, port, door, protocol="tcp"):
+        return {"name": name, "protocol": protocol, "listen": listen_text("127.0.0.1", port), "door": door}
+
+    def wait_for(self, predicate, what, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                self.fail(f"timed out waiting for {what() if callable(what) else what}")
+            time.sleep(0.01)
+
+    def test_reload_under_load(self):
+        before = [self.fwd("steady", self.steady, self.a.door), self.fwd("steady-udp", self.steady, self.a.door, "udp"),
+                  self.fwd("gone", self.gone, self.a.door), self.fwd("changed", self.changed, self.a.door)]
+        after = [self.fwd("steady", self.steady, self.a.door), self.fwd("steady-udp", self.steady, self.a.door, "udp"),
+                 self.fwd("changed", self.changed, self.b.door), self.fwd("added", self.added, self.b.door)]
+        d = self.start_daemon(before)
+
+        fresh, lasting, old_changed = Load(), Load(), Load()
+        self.background(new_connections, fresh, self.steady, b"A:")
+        self.background(one_connection, lasting, self.connect(self.steady), b"A:")
+        # Sessions opened before the reload finish on the settings they started with.
+        self.background(one_connection, old_changed, self.connect(self.changed), b"A:")
+        loads = (fresh, lasting, old_changed)
+        self.wait_for(lambda: all(l.count() >= 20 for l in loads), "load to get going")
+
+        counts = [l.count() for l in loads]
+        reloaded = time.monotonic()
+        m = self.reload(d, after)
+        self.assertEqual(m.group(0), "reload: 1 forward(s) added, 1 changed, 1 removed")
+        # Two more reloads that change nothing must not disturb anything either.
+        self.reload(d, after)
+        self.reload(d, after)
+        # Keep the load on for a while after the last reload, so that late effects (a listener
+        # closed behind the scenes, a drained session) would show up as failures.
+        self.wait_for(lambda: all(l.count() >= c + 200 for l, c in zip(loads, counts))
+                      and time.monotonic() - reloaded > 0.5,
+                      lambda: f"load after the reloads: {[l.count() for l in loads]} requests answered "
+                              f"(from {counts}), failures {[l.failures[:3] for l in loads]}")
+        self._stop.set()
+        for name, l in zip(("new connections", "long-lived connection", "long-lived on changed"), loads):
+            self.assertEqual(l.failures, [], f"{name}: {l.ok} ok")
+
+        self.round_trip(self.added, b"added", b"B:added")
+        self.round_trip(self.changed, b"changed", b"B:changed")
+        self.assert_refused(self.gone)
+        self.round_trip(self.steady, b"steady", b"A:steady")
+        self.assertEqual(self.udp_request(self.steady, b"steady udp"), b"A:steady udp")
+        self.assertTrue(d.alive())
+
+    def test_invalid_config_keeps_the_old_one(self):
+        forwards = [self.fwd("steady", self.steady, self.a.door), self.fwd("other", self.gone, self.b.door)]
+        d = self.start_daemon(forwards)
+        with open(d.config_path) as f:
+            good = f.read()
+        self.write_config(good + "\n[[forward]]\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:1\"\ndoor = \"relative.door\"\n"
+                          "colour = \"blue\"\n", "portunusd.toml")
+        lines = good.count("\n")
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(r"reload: configuration has 2 error\(s\); still running the previous one")
+        log = d.log()
+        self.assertIn(f"{d.config_path}:{lines + 5}:8: door: \"relative.door\" is not an absolute path", log)
+        self.assertIn(f"{d.config_path}:{lines + 6}:1: unknown key \"colour\" in [[forward]]", log)
+        self.assertTrue(d.alive())
+        self.round_trip(self.steady, b"still", b"A:still")
+        self.round_trip(self.gone, b"still", b"B:still")
+
+        # The daemon still listens for SIGHUP, and a fixed file is taken.
+        m = self.reload(d, [self.fwd("steady", self.steady, self.b.door)])
+        self.assertEqual(m.group(0), "reload: 0 forward(s) added, 1 changed, 1 removed")
+        self.round_trip(self.steady, b"fixed", b"B:fixed")
+        self.assert_refused(self.gone)
+
+    def test_widening_the_listen_address(self):
+        # 127.0.0.1:P becomes 0.0.0.0:P: a new listener, and the old one goes. The port must
+        # keep answering; the old socket cannot stay bound while the new one binds over it.
+        d = self.start_daemon([self.fwd("web", self.steady, self.a.door),
+                               self.fwd("web-udp", self.steady, self.a.door, "udp")])
+        wide = [{**self.fwd("web", self.steady, self.a.door), "listen": f"0.0.0.0:{self.steady}"},
+                {**self.fwd("web-udp", self.steady, self.a.door, "udp"), "listen": f"0.0.0.0:{self.steady}"}]
+        m = self.reload(d, wide)
+        self.assertNotIn("cannot bind", d.log())
+        self.assertEqual(m.group(0), "reload: 2 forward(s) added, 0 changed, 2 removed")
+        self.round_trip(self.steady, b"wide", b"A:wide")
+        self.assertEqual(self.udp_request(self.steady, b"wide udp"), b"A:wide udp")
+
+
+if __name__ == "__main__":
+    harness.main()
