@@ -2,6 +2,7 @@
 // door_client on userland doors: a pool of SOCK_SEQPACKET connections pinned to one door instance.
 #include "door/uds/socket_io.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,6 +12,8 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 namespace portunus {
 
@@ -26,8 +29,9 @@ struct door_client::impl {
     // Enough for a daemon's per-route concurrency; connections past it are closed after use.
     static constexpr std::size_t max_idle = 256;
 
-    unique_fd connect(std::error_code& ec, bool first);
-    unique_fd take(std::error_code& ec);
+    using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
+    unique_fd connect(std::error_code& ec, bool first, deadline_t deadline);
+    unique_fd take(std::error_code& ec, deadline_t deadline);
     void give_back(unique_fd fd);
 };
 
@@ -50,7 +54,7 @@ using clock = std::chrono::steady_clock;
 
 } // namespace
 
-unique_fd door_client::impl::connect(std::error_code& ec, bool first)
+unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t deadline)
 {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -59,15 +63,27 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first)
         return {};
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    // Non-blocking so that a full accept backlog (a server whose threads are all busy) is
+    // waited for here, within the deadline, instead of inside connect().
+    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) {
         ec = make_door_error(errno);
         return {};
     }
     int rc;
-    do {
+    auto pause = std::chrono::microseconds(100);
+    for (;;) {
         rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    } while (rc != 0 && errno == EINTR);
+        if (rc == 0 || (errno != EINTR && errno != EAGAIN)) break;
+        if (errno == EAGAIN) {
+            if (deadline && clock::now() >= *deadline) {
+                ec = make_door_error(ETIMEDOUT);
+                return {};
+            }
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::microseconds(10'000));
+        }
+    }
     if (rc != 0) {
         // A stale socket file, a path that is not a socket, or (after open) a vanished path all
         // mean what illumos says with EBADF: no server behind this door.
@@ -77,6 +93,11 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first)
                                  ? e
                                  : (first && e == ENOENT ? ENOENT : EBADF));
         return {};
+    }
+    const int flags = ::fcntl(fd.get(), F_GETFL);
+    ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    if (deadline) {
+        if ((ec = wait_readable(fd.get(), *deadline))) return {};
     }
     uds::received_message hello;
     if ((ec = uds::receive_message(fd.get(), uds::thread_receive_buffer(), hello))) {
@@ -97,7 +118,7 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first)
     return fd;
 }
 
-unique_fd door_client::impl::take(std::error_code& ec)
+unique_fd door_client::impl::take(std::error_code& ec, deadline_t deadline)
 {
     {
         std::lock_guard lock(mutex);
@@ -107,7 +128,7 @@ unique_fd door_client::impl::take(std::error_code& ec)
             return fd;
         }
     }
-    return connect(ec, false);
+    return connect(ec, false, deadline);
 }
 
 void door_client::impl::give_back(unique_fd fd)
@@ -126,7 +147,7 @@ door_client door_client::open(const std::string& path, std::error_code& ec)
     }
     auto i = std::make_shared<impl>();
     i->path = path;
-    unique_fd first = i->connect(ec, true);
+    unique_fd first = i->connect(ec, true, std::nullopt);
     if (ec) return {};
     i->idle.push_back(std::move(first));
     door_client c;
@@ -156,7 +177,7 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
         return {};
     }
     const auto deadline = clock::now() + timeout;
-    unique_fd conn = impl_->take(ec);
+    unique_fd conn = impl_->take(ec, timeout.count() > 0 ? impl::deadline_t(deadline) : std::nullopt);
     if (ec) return {};
 
     std::vector<int> raw(fds.size());

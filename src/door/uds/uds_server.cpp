@@ -73,7 +73,9 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     void run(bool parked);
     void spawn_locked();
     void accept_all();
-    bool serve_one(connection& c);
+    bool receive_call(connection& c, uds::received_message& m, bool& keep);
+    bool serve_call(connection& c, uds::received_message& m);
+    void refuse_pending_locked();
     void close_connection(connection* c);
     void finish_locked();
     void revoke();
@@ -112,7 +114,8 @@ void door_server::impl::run(bool parked)
         }
         if (n == 0) {
             std::unique_lock lock(mutex);
-            if (!revoked && total > 1) {
+            // Only a spare may go: the last idle thread is what lets the next call start at once.
+            if (!revoked && idle > 1) {
                 --total;
                 --idle;
                 changed.notify_all();
@@ -126,18 +129,25 @@ void door_server::impl::run(bool parked)
             continue;
         }
         auto* c = static_cast<connection*>(ev.data.ptr);
-        {
-            std::lock_guard lock(mutex);
-            --idle;
-            ++busy;
-            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads)) spawn_locked();
-        }
-        const bool keep = serve_one(*c);
-        {
-            std::lock_guard lock(mutex);
-            --busy;
-            ++idle;
-            changed.notify_all();
+        bool keep = true;
+        uds::received_message m;
+        if (receive_call(*c, m, keep)) {
+            // Only a real call takes the thread out of the idle set, so a client closing its
+            // connection cannot make the pool grow.
+            {
+                std::lock_guard lock(mutex);
+                --idle;
+                ++busy;
+                if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
+                    spawn_locked();
+            }
+            keep = serve_call(*c, m);
+            {
+                std::lock_guard lock(mutex);
+                --busy;
+                ++idle;
+                changed.notify_all();
+            }
         }
         if (!keep) {
             close_connection(c);
@@ -176,12 +186,14 @@ void door_server::impl::accept_all()
         }
         ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
-        if (uds::send_hello(fd.get(), hello())) continue;
-        c->fd = std::move(fd);
         connection* raw = c.get();
         {
+            // Checked before the hello: a client that never saw a hello reports EBADF ("nothing
+            // ran, reopen"), whereas a hello followed by a close would read as EINTR.
             std::lock_guard lock(mutex);
             if (revoked) return;
+            if (uds::send_hello(fd.get(), hello())) continue;
+            c->fd = std::move(fd);
             connections.emplace(raw, std::move(c));
         }
         epoll_event ev{};
@@ -197,22 +209,32 @@ void door_server::impl::accept_all()
     }
 }
 
-bool door_server::impl::serve_one(connection& c)
+bool door_server::impl::receive_call(connection& c, uds::received_message& m, bool& keep)
 {
-    uds::received_message m;
     if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT)) {
-        if (ec.value() == EAGAIN) return true;
+        keep = ec.value() == EAGAIN;
         if (ec.value() == EPROTO || ec.value() == EPROTONOSUPPORT || ec.value() == E2BIG)
             uds::send_error(c.fd.get(), ec.value());
         return false;
     }
     if (m.header.type != uds::message_type::call) {
         uds::send_error(c.fd.get(), EPROTO);
+        keep = false;
         return false;
     }
-    if (revoked_flag.load()) return !uds::send_error(c.fd.get(), EBADF);
-    if (options.refuse_descriptors && !m.fds.empty()) return !uds::send_error(c.fd.get(), ENOTSUP);
+    if (revoked_flag.load()) {
+        keep = !uds::send_error(c.fd.get(), EBADF);
+        return false;
+    }
+    if (options.refuse_descriptors && !m.fds.empty()) {
+        keep = !uds::send_error(c.fd.get(), ENOTSUP);
+        return false;
+    }
+    return true;
+}
 
+bool door_server::impl::serve_call(connection& c, uds::received_message& m)
+{
     door_request request{m.data, std::move(m.fds), c.caller};
     door_reply reply;
     try {
@@ -234,18 +256,24 @@ void door_server::impl::close_connection(connection* c)
     connections.erase(c);
 }
 
-// Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
-void door_server::impl::finish_locked()
+// Shutting the read side makes any later send from a client fail with EPIPE (reported as
+// EBADF), and calls already queued are answered EBADF, so no caller is left waiting on a door
+// whose threads are leaving. A call being served keeps its connection's write side for the reply.
+void door_server::impl::refuse_pending_locked()
 {
-    listen_fd.reset();
     for (auto& [raw, c] : connections) {
-        // Shutting the read side first makes any later send from the client fail with EPIPE
-        // (reported as EBADF); calls already queued are answered EBADF: none is left hanging.
         ::shutdown(c->fd.get(), SHUT_RD);
         uds::received_message m;
         while (!uds::receive_message(c->fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT))
             uds::send_error(c->fd.get(), EBADF);
     }
+}
+
+// Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
+void door_server::impl::finish_locked()
+{
+    listen_fd.reset();
+    refuse_pending_locked();
     connections.clear();
 }
 
@@ -262,6 +290,7 @@ void door_server::impl::revoke()
             ::unlink(path.c_str());
         ::shutdown(listen_fd.get(), SHUT_RDWR);
     }
+    refuse_pending_locked();
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof one);
     if (total == 0) finish_locked();

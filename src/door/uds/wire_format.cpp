@@ -73,7 +73,8 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
     const bool in_memfd = (out.flags & flag_payload_in_memfd) != 0;
     switch (out.type) {
     case message_type::hello:
-        if (out.flags != 0 || out.nfds != 0 || body != wire_hello_size || out.size != body) return malformed;
+        if (out.flags != 0 || out.nfds != 0 || body != wire_hello_size || out.size != body || out.error != 0)
+            return malformed;
         break;
     case message_type::call:
     case message_type::reply:
@@ -90,7 +91,8 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
         if (out.flags != 0 || out.nfds != 0 || body != 0 || out.size != 0 || out.error <= 0) return malformed;
         break;
     case message_type::payload:
-        if (out.flags != 0 || out.nfds != 1 || body != 0 || out.size <= wire_inline_max) return malformed;
+        if (out.flags != 0 || out.nfds != 1 || body != 0 || out.size <= wire_inline_max || out.error != 0)
+            return malformed;
         break;
     }
     return {};

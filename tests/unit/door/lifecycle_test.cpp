@@ -199,7 +199,7 @@ TEST_CASE("revoke lets calls in flight finish, fails new calls with EBADF and re
 // client already holds is then read by nobody until one of the calls in flight finishes. On
 // illumos such a call fails with EBADF at once.
 TEST_CASE("revoke fails a new call on an already open connection with EBADF at once",
-          "[door][lifecycle][bug][!mayfail]")
+          "[door][lifecycle][regression]")
 {
     leak_check leaks;
     temp_dir dir;

@@ -187,7 +187,7 @@ TEST_CASE("idle threads are reaped back to one after a burst", "[door][pool]")
 // Reaping checks only that more than one thread is left, not that one of them is idle. With a
 // call in flight for longer than the idle timeout, the spare thread the high-water rule added
 // for it is reaped, and the next call waits for the busy one although the pool is uncapped.
-TEST_CASE("reaping never takes the last idle thread while a call is in flight", "[door][pool][bug][!mayfail]")
+TEST_CASE("reaping never takes the last idle thread while a call is in flight", "[door][pool][regression]")
 {
     leak_check leaks;
     temp_dir dir;
@@ -220,7 +220,7 @@ TEST_CASE("reaping never takes the last idle thread while a call is in flight", 
 // idle slot, and if it was the last one the high-water rule spawns a thread for a call that
 // does not exist. Clients that open and close handles while calls are in flight then grow the
 // pool past "calls in flight + 1" for good (threads are never reaped by default).
-TEST_CASE("closing client connections does not grow the pool", "[door][pool][bug][!mayfail]")
+TEST_CASE("closing client connections does not grow the pool", "[door][pool][regression]")
 {
     leak_check leaks;
     temp_dir dir;

@@ -40,7 +40,7 @@ TEST_CASE("a call with a timeout gives up with ETIMEDOUT and the handle stays us
 // The deadline is applied only while waiting for the reply. A call that needs a new connection
 // first waits for the server's hello with no bound at all, so with every pool thread busy (here
 // the pool is capped at one) the call overruns its timeout until a thread frees up.
-TEST_CASE("a call's timeout also bounds connecting to a busy server", "[door][timeout][bug][!mayfail]")
+TEST_CASE("a call's timeout also bounds connecting to a busy server", "[door][timeout][regression]")
 {
     leak_check leaks;
     temp_dir dir;
