@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // hello_web: answers every request with a small HTTP/1.1 page that counts its visitors.
+#include <portunus/http.hpp>
 #include <portunus/server.hpp>
 
 #include <time.h>
@@ -24,15 +25,20 @@ std::string http_date()
     return {text, std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc)};
 }
 
-portunus::door_reply hello(portunus::door_request&)
+portunus::door_reply hello(portunus::door_request& call)
 {
+    // Behind an http forward the request says whether the connection stays open; behind a raw
+    // tcp forward (or for anything unparseable) the reply ends the exchange.
+    portunus::http::request request;
+    const bool keep_open = portunus::http::parse_request(call.data, request) &&
+                           request.header("Connection") == "keep-alive";
     const unsigned long long visitor = visitors.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::string body = "Hello from a door! You are visitor " + std::to_string(visitor) + ".\n";
     std::string response = "HTTP/1.1 200 OK\r\n"
                            "Date: " + http_date() + "\r\n"
                            "Content-Type: text/plain; charset=utf-8\r\n"
                            "Content-Length: " + std::to_string(body.size()) + "\r\n"
-                           "Connection: close\r\n"
+                           "Connection: " + std::string(keep_open ? "keep-alive" : "close") + "\r\n"
                            "\r\n";
     response += body;
     return {std::move(response), {}};

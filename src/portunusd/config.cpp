@@ -83,6 +83,7 @@ std::string_view to_string(protocol p) noexcept
     switch (p) {
     case protocol::tcp: return "tcp";
     case protocol::udp: return "udp";
+    case protocol::http: return "http";
     }
     return "unknown";
 }

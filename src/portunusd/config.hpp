@@ -13,9 +13,9 @@
 
 namespace portunusd {
 
-enum class protocol { tcp, udp };
+enum class protocol { tcp, udp, http };
 
-/// "tcp" or "udp", as written in the configuration file.
+/// "tcp", "udp" or "http", as written in the configuration file.
 std::string_view to_string(protocol p) noexcept;
 
 /// Where a forward listens. `host` is the canonical form of the address ("127.0.0.1", "::1",
@@ -28,12 +28,24 @@ struct listen_address {
     std::string text;  ///< as written in the file, for messages and default names
 };
 
+/// One [[forward.map]] of an http forward: requests under `prefix` whose method is one of
+/// `methods` (empty: any method, written "*") go to `door`.
+struct http_map {
+    std::vector<std::string> methods;
+    std::string prefix;
+    std::string door;
+    int line = 1;  ///< of the [[forward.map]] header
+    int column = 1;
+    int door_line = 1;
+    int door_column = 1;
+};
+
 /// One [[forward]] table with every default applied.
 struct forward_config {
     std::string name;  ///< explicit, or "<protocol>:<listen as written>"
     protocol proto = protocol::tcp;
     listen_address listen;
-    std::string door;  ///< absolute path, at most max_door_path bytes
+    std::string door;  ///< absolute path, at most max_door_path bytes; empty only on an http forward with maps
     unsigned max_concurrency = 64;
     std::size_t queue = 256;
     std::chrono::milliseconds read_timeout{30'000};
@@ -41,6 +53,13 @@ struct forward_config {
     std::chrono::milliseconds call_timeout{30'000};
     std::size_t max_request = 65'536;
     bool once = false;
+    // http only.
+    std::vector<http_map> maps;          ///< routes by method and path prefix; `door` is the catch-all
+    std::size_t max_header_bytes = 32'768; ///< request line + header section
+    std::size_t max_headers = 100;
+    std::size_t max_body = 1 << 20;
+    std::chrono::milliseconds header_timeout{10'000}; ///< the whole header section must arrive within it
+    std::size_t max_requests = 1'000;     ///< requests served on one connection before it is closed
     int line = 1;    ///< of the [[forward]] header, for messages at run time
     int column = 1;
     int door_line = 1;  ///< of the door value, for check_door_paths()
@@ -99,7 +118,7 @@ config_result parse_config_string(std::string_view text, const std::string& sour
 /// "PATH:1:1: cannot read: <reason>".
 config_result parse_config_file(const std::string& path);
 
-/// Checks the directory of every forward's door: it must exist and, unless
+/// Checks the directory of every forward's door and every map's door: it must exist and, unless
 /// allow_insecure_door_dir is set, be writable by neither its group nor others (whoever can
 /// write there can replace the door with their own). Touches the file system, so it is kept out
 /// of parsing; errors point at each door value and come sorted like the parser's.

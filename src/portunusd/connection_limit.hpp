@@ -9,24 +9,32 @@
 
 namespace portunusd {
 
-/// Counts open tcp connections against a maximum. A listener asks has_room() before each
-/// accept; when full it leaves a resume callback, which runs once a connection closes (on the
-/// closing thread: it must only post work). Thread-safe.
+/// Counts open tcp connections against a maximum. A listener admits each accepted connection
+/// with try_open(); when full it leaves a resume callback, which runs once a connection closes
+/// (on the closing thread: it must only post work). Checking and counting happen under one
+/// lock, so several listeners together never pass the maximum. Thread-safe.
 class connection_limit {
 public:
     explicit connection_limit(std::size_t max) : max_(max) {}
 
-    bool has_room(std::function<void()> resume)
+    /// Counts one more connection and returns true, or, when full, keeps `resume` for later.
+    bool try_open(std::function<void()> resume)
     {
         std::lock_guard lock(mutex_);
-        if (open_ < max_) return true;
+        if (open_ < max_) {
+            ++open_;
+            return true;
+        }
         waiting_.push_back(std::move(resume));
         return false;
     }
-    void opened()
+    void clear_waiters()
     {
-        std::lock_guard lock(mutex_);
-        ++open_;
+        std::vector<std::function<void()>> drop;
+        {
+            std::lock_guard lock(mutex_);
+            drop.swap(waiting_);
+        }
     }
     void closed()
     {

@@ -4,12 +4,14 @@
 
 #include "portunusd/config.hpp"
 #include "portunusd/door_gate.hpp"
+#include "portunusd/http_router.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <vector>
 
 namespace portunusd {
 
@@ -50,7 +52,9 @@ private:
 
 struct forward_state {
     forward_config config;
-    std::shared_ptr<door_gate> gate;
+    std::shared_ptr<door_gate> gate;               ///< tcp and udp: the forward's door
+    std::vector<std::shared_ptr<door_gate>> gates; ///< http: one per distinct door, router targets
+    std::shared_ptr<const http_router> router;     ///< http only
     std::shared_ptr<forward_stats> stats;
     log_throttle overflow_log;
     log_throttle failure_log;

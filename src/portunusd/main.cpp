@@ -121,6 +121,19 @@ int main(int argc, char** argv)
         }
 
         boost::asio::signal_set signals(server.control(), SIGHUP, SIGTERM, SIGINT);
+        // While draining, a second SIGTERM/SIGINT means "now"; a SIGHUP (log rotation, say)
+        // must not cut the drain short.
+        std::function<void(const boost::system::error_code&, int)> while_draining =
+            [&](const boost::system::error_code& e, int again) {
+                if (e) return;
+                if (again == SIGHUP) {
+                    spdlog::info("SIGHUP while stopping: ignored");
+                    signals.async_wait(while_draining);
+                    return;
+                }
+                spdlog::warn("second stop signal: exiting without waiting");
+                server.io().stop();
+            };
         std::function<void(const boost::system::error_code&, int)> on_signal =
             [&](const boost::system::error_code& ec, int signal_number) {
                 if (ec) return;
@@ -148,12 +161,7 @@ int main(int argc, char** argv)
                     return;
                 }
                 server.begin_stop(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-                // A second SIGTERM/SIGINT while draining: the operator wants out now.
-                signals.async_wait([&](const boost::system::error_code& e, int) {
-                    if (e) return;
-                    spdlog::warn("second stop signal: exiting without waiting");
-                    server.io().stop();
-                });
+                signals.async_wait(while_draining);
             };
         signals.async_wait(on_signal);
         server.run();

@@ -11,8 +11,8 @@ namespace portunusd {
 namespace asio = boost::asio;
 
 server::server(config cfg)
-    : config_(std::move(cfg)), io_(static_cast<int>(config_.daemon.threads)), control_(asio::make_strand(io_)),
-      limit_(config_.daemon.max_connections), drain_timer_(control_), drain_poll_(control_)
+    : config_(std::move(cfg)), limit_(config_.daemon.max_connections), io_(static_cast<int>(config_.daemon.threads)),
+      control_(asio::make_strand(io_)), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_)
 {
 }
 
@@ -30,12 +30,36 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
 {
     auto s = std::make_shared<forward_state>();
     s->config = f;
-    s->gate = std::make_shared<door_gate>(f.door, f.max_concurrency, f.queue, f.call_timeout, callers_);
+    auto gate_for = [&](const std::string& door) {
+        for (std::size_t i = 0; i < s->gates.size(); ++i)
+            if (s->gates[i]->door_path() == door) return i;
+        s->gates.push_back(std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_));
+        return s->gates.size() - 1;
+    };
+    std::optional<std::size_t> catch_all;
+    if (!f.door.empty()) catch_all = gate_for(f.door);
+    if (f.proto == protocol::http) {
+        std::vector<http_route> routes;
+        for (const auto& m : f.maps) routes.push_back({m.methods, m.prefix, gate_for(m.door)});
+        s->router = std::make_shared<const http_router>(std::move(routes), catch_all);
+    }
+    if (!s->gates.empty()) s->gate = s->gates.front();
     s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>();
     return s;
 }
 
 namespace {
+
+bool same_http(const forward_config& a, const forward_config& b)
+{
+    if (a.maps.size() != b.maps.size()) return false;
+    for (std::size_t i = 0; i < a.maps.size(); ++i)
+        if (a.maps[i].methods != b.maps[i].methods || a.maps[i].prefix != b.maps[i].prefix ||
+            a.maps[i].door != b.maps[i].door)
+            return false;
+    return a.max_header_bytes == b.max_header_bytes && a.max_headers == b.max_headers && a.max_body == b.max_body &&
+           a.header_timeout == b.header_timeout && a.max_requests == b.max_requests;
+}
 
 // "*" binds the IPv6 wildcard with IPV6_V6ONLY off, which takes IPv4 as well on Linux and
 // illumos; an explicit "::" stays IPv6 only so that "0.0.0.0" can sit beside it.
@@ -60,11 +84,11 @@ void open_and_bind(Socket& socket, const listen_address& listen, boost::system::
 } // namespace
 
 bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats> stats, std::string& error,
-                          running_forward& out)
+                          running_forward& out, boost::system::error_code* cause)
 {
     boost::system::error_code ec;
     out.state = make_state(f, std::move(stats));
-    if (f.proto == protocol::tcp) {
+    if (f.proto == protocol::tcp || f.proto == protocol::http) {
         asio::ip::tcp::acceptor acceptor(asio::make_strand(io_));
         open_and_bind<asio::ip::tcp::acceptor, asio::ip::tcp::endpoint>(acceptor, f.listen, ec);
         if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
@@ -75,6 +99,7 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
         open_and_bind<asio::ip::udp::socket, asio::ip::udp::endpoint>(socket, f.listen, ec);
         if (!ec) out.udp = std::make_shared<udp_relay>(std::move(socket), out.state);
     }
+    if (cause) *cause = ec;
     if (ec) {
         error = "cannot bind " + std::string(to_string(f.proto)) + " " + f.listen.text + " (forward " + f.name +
                 "): " + ec.message();
@@ -131,20 +156,13 @@ void server::reload(config next)
         spdlog::warn("reload: threads, user and group take effect only after a restart");
 
     std::map<std::string, running_forward> kept;
-    std::size_t added = 0, changed = 0, removed = 0;
+    std::vector<forward_config> added;
+    std::size_t changed = 0, removed = 0;
     for (const auto& f : next.forwards) {
         const auto key = key_of(f);
         auto it = forwards_.find(key);
         if (it == forwards_.end()) {
-            running_forward r;
-            std::string error;
-            if (!open_forward(f, nullptr, error, r)) {
-                spdlog::error("reload: {}", error);
-                continue;
-            }
-            start_forward(r);
-            kept.emplace(key, std::move(r));
-            ++added;
+            added.push_back(f);
             continue;
         }
         running_forward r = std::move(it->second);
@@ -153,7 +171,7 @@ void server::reload(config next)
         const bool same = old.name == f.name && old.door == f.door && old.max_concurrency == f.max_concurrency &&
                           old.queue == f.queue && old.read_timeout == f.read_timeout &&
                           old.idle_timeout == f.idle_timeout && old.call_timeout == f.call_timeout &&
-                          old.max_request == f.max_request && old.once == f.once;
+                          old.max_request == f.max_request && old.once == f.once && same_http(old, f);
         if (!same) {
             // New sessions get the new settings; sessions already open finish on the old ones.
             r.state = make_state(f, r.state->stats);
@@ -164,6 +182,8 @@ void server::reload(config next)
         }
         kept.emplace(key, std::move(r));
     }
+    // Removed forwards go first: a new forward may want their port (a listen address that
+    // widened from 127.0.0.1:P to *:P is a removal plus an addition).
     for (auto& [key, r] : forwards_) {
         spdlog::info("forward {}: removed ({})", r.state->config.name, r.state->config.listen.text);
         stop_forward(r);
@@ -172,8 +192,36 @@ void server::reload(config next)
     forwards_ = std::move(kept);
     limit_.set_max(new_d.max_connections);
     config_ = std::move(next);
-    spdlog::info("reload: {} forward(s) added, {} changed, {} removed, {} running", added, changed, removed,
-                 forwards_.size());
+    bind_added(std::move(added), removed > 0 ? 40 : 0, {0, changed, removed});
+}
+
+void server::bind_added(std::vector<forward_config> pending, int retries, reload_counts counts)
+{
+    std::vector<forward_config> again;
+    for (auto& f : pending) {
+        running_forward r;
+        std::string error;
+        boost::system::error_code ec;
+        if (open_forward(f, nullptr, error, r, &ec)) {
+            start_forward(r);
+            forwards_.emplace(key_of(f), std::move(r));
+            ++counts.added;
+        } else if (ec == asio::error::address_in_use && retries > 0) {
+            again.push_back(std::move(f)); // a removed listener on that port is still closing
+        } else {
+            spdlog::error("reload: {}", error);
+        }
+    }
+    if (again.empty() || stopping_) {
+        spdlog::info("reload: {} forward(s) added, {} changed, {} removed", counts.added, counts.changed,
+                     counts.removed);
+        return;
+    }
+    rebind_timer_.expires_after(std::chrono::milliseconds(50));
+    rebind_timer_.async_wait(
+        [this, again = std::move(again), retries, counts](const boost::system::error_code& ec) mutable {
+            if (!ec) bind_added(std::move(again), retries - 1, counts);
+        });
 }
 
 std::size_t server::calls_in_flight() const
@@ -192,6 +240,7 @@ void server::begin_stop(const char* why)
     stopping_ = true;
     spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, config_.daemon.drain_timeout.count());
     for (auto& [key, r] : forwards_) stop_forward(r);
+    limit_.clear_waiters(); // paused listeners are stopped; nothing should resume them
     sessions_.drain_all();
     drain_timer_.expires_after(config_.daemon.drain_timeout);
     drain_timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -54,20 +54,28 @@ private:
     static std::string key_of(const forward_config& f);
     std::shared_ptr<forward_state> make_state(const forward_config& f, std::shared_ptr<forward_stats> stats);
     bool open_forward(const forward_config& f, std::shared_ptr<forward_stats> stats, std::string& error,
-                      running_forward& out);
+                      running_forward& out, boost::system::error_code* cause = nullptr);
+    struct reload_counts {
+        std::size_t added, changed, removed;
+    };
+    void bind_added(std::vector<forward_config> pending, int retries, reload_counts counts);
     void start_forward(running_forward& r);
     void stop_forward(running_forward& r);
     void check_drained();
 
     config config_;
+    // Destruction runs bottom-up: the caller pool is joined first (its jobs post to io_), then
+    // io_ destroys pending handlers, which may destroy sessions that still use limit_ and
+    // sessions_, so those two must outlive io_.
+    connection_limit limit_;
+    session_registry sessions_;
     boost::asio::io_context io_;
     boost::asio::strand<boost::asio::io_context::executor_type> control_;
     caller_pool callers_;
-    connection_limit limit_;
-    session_registry sessions_;
     std::map<std::string, running_forward> forwards_;
     boost::asio::steady_timer drain_timer_;
     boost::asio::steady_timer drain_poll_;
+    boost::asio::steady_timer rebind_timer_;
     bool stopping_ = false;
 };
 

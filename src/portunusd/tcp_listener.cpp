@@ -2,6 +2,8 @@
 // Accepting tcp connections, pausing at max_connections and on descriptor exhaustion.
 #include "portunusd/tcp_listener.hpp"
 
+#include "portunusd/http_session.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace portunusd {
@@ -11,7 +13,7 @@ namespace asio = boost::asio;
 tcp_listener::tcp_listener(asio::io_context& io, asio::ip::tcp::acceptor acceptor,
                            std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry)
     : io_(io), acceptor_(std::move(acceptor)), retry_(acceptor_.get_executor()), forward_(std::move(forward)),
-      limit_(limit), registry_(registry)
+      limit_(limit), registry_(registry), waiting_(io)
 {
 }
 
@@ -27,6 +29,7 @@ void tcp_listener::stop()
         boost::system::error_code ignored;
         self->retry_.cancel();
         self->acceptor_.close(ignored);
+        self->waiting_.close(ignored);
     });
 }
 
@@ -45,11 +48,7 @@ std::shared_ptr<forward_state> tcp_listener::forward() const
 void tcp_listener::do_accept()
 {
     if (stopped_) return;
-    // At max_connections the listener simply stops accepting: clients wait in the kernel's
-    // backlog instead of being refused, and nothing spins.
     auto self = shared_from_this();
-    if (!limit_.has_room([self] { asio::post(self->acceptor_.get_executor(), [self] { self->do_accept(); }); }))
-        return;
     acceptor_.async_accept(asio::make_strand(io_), [self](const boost::system::error_code& ec,
                                                            asio::ip::tcp::socket socket) {
         self->on_accept(ec, std::move(socket));
@@ -70,9 +69,27 @@ void tcp_listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp:
     }
     boost::system::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    limit_.opened();
-    auto session = std::make_shared<tcp_session>(std::move(socket), forward(), limit_, registry_);
-    session->start();
+    waiting_ = std::move(socket);
+    admit();
+}
+
+void tcp_listener::admit()
+{
+    if (stopped_) {
+        boost::system::error_code ignored;
+        waiting_.close(ignored);
+        return;
+    }
+    // At max_connections the listener holds this one connection unserved and stops accepting:
+    // further clients wait in the kernel's backlog instead of being refused, and nothing spins.
+    auto self = shared_from_this();
+    if (!limit_.try_open([self] { asio::post(self->acceptor_.get_executor(), [self] { self->admit(); }); })) return;
+    asio::ip::tcp::socket socket = std::move(waiting_);
+    auto fwd = forward();
+    if (fwd->config.proto == protocol::http)
+        std::make_shared<http_session>(std::move(socket), std::move(fwd), limit_, registry_)->start();
+    else
+        std::make_shared<tcp_session>(std::move(socket), std::move(fwd), limit_, registry_)->start();
     do_accept();
 }
 

@@ -28,6 +28,7 @@ public:
 private:
     void do_accept();
     void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+    void admit();
 
     boost::asio::io_context& io_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -36,6 +37,7 @@ private:
     std::shared_ptr<forward_state> forward_; // guarded by mutex_
     connection_limit& limit_;
     session_registry& registry_;
+    boost::asio::ip::tcp::socket waiting_; ///< accepted, waiting for room under max_connections
     bool stopped_ = false;
 };
 

@@ -7,17 +7,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace portunusd {
 
 namespace asio = boost::asio;
 
-void session_registry::add(const std::shared_ptr<tcp_session>& s)
+void session_registry::add(const std::shared_ptr<session_base>& s)
 {
     std::lock_guard lock(mutex_);
     sessions_.emplace(s.get(), s);
 }
 
-void session_registry::remove(const tcp_session* s)
+void session_registry::remove(const session_base* s)
 {
     std::lock_guard lock(mutex_);
     sessions_.erase(s);
@@ -25,7 +27,7 @@ void session_registry::remove(const tcp_session* s)
 
 void session_registry::drain_all()
 {
-    std::vector<std::shared_ptr<tcp_session>> all;
+    std::vector<std::shared_ptr<session_base>> all;
     {
         std::lock_guard lock(mutex_);
         for (auto& [key, weak] : sessions_)
@@ -43,7 +45,7 @@ std::size_t session_registry::size() const
 tcp_session::tcp_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                          connection_limit& limit, session_registry& registry)
     : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)), limit_(limit),
-      registry_(registry), buffer_(forward_->config.max_request)
+      registry_(registry)
 {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
@@ -66,8 +68,7 @@ void tcp_session::start()
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
         self->arm_timer(self->forward_->config.read_timeout, "read timeout");
-        self->socket_.async_read_some(asio::buffer(self->buffer_),
-                                      [self](const boost::system::error_code& ec, std::size_t n) { self->on_read(ec, n); });
+        self->wait_readable();
     });
 }
 
@@ -83,14 +84,38 @@ void tcp_session::do_read()
 {
     if (draining_) return close("shutdown");
     arm_timer(forward_->config.idle_timeout, "idle timeout");
-    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                              std::size_t n) { self->on_read(ec, n); });
+    wait_readable();
 }
 
-void tcp_session::on_read(const boost::system::error_code& ec, std::size_t n)
+// Waiting for readability first and then sizing the read to what has arrived means an idle
+// connection holds no buffer at all, whatever max_request allows.
+void tcp_session::wait_readable()
+{
+    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+void tcp_session::on_readable(const boost::system::error_code& ec)
 {
     if (closed_) return;
-    if (ec) return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
+    if (ec) return close("read error: " + ec.message());
+    boost::system::error_code e;
+    const std::size_t available = socket_.available(e);
+    // Readiness can be reported before the bytes are counted (Asio's reactor completes a wait
+    // on an edge it already saw), so a zero count still reads a modest amount.
+    std::string chunk(std::clamp<std::size_t>(std::max<std::size_t>(available, 16384), 1, forward_->config.max_request),
+                      '\0');
+    if (!e) socket_.non_blocking(true, e);
+    const std::size_t n = e ? 0 : socket_.read_some(asio::buffer(chunk), e);
+    if (e == asio::error::would_block) return wait_readable();
+    if (e) return close(e == asio::error::eof ? "client closed" : "read error: " + e.message());
+    chunk.resize(n);
+    on_read(std::move(chunk));
+}
+
+void tcp_session::on_read(std::string chunk)
+{
+    const std::size_t n = chunk.size();
     timer_.cancel();
     bytes_in_ += n;
     forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
@@ -98,7 +123,7 @@ void tcp_session::on_read(const boost::system::error_code& ec, std::size_t n)
     calling_ = true;
     ++calls_;
     auto self = shared_from_this();
-    const bool queued = forward_->gate->submit(std::string(buffer_.data(), n), [self](call_outcome outcome) {
+    const bool queued = forward_->gate->submit(std::move(chunk), [self](call_outcome outcome) {
         asio::post(self->socket_.get_executor(),
                    [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
     });

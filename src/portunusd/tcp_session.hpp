@@ -17,37 +17,45 @@
 namespace portunusd {
 
 class connection_limit;
-class tcp_session;
 
-/// Every open tcp session, so that stop and drain can reach them. Thread-safe.
+/// What stop and drain need of any kind of connection.
+class session_base {
+public:
+    virtual ~session_base() = default;
+    /// Close now if idle, or right after the reply in flight. Any thread.
+    virtual void drain() = 0;
+};
+
+/// Every open tcp or http session, so that stop and drain can reach them. Thread-safe.
 class session_registry {
 public:
-    void add(const std::shared_ptr<tcp_session>& s);
-    void remove(const tcp_session* s);
+    void add(const std::shared_ptr<session_base>& s);
+    void remove(const session_base* s);
     /// Asks every session to close once its call in flight (if any) is answered.
     void drain_all();
     [[nodiscard]] std::size_t size() const;
 
 private:
     mutable std::mutex mutex_;
-    std::unordered_map<const tcp_session*, std::weak_ptr<tcp_session>> sessions_;
+    std::unordered_map<const session_base*, std::weak_ptr<session_base>> sessions_;
 };
 
 /// Reads a chunk, calls the door with it, writes the reply, reads again; strictly one call at a
 /// time, so replies keep the order of requests. All of it runs on the socket's strand.
-class tcp_session : public std::enable_shared_from_this<tcp_session> {
+class tcp_session : public session_base, public std::enable_shared_from_this<tcp_session> {
 public:
     tcp_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                 connection_limit& limit, session_registry& registry);
-    ~tcp_session();
+    ~tcp_session() override;
 
     void start();
-    /// Close now if idle, or right after the reply of the call in flight. Any thread.
-    void drain();
+    void drain() override;
 
 private:
     void do_read();
-    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void wait_readable();
+    void on_readable(const boost::system::error_code& ec);
+    void on_read(std::string chunk);
     void on_reply(call_outcome outcome);
     void do_write();
     void on_write(const boost::system::error_code& ec, std::size_t n);
@@ -59,7 +67,6 @@ private:
     std::shared_ptr<forward_state> forward_;
     connection_limit& limit_;
     session_registry& registry_;
-    std::vector<char> buffer_;
     std::string reply_;
     std::string peer_;
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -40,8 +40,10 @@ void udp_relay::stop()
 {
     asio::dispatch(strand_, [self = shared_from_this()] {
         self->stopped_ = true;
+        // Stop receiving, but keep the socket until the calls in flight have sent their replies.
         boost::system::error_code ignored;
-        self->socket_.close(ignored);
+        self->socket_.cancel(ignored);
+        if (self->in_flight_.load() == 0) self->socket_.close(ignored);
     });
 }
 
@@ -114,12 +116,16 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
         if (fwd->failure_log.allow(suppressed))
             spdlog::warn("forward {}: door {}: {} ({} more since last warning)", fwd->config.name, fwd->config.door,
                          outcome.ec.message(), suppressed);
-    } else if (!outcome.reply.empty() && !stopped_) {
+    } else if (!outcome.reply.empty()) {
         // A datagram send either goes whole or not at all; the socket is not blocking anyone.
         boost::system::error_code ec;
         const std::size_t sent = socket_.send_to(asio::buffer(outcome.reply), to, 0, ec);
         if (ec) result = "send error: " + ec.message();
         fwd->stats->bytes_out.fetch_add(sent, std::memory_order_relaxed);
+    }
+    if (stopped_ && in_flight_.load() == 0) {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
     }
     if (auto log = access_logger())
         log->info("udp forward={} client={} in={} out={} result=\"{}\" duration_ms={}", fwd->config.name,

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MPL-2.0
+// The http relay: framing, routing, door calls, response checks, keep-alive and pipelining.
+#include "portunusd/http_session.hpp"
+
+#include "portunusd/connection_limit.hpp"
+#include "portunusd/http/http_error.hpp"
+#include "portunusd/http/request.hpp"
+#include "portunusd/http/response_check.hpp"
+#include "portunusd/http_router.hpp"
+#include "portunusd/logging.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace portunusd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// The names of the fields the daemon adds; client-sent ones are dropped so they cannot be forged.
+constexpr std::array<std::string_view, 3> forwarded_names{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto"};
+
+http::parser_limits limits_of(const forward_config& f)
+{
+    http::parser_limits l;
+    l.max_header_bytes = f.max_header_bytes;
+    l.max_headers = f.max_headers;
+    l.max_body = f.max_body;
+    l.max_request_line = std::min<std::size_t>(f.max_header_bytes, 8192);
+    return l;
+}
+
+int status_for(const std::error_code& ec)
+{
+    if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory ||
+        ec == std::errc::connection_refused || ec == std::errc::permission_denied)
+        return 503; // nobody serves the door (yet): the application is down or restarting
+    if (ec == std::errc::timed_out) return 504;
+    return 502; // EINTR (died mid-call), protocol errors: a bad gateway in HTTP terms
+}
+
+} // namespace
+
+http_session::http_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
+                           connection_limit& limit, session_registry& registry)
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)), limit_(limit),
+      registry_(registry), parser_(limits_of(forward_->config))
+{
+    boost::system::error_code ec;
+    const auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "unknown" : (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string());
+    forward_->stats->connections.fetch_add(1, std::memory_order_relaxed);
+    forward_->stats->active.fetch_add(1, std::memory_order_relaxed);
+}
+
+http_session::~http_session()
+{
+    forward_->stats->active.fetch_sub(1, std::memory_order_relaxed);
+    limit_.closed();
+}
+
+void http_session::start()
+{
+    registry_.add(shared_from_this());
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+        self->request_started_ = std::chrono::steady_clock::now();
+        self->in_request_ = true;
+        // The whole header section must arrive within header_timeout, however slowly it is
+        // trickled in: that is the defence against slowloris.
+        self->arm_timer(self->forward_->config.header_timeout, "header timeout");
+        self->do_read();
+    });
+}
+
+void http_session::drain()
+{
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+        self->draining_ = true;
+        if (!self->busy_) self->close("shutdown");
+    });
+}
+
+void http_session::do_read()
+{
+    if (reading_ || closed_) return;
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                             std::size_t n) { self->on_read(ec, n); });
+}
+
+void http_session::on_read(const boost::system::error_code& ec, std::size_t n)
+{
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+        // A client may shut down its sending side after the request (nc -N does): answer it.
+        if (ec == asio::error::eof && busy_) {
+            peer_done_ = true;
+            return;
+        }
+        if (request_bytes_ > 0 && !busy_) log_request(400, 0, "client closed mid-request");
+        return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
+    }
+    if (!in_request_ && !busy_) {
+        // First bytes of the next request on a kept-alive connection: its header clock starts.
+        in_request_ = true;
+        request_started_ = std::chrono::steady_clock::now();
+        arm_timer(forward_->config.header_timeout, "header timeout");
+    }
+    in_.append(chunk_, n);
+    if (!busy_) request_bytes_ += n;
+    forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    if (!busy_) process();
+}
+
+void http_session::process()
+{
+    if (closed_ || busy_) return;
+    if (draining_ && in_.empty()) return close("shutdown");
+    std::size_t consumed = 0;
+    const auto status = parser_.parse(in_, consumed);
+    in_.erase(0, consumed);
+    switch (status) {
+    case http::parse_status::need_more:
+        if (parser_.headers_done()) {
+            if (parser_.get().expect_continue && !sent_continue_) {
+                sent_continue_ = true;
+                // Tell the client to send the body; it is written directly because nothing else
+                // can be in flight while a request is still being read.
+                static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+                asio::async_write(socket_, asio::buffer(go_on), [](const boost::system::error_code&, std::size_t) {});
+            }
+            // The body comes at its own pace, but each read must make progress.
+            arm_timer(forward_->config.read_timeout, "body read timeout");
+        }
+        return do_read();
+    case http::parse_status::error: {
+        const auto ec = parser_.error();
+        const int code = http::status_code(ec);
+        log_request(code, 0, ec.message());
+        return respond_local(code, {}, true);
+    }
+    case http::parse_status::complete: break;
+    }
+    timer_.cancel();
+    in_request_ = false;
+    request_bytes_ = 0;
+    http::request request = parser_.take();
+    parser_.reset();
+    sent_continue_ = false;
+    dispatch(std::move(request));
+}
+
+void http_session::dispatch(http::request request)
+{
+    busy_ = true;
+    method_ = request.method;
+    target_ = request.target;
+    ++served_;
+    forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    const bool last = !request.keep_alive || draining_ || served_ >= forward_->config.max_requests;
+    const auto m = forward_->router->match(request.method, request.target);
+    switch (m.outcome) {
+    case route_match::result::bad_path: log_request(400, 0, "bad path"); return respond_local(400, {}, last);
+    case route_match::result::not_found: log_request(404, 0, "no route"); return respond_local(404, {}, last);
+    case route_match::result::method_not_allowed:
+        log_request(405, 0, "method not allowed");
+        return respond_local(405, "Allow: " + m.allow + "\r\n", last);
+    case route_match::result::found: break;
+    }
+    if (last) request.keep_alive = false;
+
+    boost::system::error_code ignored;
+    const auto local = socket_.local_endpoint(ignored);
+    const auto addr = socket_.remote_endpoint(ignored).address();
+    // RFC 7239 quotes IPv6 addresses, which contain colons.
+    const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
+    const std::array<http::header_field, 3> extra{
+        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=http;by=\"" +
+                                            (local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                                                     : local.address().to_string()) +
+                                            ":" + std::to_string(local.port()) + "\""},
+        http::header_field{"X-Forwarded-For", addr.to_string()},
+        http::header_field{"X-Forwarded-Proto", "http"}};
+    std::string bytes = http::serialize_for_application(request, extra, forwarded_names);
+
+    auto self = shared_from_this();
+    const std::size_t gate = m.target;
+    auto shared_request = std::make_shared<http::request>(std::move(request));
+    const bool queued = forward_->gates[gate]->submit(std::move(bytes), [self, shared_request, gate](call_outcome o) {
+        asio::post(self->socket_.get_executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
+            self->on_reply(std::move(*shared_request), gate, std::move(o));
+        });
+    });
+    if (!queued) {
+        forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->overflow_log.allow(suppressed))
+            spdlog::warn("forward {}: door {} queue full, answering 503 ({} more since last warning)",
+                         forward_->config.name, forward_->gates[gate]->door_path(), suppressed);
+        log_request(503, 0, "queue full");
+        respond_local(503, "Retry-After: 1\r\n", !shared_request->keep_alive);
+    }
+    // Keep reading while the door works, so a client closing early is noticed and pipelined
+    // requests are buffered; they are parsed only after this response is written.
+    do_read();
+}
+
+void http_session::on_reply(http::request request, std::size_t gate, call_outcome outcome)
+{
+    if (closed_) return;
+    const bool last = !request.keep_alive;
+    if (outcome.ec) {
+        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->failure_log.allow(suppressed))
+            spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
+                         forward_->gates[gate]->door_path(), outcome.ec.message(), suppressed);
+        const int code = status_for(outcome.ec);
+        log_request(code, 0, outcome.ec.message());
+        return respond_local(code, code == 503 ? "Retry-After: 1\r\n" : "", last);
+    }
+    const auto facts = http::check_response(outcome.reply, request.method);
+    if (!facts.valid) {
+        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("forward {}: door {} sent an invalid response: {}", forward_->config.name,
+                     forward_->gates[gate]->door_path(), facts.problem);
+        log_request(502, 0, facts.problem);
+        return respond_local(502, {}, last);
+    }
+    std::string reply = std::move(outcome.reply);
+    if (request.method == "HEAD") reply.resize(facts.header_bytes);
+    log_request(facts.status, reply.size(), "door");
+    // Without framing only the end of the connection can mark the end of the body.
+    write(std::move(reply), last || !facts.framed || facts.close);
+}
+
+void http_session::respond_local(int status, std::string_view extra_headers, bool close_after)
+{
+    const auto reason = http::reason_phrase(status);
+    std::string body = std::to_string(status) + " " + std::string(reason) + "\n";
+    std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n" + std::string(extra_headers) + (close_after ? "Connection: close\r\n" : "") + "\r\n";
+    if (method_ != "HEAD") r += body;
+    busy_ = true;
+    write(std::move(r), close_after);
+}
+
+void http_session::write(std::string bytes, bool close_after)
+{
+    out_ = std::move(bytes);
+    close_after_write_ = close_after;
+    // A client that stops reading must not hold the connection forever.
+    arm_timer(forward_->config.read_timeout, "write timeout");
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                          self->on_write(ec, n);
+                      });
+}
+
+void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
+{
+    if (closed_) return;
+    timer_.cancel();
+    forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    out_.clear();
+    busy_ = false;
+    if (ec) return close("write error: " + ec.message());
+    if (close_after_write_) return close("done");
+    if (draining_) return close("shutdown");
+    if (peer_done_ && in_.empty()) return close("client closed");
+    request_started_ = std::chrono::steady_clock::now();
+    if (in_.empty()) {
+        in_request_ = false;
+        arm_timer(forward_->config.idle_timeout, "idle timeout");
+    } else {
+        // A pipelined request was already buffered: its header clock starts now.
+        in_request_ = true;
+        request_bytes_ = in_.size();
+        arm_timer(forward_->config.header_timeout, "header timeout");
+    }
+    process();
+}
+
+void http_session::arm_timer(std::chrono::milliseconds after, const char* reason)
+{
+    timer_reason_ = reason;
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->closed_) return;
+        // A request that has started but not finished gets a 408 if nothing is being written;
+        // an idle connection just closes.
+        if (!self->busy_ && self->request_bytes_ > 0) {
+            self->log_request(408, 0, self->timer_reason_);
+            self->respond_local(408, {}, true);
+            return;
+        }
+        self->close(self->timer_reason_);
+    });
+}
+
+void http_session::close(std::string_view reason)
+{
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    registry_.remove(this);
+    spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_, served_, reason);
+}
+
+void http_session::log_request(int status, std::size_t bytes_out, std::string_view note)
+{
+    auto log = access_logger();
+    if (!log) return;
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - request_started_);
+    // The path without its query: queries often carry tokens that have no place in a log.
+    const auto path = std::string_view(target_).substr(0, target_.find('?'));
+    log->info("http forward={} client={} method={} path=\"{}\" status={} out={} note=\"{}\" duration_ms={:.3f}",
+              forward_->config.name, peer_, method_.empty() ? "-" : method_, path, status, bytes_out, note,
+              static_cast<double>(us.count()) / 1000.0);
+}
+
+} // namespace portunusd

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MPL-2.0
+// http_session: one client connection of an http forward: parse, route, call, relay, repeat.
+#pragma once
+
+#include "portunusd/forward_state.hpp"
+#include "portunusd/http/request_parser.hpp"
+#include "portunusd/tcp_session.hpp"
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace portunusd {
+
+class connection_limit;
+
+/// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
+/// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
+/// Everything runs on the socket's strand.
+class http_session : public session_base, public std::enable_shared_from_this<http_session> {
+public:
+    http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
+                 connection_limit& limit, session_registry& registry);
+    ~http_session() override;
+
+    void start();
+    void drain() override;
+
+private:
+    void do_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void process();
+    void dispatch(http::request request);
+    void on_reply(http::request request, std::size_t gate, call_outcome outcome);
+    void respond_local(int status, std::string_view extra_headers, bool close_after);
+    void write(std::string bytes, bool close_after);
+    void on_write(const boost::system::error_code& ec, std::size_t n);
+    void arm_timer(std::chrono::milliseconds after, const char* reason);
+    void close(std::string_view reason);
+    void log_request(int status, std::size_t bytes_out, std::string_view note);
+
+    boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer timer_;
+    std::shared_ptr<forward_state> forward_;
+    connection_limit& limit_;
+    session_registry& registry_;
+    http::request_parser parser_;
+    std::string in_;       ///< received bytes not yet consumed by the parser
+    std::string out_;      ///< the response being written
+    char chunk_[16384];
+    std::string peer_;
+    std::string method_, target_; ///< of the request being answered, for the access log
+    std::chrono::steady_clock::time_point request_started_;
+    std::size_t request_bytes_ = 0;
+    std::size_t served_ = 0;
+    const char* timer_reason_ = "";
+    bool reading_ = false;
+    bool in_request_ = false;  ///< bytes of a request are expected or arriving: header_timeout runs
+    bool peer_done_ = false;   ///< the client shut down its side while a request was answered
+    bool busy_ = false;        ///< a request is being answered (call or write in flight)
+    bool sent_continue_ = false;
+    bool close_after_write_ = false;
+    bool draining_ = false;
+    bool closed_ = false;
+};
+
+} // namespace portunusd
