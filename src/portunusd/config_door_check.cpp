@@ -39,34 +39,45 @@ std::string octal_mode(mode_t mode)
     return text.data();
 }
 
+// Reports at `at` why the directory of `door` is unfit to hold it, if it is.
+void check_directory(const std::string& door, config_detail::position at, bool allow_insecure,
+                     config_detail::diagnostics& diag)
+{
+    using config_detail::quote;
+    const std::string dir = parent_directory(door);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        if (errno == ENOENT)
+            diag.error(at, "door: directory " + quote(dir) + " does not exist");
+        else
+            diag.error(at, "door: cannot check directory " + quote(dir) + ": " + std::strerror(errno));
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        diag.error(at, "door: " + quote(dir) + " is not a directory");
+        return;
+    }
+    // The sticky bit is deliberately no excuse: it stops others from removing a door, but
+    // not from creating one first at a path the application has not claimed yet.
+    if (!allow_insecure && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        diag.error(at, "door: directory " + quote(dir) + " is writable by " + who_can_write(st.st_mode) +
+                           " (mode " + octal_mode(st.st_mode) +
+                           "), so another user could replace the door; use a directory only its owner "
+                           "can write, or set allow_insecure_door_dir = true");
+}
+
 }  // namespace
 
 std::vector<config_error> check_door_paths(const config& cfg)
 {
-    using config_detail::quote;
     config_detail::diagnostics diag{cfg.source};
+    const bool allow_insecure = cfg.daemon.allow_insecure_door_dir;
     for (const forward_config& f : cfg.forwards) {
-        const config_detail::position at{f.door_line, f.door_column};
-        const std::string dir = parent_directory(f.door);
-        struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) {
-            if (errno == ENOENT)
-                diag.error(at, "door: directory " + quote(dir) + " does not exist");
-            else
-                diag.error(at, "door: cannot check directory " + quote(dir) + ": " + std::strerror(errno));
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            diag.error(at, "door: " + quote(dir) + " is not a directory");
-            continue;
-        }
-        // The sticky bit is deliberately no excuse: it stops others from removing a door, but
-        // not from creating one first at a path the application has not claimed yet.
-        if (!cfg.daemon.allow_insecure_door_dir && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-            diag.error(at, "door: directory " + quote(dir) + " is writable by " + who_can_write(st.st_mode) +
-                               " (mode " + octal_mode(st.st_mode) +
-                               "), so another user could replace the door; use a directory only its owner "
-                               "can write, or set allow_insecure_door_dir = true");
+        // An http forward that routes only with maps has no door of its own.
+        if (!f.door.empty())
+            check_directory(f.door, {f.door_line, f.door_column}, allow_insecure, diag);
+        for (const http_map& m : f.maps)
+            check_directory(m.door, {m.door_line, m.door_column}, allow_insecure, diag);
     }
     return diag.take_sorted();
 }

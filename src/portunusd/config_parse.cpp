@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // The portunusd.toml schema: [daemon], [[forward]], their defaults and the checks across forwards.
+#include "portunusd/config_parse_http.hpp"
 #include "portunusd/config_reader.hpp"
 #include "portunusd/config_values.hpp"
 
@@ -19,7 +20,7 @@ constexpr std::array daemon_only_keys{
     "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
     "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv,
 };
-constexpr std::array forward_only_keys{
+constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
 };
 constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
@@ -34,15 +35,17 @@ constexpr std::array<std::string_view, n + m> join(const std::array<std::string_
     return out;
 }
 
+constexpr auto forward_only_keys = join(common_forward_keys, http_forward_keys);
 constexpr auto daemon_keys = join(daemon_only_keys, timeout_keys);
 constexpr auto forward_keys = join(forward_only_keys, timeout_keys);
-constexpr std::array required_forward_keys{"protocol"sv, "listen"sv, "door"sv};
+// "door" too, except on an http forward that routes with [[forward.map]] instead.
+constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
 constexpr std::array log_targets{"stderr"sv, "syslog"sv};
-constexpr std::array protocols{"tcp"sv, "udp"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv};
 // Planned protocols get their own message so nobody hunts for a typo that is not there.
-constexpr std::array planned_protocols{"http"sv, "tls"sv, "https"sv, "pass"sv};
+constexpr std::array planned_protocols{"tls"sv, "https"sv, "pass"sv};
 
 constexpr std::int64_t max_threads = 64;
 constexpr std::int64_t max_connections_limit = 1'000'000;
@@ -147,6 +150,8 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
         return protocol::tcp;
     if (*value == "udp")
         return protocol::udp;
+    if (*value == "http")
+        return protocol::http;
     std::string lower = *value;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
@@ -158,26 +163,38 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
     return std::nullopt;
 }
 
-std::optional<std::string> read_door(table_reader& r)
+// max_request and once, whose meaning depends on the protocol.
+void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 {
-    auto door = r.string("door");
-    if (!door)
-        return door;
-    std::string problem;
-    if (door->find('\0') != std::string::npos)
-        problem = "path contains a NUL byte";
-    // A relative path would resolve against whatever directory the daemon happens to run in.
-    else if (door->empty() || door->front() != '/')
-        problem = quote(*door) + " is not an absolute path";
-    else if (door->back() == '/')
-        problem = quote(*door) + " ends in \"/\"; expected the path of a door, not a directory";
-    else if (door->size() > max_door_path)
-        problem = "path is " + std::to_string(door->size()) + " bytes long; at most " +
-                  std::to_string(max_door_path) + " fit in the sun_path of a Unix socket address";
-    if (problem.empty())
-        return door;
-    r.error("door", std::move(problem));
-    return std::nullopt;
+    if (f.has_protocol && f.cfg.proto == protocol::http) {
+        // HTTP frames a request by its header section and body, not by what one read returns,
+        // and closes a connection after max_requests: neither key has a meaning there.
+        if (r.find("max_request"))
+            diag.error(r.where("max_request"), "max_request does not apply to http forwards; use max_body");
+        if (r.find("once"))
+            diag.error(r.where("once"), "once does not apply to http forwards; use max_requests = 1");
+        return;
+    }
+    const bool udp = f.has_protocol && f.cfg.proto == protocol::udp;
+    f.cfg.max_request = udp ? max_udp_request : 65'536;
+    if (auto v = r.integer("max_request")) {
+        const auto udp_max = static_cast<std::int64_t>(max_udp_request);
+        if (udp && *v > udp_max)
+            r.error("max_request", std::to_string(*v) + " is too large for udp; a datagram carries at most " +
+                                       std::to_string(udp_max) + " bytes");
+        else if (*v < 1 || *v > max_tcp_request)
+            r.error("max_request", std::to_string(*v) + " is out of range; expected 1.." +
+                                       std::to_string(udp ? udp_max : max_tcp_request));
+        else
+            f.cfg.max_request = static_cast<std::size_t>(*v);
+    }
+
+    if (auto once = r.boolean("once")) {
+        // A datagram is already one call and one reply; there is no connection to close.
+        if (*once && udp)
+            r.error("once", "only tcp forwards can set once = true");
+        f.cfg.once = *once;
+    }
 }
 
 forward_draft read_forward(const toml::table& table, const daemon_config& d, diagnostics& diag)
@@ -191,18 +208,19 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     f.cfg.column = header.column;
 
     table_reader r{table, diag};
-    const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"}};
+    const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"},
+                               other_table{http_map_keys, "in [[forward.map]]"}};
     r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
     for (std::string_view key : required_forward_keys) {
         if (!r.find(key))
             diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} + "\"");
     }
 
-    if (const auto p = read_protocol(r, diag)) {
-        f.cfg.proto = *p;
+    const std::optional<protocol> proto = read_protocol(r, diag);
+    if (proto) {
+        f.cfg.proto = *proto;
         f.has_protocol = true;
     }
-    const bool udp = f.has_protocol && f.cfg.proto == protocol::udp;
 
     if (const auto text = r.string("listen")) {
         auto parsed_listen = parse_listen_address(*text);
@@ -215,7 +233,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         }
     }
 
-    if (auto door = read_door(r)) {
+    if (auto door = r.door_path("door")) {
         f.cfg.door = std::move(*door);
         const position at = r.where("door");
         f.cfg.door_line = at.line;
@@ -245,25 +263,20 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         f.cfg.idle_timeout = *v;
     if (auto v = r.duration("call_timeout"))
         f.cfg.call_timeout = *v;
+    read_request_keys(r, f, diag);
 
-    f.cfg.max_request = udp ? max_udp_request : 65'536;
-    if (auto v = r.integer("max_request")) {
-        const auto udp_max = static_cast<std::int64_t>(max_udp_request);
-        if (udp && *v > udp_max)
-            r.error("max_request", std::to_string(*v) + " is too large for udp; a datagram carries at most " +
-                                       std::to_string(udp_max) + " bytes");
-        else if (*v < 1 || *v > max_tcp_request)
-            r.error("max_request", std::to_string(*v) + " is out of range; expected 1.." +
-                                       std::to_string(udp ? udp_max : max_tcp_request));
+    const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
+                                   other_table{daemon_only_keys, "in [daemon]"}};
+    const bool has_maps = read_http_keys(r, proto, f.cfg, diag, map_elsewhere);
+    // With maps, an http forward may leave requests no prefix matches unanswered (404). When
+    // the protocol is unknown, maps suggest http was meant, and one error about it is enough.
+    const bool may_route = has_maps && (!proto || *proto == protocol::http);
+    if (!r.find("door") && !may_route) {
+        if (proto == protocol::http)
+            diag.error(header, "[[forward]] has neither \"door\" nor [[forward.map]]; an http forward needs "
+                               "at least one of them");
         else
-            f.cfg.max_request = static_cast<std::size_t>(*v);
-    }
-
-    if (auto once = r.boolean("once")) {
-        // A datagram is already one call and one reply; there is no connection to close.
-        if (*once && udp)
-            r.error("once", "only tcp forwards can set once = true");
-        f.cfg.once = *once;
+            diag.error(header, "[[forward]] is missing the required key \"door\"");
     }
     return f;
 }
@@ -272,24 +285,36 @@ std::string describe_conflict(const forward_draft& first, const forward_draft& s
 {
     const listen_address& a = first.cfg.listen;
     const listen_address& b = second.cfg.listen;
-    const std::string proto{to_string(second.cfg.proto)};
-    const std::string line = std::to_string(first.listen_at.line);
+    // Forwards of different protocols collide only when one is http and the other tcp; naming
+    // the earlier one's protocol explains a clash that would otherwise look like a mistake.
+    const bool mixed = first.cfg.proto != second.cfg.proto;
+    const std::string proto = mixed ? "" : std::string{to_string(second.cfg.proto)} + " ";
+    std::string line = std::to_string(first.listen_at.line);
+    if (mixed)
+        line += std::string{first.cfg.proto == protocol::http ? " (an http" : " (a tcp"} +
+                " forward; http and tcp forwards share the TCP ports)";
     if (a.text == b.text)
-        return "listen: duplicate " + proto + " address " + quote(b.text) + "; first used at line " + line;
+        return "listen: duplicate " + proto + "address " + quote(b.text) + "; first used at line " + line;
     if (a.host == b.host)
-        return "listen: " + proto + " address " + quote(b.text) + " is the same as " + quote(a.text) + " at line " + line;
-    return "listen: " + proto + " address " + quote(b.text) + " overlaps " + quote(a.text) + " at line " + line;
+        return "listen: " + proto + "address " + quote(b.text) + " is the same as " + quote(a.text) + " at line " + line;
+    return "listen: " + proto + "address " + quote(b.text) + " overlaps " + quote(a.text) + " at line " + line;
+}
+
+// The socket type a forward binds: http is served over TCP.
+bool binds_udp(const forward_config& f) noexcept
+{
+    return f.proto == protocol::udp;
 }
 
 void check_across_forwards(const std::vector<forward_draft>& drafts, diagnostics& diag)
 {
-    // Only forwards of one protocol on one port can collide; bucketing keeps a file with
+    // Only forwards of one transport on one port can collide; bucketing keeps a file with
     // thousands of forwards from taking quadratic time.
-    std::map<std::pair<protocol, std::uint16_t>, std::vector<const forward_draft*>> by_port;
+    std::map<std::pair<bool, std::uint16_t>, std::vector<const forward_draft*>> by_port;
     std::map<std::string_view, const forward_draft*> by_name;
     for (const forward_draft& f : drafts) {
         if (f.has_protocol && f.has_listen) {
-            auto& earlier = by_port[{f.cfg.proto, f.cfg.listen.port}];
+            auto& earlier = by_port[{binds_udp(f.cfg), f.cfg.listen.port}];
             const auto clash = std::find_if(earlier.begin(), earlier.end(), [&f](const forward_draft* e) {
                 return listen_addresses_overlap(e->cfg.listen, f.cfg.listen);
             });

@@ -156,6 +156,28 @@ std::optional<std::string> table_reader::one_of(std::string_view key, std::span<
     return std::nullopt;
 }
 
+std::optional<std::string> table_reader::door_path(std::string_view key)
+{
+    auto door = string(key);
+    if (!door)
+        return door;
+    std::string problem;
+    if (door->find('\0') != std::string::npos)
+        problem = "path contains a NUL byte";
+    // A relative path would resolve against whatever directory the daemon happens to run in.
+    else if (door->empty() || door->front() != '/')
+        problem = quote(*door) + " is not an absolute path";
+    else if (door->back() == '/')
+        problem = quote(*door) + " ends in \"/\"; expected the path of a door, not a directory";
+    else if (door->size() > max_door_path)
+        problem = "path is " + std::to_string(door->size()) + " bytes long; at most " +
+                  std::to_string(max_door_path) + " fit in the sun_path of a Unix socket address";
+    if (problem.empty())
+        return door;
+    error(key, std::move(problem));
+    return std::nullopt;
+}
+
 void table_reader::reject_unknown_keys(std::span<const std::string_view> known, std::string_view context,
                                        std::span<const other_table> elsewhere)
 {

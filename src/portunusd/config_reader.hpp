@@ -65,6 +65,8 @@ public:
     std::optional<std::chrono::milliseconds> duration(std::string_view key, bool zero_allowed = false);
     /// A string that must be one of `choices`; the message lists them and suggests the closest.
     std::optional<std::string> one_of(std::string_view key, std::span<const std::string_view> choices);
+    /// The path of a door: absolute, not ending in "/", at most max_door_path bytes, no NUL.
+    std::optional<std::string> door_path(std::string_view key);
 
     /// Reports `key: message` at the key's value.
     void error(std::string_view key, std::string message);

@@ -47,6 +47,41 @@ void check_errors(const portunusd::config_result& r)
     }
 }
 
+void check_door(const std::string& door)
+{
+    FUZZ_CHECK(!door.empty() && door.front() == '/' && door.back() != '/' && door.size() <= portunusd::max_door_path);
+    FUZZ_CHECK(door.find('\0') == std::string::npos);
+}
+
+void check_http(const portunusd::forward_config& f)
+{
+    using namespace std::chrono_literals;
+    FUZZ_CHECK(f.max_header_bytes >= 1024 && f.max_header_bytes <= 1024 * 1024);
+    FUZZ_CHECK(f.max_headers >= 1 && f.max_headers <= 1000);
+    FUZZ_CHECK(f.max_body <= 1024u * 1024 * 1024);
+    FUZZ_CHECK(f.header_timeout >= 1ms && f.header_timeout <= 24h);
+    FUZZ_CHECK(f.max_requests >= 1 && f.max_requests <= 1'000'000);
+    std::set<std::pair<std::string, std::string>> routes;  // (prefix without a trailing "/", method)
+    for (const portunusd::http_map& m : f.maps) {
+        check_door(m.door);
+        FUZZ_CHECK(m.line >= f.line && m.door_line >= m.line);
+        FUZZ_CHECK(!m.prefix.empty() && m.prefix.front() == '/');
+        FUZZ_CHECK(m.prefix.find_first_of("?# ") == std::string::npos);
+        std::string key = m.prefix;
+        if (key.size() > 1 && key.back() == '/')
+            key.pop_back();
+        for (const std::string& method : m.methods) {
+            FUZZ_CHECK(!method.empty() && method != "*");
+            FUZZ_CHECK(std::none_of(method.begin(), method.end(), [](char c) { return c >= 'a' && c <= 'z'; }));
+        }
+        // No two maps of one prefix may share a method, or both take any method.
+        if (m.methods.empty())
+            FUZZ_CHECK(routes.emplace(key, "*").second);
+        for (const std::string& method : m.methods)
+            FUZZ_CHECK(routes.emplace(key, method).second);
+    }
+}
+
 void check_config(const portunusd::config& cfg)
 {
     using namespace std::chrono_literals;
@@ -68,8 +103,11 @@ void check_config(const portunusd::config& cfg)
     std::set<std::string> names;
     for (const portunusd::forward_config& f : cfg.forwards) {
         FUZZ_CHECK(names.insert(f.name).second);
-        FUZZ_CHECK(!f.door.empty() && f.door.front() == '/' && f.door.size() <= portunusd::max_door_path);
-        FUZZ_CHECK(f.door.find('\0') == std::string::npos);
+        // Only an http forward that routes with maps may go without a catch-all door.
+        if (f.door.empty())
+            FUZZ_CHECK(f.proto == protocol::http && !f.maps.empty());
+        else
+            check_door(f.door);
         FUZZ_CHECK(f.listen.port >= 1);
         FUZZ_CHECK(!f.listen.host.empty());
         FUZZ_CHECK(f.max_concurrency >= 1 && f.max_concurrency <= 4096);
@@ -80,7 +118,13 @@ void check_config(const portunusd::config& cfg)
             FUZZ_CHECK(f.max_request <= portunusd::max_udp_request);
             FUZZ_CHECK(!f.once);
         }
-        FUZZ_CHECK(f.line >= 1 && f.door_line >= f.line);
+        FUZZ_CHECK(f.line >= 1 && (f.door.empty() || f.door_line >= f.line));
+        if (f.proto == protocol::http) {
+            FUZZ_CHECK(!f.once);
+            check_http(f);
+        } else {
+            FUZZ_CHECK(f.maps.empty());
+        }
     }
 }
 

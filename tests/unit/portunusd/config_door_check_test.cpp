@@ -68,3 +68,31 @@ TEST_CASE("config: door directory check", "[config][door]")
         CHECK(check_door_paths(config_with_doors({"/x.door"})).empty());
     }
 }
+
+TEST_CASE("config: door directory check covers every map of an http forward", "[config][door][http]")
+{
+    const scratch_dir tmp;
+    const std::string safe = tmp.make("safe", 0755).string();
+    const std::string world = tmp.make("world", 0777).string();
+    const std::string missing = (tmp.path() / "missing").string();
+    const std::string text = "[[forward]]\nprotocol = \"http\"\nlisten = \"127.0.0.1:8080\"\n"
+                             "\n[[forward.map]]\nprefix = \"/a\"\ndoor = \"" + safe + "/a.door\"\n"
+                             "\n[[forward.map]]\nprefix = \"/b\"\ndoor = \"" + world + "/b.door\"\n"
+                             "\n[[forward.map]]\nprefix = \"/c\"\ndoor = \"" + missing + "/c.door\"\n"
+                             "\n[[forward]]\nprotocol = \"http\"\nlisten = \"127.0.0.1:8081\"\n"
+                             "door = \"" + world + "/d.door\"\n"
+                             "[[forward.map]]\nprefix = \"/e\"\ndoor = \"" + world + "/e.door\"\n";
+    config_result r = parse_config_string(text, "maps.toml");
+    INFO(render(r.errors));
+    REQUIRE(r.value);
+    // The first forward has no door of its own; each map's door is checked where it is written,
+    // once per door even when doors share a directory.
+    const std::string insecure = "\" is writable by its group and others (mode 0777), so another user could "
+                                 "replace the door; use a directory only its owner can write, or set "
+                                 "allow_insecure_door_dir = true\n";
+    CHECK(render(check_door_paths(*r.value)) == "maps.toml:11:8: door: directory \"" + world + insecure +
+                                                    "maps.toml:15:8: door: directory \"" + missing +
+                                                    "\" does not exist\n"
+                                                    "maps.toml:20:8: door: directory \"" + world + insecure +
+                                                    "maps.toml:23:8: door: directory \"" + world + insecure);
+}

@@ -43,7 +43,7 @@ constexpr golden_case golden_cases[] = {
     {"wrong_type", "every expected type against a wrong one"},
     {"out_of_range", "integers below and above their ranges, in both tables"},
     {"bad_choice", "log_level, log, access_log, user and group values"},
-    {"protocol_unsupported", "http, tls, https and pass are planned, not typos"},
+    {"protocol_unsupported", "tls, https and pass are planned, not typos"},
     {"protocol_invalid", "unknown protocols list the valid ones"},
     {"listen_hostname", "host names are refused"},
     {"listen_invalid", "every malformed listen address"},
@@ -61,6 +61,16 @@ constexpr golden_case golden_cases[] = {
     {"once_udp", "once = true is for tcp only"},
     {"udp_max_request", "udp max_request is bounded by the datagram size"},
     {"duration_invalid", "every malformed or out-of-range duration"},
+    {"http_map_unknown_key", "misspelt and misplaced keys in [[forward.map]]"},
+    {"http_map_missing", "an http forward without door or map, maps without prefix or door, map forms"},
+    {"http_map_wrong_type", "method, prefix and door of the wrong type"},
+    {"http_method_invalid", "malformed, lowercase, empty, mixed with *, repeated and unrelayable methods"},
+    {"http_prefix_invalid", "relative prefixes, queries, fragments, blanks and dot segments"},
+    {"http_map_door_invalid", "a map's door follows the forward door's rules"},
+    {"http_map_duplicate", "maps with one prefix and a method in common, and maps hidden behind *"},
+    {"http_keys_on_tcp", "http keys on tcp and udp forwards, and tcp keys on http forwards"},
+    {"http_out_of_range", "http limits below and above their ranges, and of the wrong type"},
+    {"http_listen_shared", "http and tcp forwards share the TCP ports; udp does not"},
     {"many_errors", "every problem of a file, sorted by line"},
 };
 
@@ -136,6 +146,7 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
         {protocol::udp, "127.0.0.1:7007", "/tmp/portunusd-demo/echo.door", false},
         {protocol::tcp, "127.0.0.1:8080", "/tmp/portunusd-demo/hello_web.door", true},
         {protocol::tcp, "127.0.0.1:8081", "/tmp/portunusd-demo/go_away.door", true},
+        {protocol::http, "127.0.0.1:8088", "/tmp/portunusd-demo/hello_web.door", false},
     };
     REQUIRE(cfg.forwards.size() == std::size(demo));
     for (std::size_t i = 0; i < std::size(demo); ++i) {
@@ -145,6 +156,12 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
         CHECK(cfg.forwards[i].door == demo[i].door);
         CHECK(cfg.forwards[i].once == demo[i].once);
     }
+    const forward_config& web = cfg.forwards.back();
+    CHECK(web.name == "web");
+    REQUIRE(web.maps.size() == 1);
+    CHECK(web.maps[0].methods == std::vector<std::string>{"GET"});
+    CHECK(web.maps[0].prefix == "/static");
+    CHECK(web.maps[0].door == "/tmp/portunusd-demo/file_opener.door");
 }
 
 TEST_CASE("config: defaults are applied", "[config]")
@@ -244,6 +261,144 @@ once = true
     CHECK(f.read_timeout == 5s);
     CHECK(f.idle_timeout == 2min);
     CHECK(f.call_timeout == 3s);
+}
+
+TEST_CASE("config: http forwards default their limits", "[config][http]")
+{
+    const config cfg = parse_ok(R"(
+[daemon]
+read_timeout = "7s"
+
+[[forward]]
+protocol = "http"
+listen = "127.0.0.1:8080"
+door = "/var/run/hello.door"
+)");
+    const forward_config& f = cfg.forwards.at(0);
+    CHECK(f.name == "http:127.0.0.1:8080");
+    CHECK(f.proto == protocol::http);
+    CHECK(f.door == "/var/run/hello.door");
+    CHECK(f.maps.empty());
+    CHECK(f.max_header_bytes == 32'768);
+    CHECK(f.max_headers == 100);
+    CHECK(f.max_body == 1'048'576);
+    CHECK(f.header_timeout == 10s);
+    CHECK(f.max_requests == 1'000);
+    CHECK(f.read_timeout == 7s);
+    CHECK(f.idle_timeout == 60s);
+    CHECK_FALSE(f.once);
+}
+
+TEST_CASE("config: every http key is read", "[config][http]")
+{
+    const config cfg = parse_ok(R"(
+[[forward]]
+name = "web"
+protocol = "http"
+listen = "127.0.0.1:8080"
+door = "/var/run/hello.door"
+max_header_bytes = 1024
+max_headers = 1000
+max_body = 0
+header_timeout = "250ms"
+max_requests = 1000000
+
+[[forward.map]]
+method = "GET"
+prefix = "/static/"
+door = "/var/run/files.door"
+
+[[forward.map]]
+method = ["POST", "PUT", "M-SEARCH"]
+prefix = "/api"
+door = "/var/run/api.door"
+
+[[forward.map]]
+prefix = "/"
+door = "/var/run/root.door"
+
+[[forward.map]]
+method = ["*"]
+prefix = "/caf\u00e9/%20x"
+door = "/var/run/root.door"
+)");
+    const forward_config& f = cfg.forwards.at(0);
+    CHECK(f.max_header_bytes == 1024);
+    CHECK(f.max_headers == 1000);
+    CHECK(f.max_body == 0);
+    CHECK(f.header_timeout == 250ms);
+    CHECK(f.max_requests == 1'000'000);
+    REQUIRE(f.maps.size() == 4);
+    CHECK(f.maps[0].methods == std::vector<std::string>{"GET"});
+    CHECK(f.maps[0].prefix == "/static/");
+    CHECK(f.maps[0].door == "/var/run/files.door");
+    CHECK(f.maps[0].line == 13);
+    CHECK(f.maps[0].column == 1);
+    CHECK(f.maps[0].door_line == 16);
+    CHECK(f.maps[0].door_column == 8);
+    CHECK(f.maps[1].methods == std::vector<std::string>{"POST", "PUT", "M-SEARCH"});
+    // "*", written or implied, is stored as no methods: any.
+    CHECK(f.maps[2].methods.empty());
+    CHECK(f.maps[3].methods.empty());
+    CHECK(f.maps[3].prefix == "/caf\xc3\xa9/%20x");
+}
+
+TEST_CASE("config: http forwards that are valid", "[config][http]")
+{
+    SECTION("maps without a catch-all door, written inline")
+    {
+        const config cfg = parse_ok(R"(forward = [{ protocol = "http", listen = "[::1]:8080", map = [
+  { method = "GET", prefix = "/api", door = "/var/run/api.door" },
+  { method = "POST", prefix = "/api", door = "/var/run/api.door" },
+] }])");
+        const forward_config& f = cfg.forwards.at(0);
+        CHECK(f.door.empty());
+        REQUIRE(f.maps.size() == 2);
+        CHECK(f.maps[1].line == 3);
+        CHECK(f.maps[1].column == 3);
+    }
+    SECTION("a map for some methods before a \"*\" map of the same prefix; prefixes on other segments")
+    {
+        const config cfg = parse_ok(R"(
+[[forward]]
+protocol = "http"
+listen = "127.0.0.1:8080"
+[[forward.map]]
+method = ["GET", "HEAD"]
+prefix = "/files"
+door = "/var/run/static.door"
+[[forward.map]]
+prefix = "/files"
+door = "/var/run/files.door"
+[[forward.map]]
+method = "GET"
+prefix = "/filesystem"
+door = "/var/run/fs.door"
+[[forward.map]]
+method = "GET"
+prefix = "/files/x"
+door = "/var/run/fs.door"
+)");
+        CHECK(cfg.forwards.at(0).maps.size() == 4);
+    }
+    SECTION("http shares the TCP ports only: udp may use the same address")
+    {
+        const config cfg = parse_ok(R"(
+[[forward]]
+protocol = "http"
+listen = "*:8080"
+door = "/var/run/hello.door"
+[[forward]]
+protocol = "udp"
+listen = "*:8080"
+door = "/var/run/echo.door"
+[[forward]]
+protocol = "tcp"
+listen = "*:8081"
+door = "/var/run/echo.door"
+)");
+        CHECK(cfg.forwards.size() == 3);
+    }
 }
 
 TEST_CASE("config: forward keys override the daemon defaults", "[config]")
@@ -350,6 +505,7 @@ TEST_CASE("config: protocol names", "[config]")
 {
     CHECK(to_string(protocol::tcp) == "tcp");
     CHECK(to_string(protocol::udp) == "udp");
+    CHECK(to_string(protocol::http) == "http");
 }
 
 TEST_CASE("config: error formatting", "[config]")
