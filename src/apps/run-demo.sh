@@ -9,7 +9,7 @@ check=0
 
 tests/install-deps.sh run
 cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc 2>/dev/null || echo 2)" --target portunusd portunus_cli echo hello_web go_away
+cmake --build --preset release -j"$(nproc 2>/dev/null || echo 2)" --target portunusd portunus_cli echo hello_web go_away file_opener
 
 bin=build/release
 run=/tmp/portunusd-demo
@@ -25,7 +25,10 @@ trap cleanup EXIT INT TERM
 "$bin/apps/echo" "$run/echo.door" & pids+=($!)
 "$bin/apps/hello_web" "$run/hello_web.door" & pids+=($!)
 "$bin/apps/go_away" "$run/go_away.door" https://example.org/ & pids+=($!)
-for door in echo hello_web go_away; do
+mkdir -p "$run/www"
+printf '<!doctype html>\n<title>portunusd</title>\n<p>Served by file_opener through a door.</p>\n' > "$run/www/index.html"
+"$bin/apps/file_opener" "$run/file_opener.door" "$run/www" /static & pids+=($!)
+for door in echo hello_web go_away file_opener; do
   for _ in $(seq 50); do [[ -S "$run/$door.door" ]] && break; sleep 0.1; done
   [[ -S "$run/$door.door" ]] || { echo "run-demo: $door did not start" >&2; exit 1; }
 done
@@ -37,6 +40,8 @@ for _ in $(seq 50); do nc -z 127.0.0.1 8080 2>/dev/null && break; sleep 0.1; don
 if [[ $check -eq 1 ]]; then
   set -x
   curl -sS --max-time 5 http://127.0.0.1:8080/
+  curl -sS --max-time 5 http://127.0.0.1:8088/ http://127.0.0.1:8088/again
+  curl -sS --max-time 5 http://127.0.0.1:8088/static/
   curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{redirect_url}\n' http://127.0.0.1:8081/
   printf 'hello over tcp\n' | nc -N -w 2 127.0.0.1 7007
   printf 'hello over udp\n' | nc -u -w 1 127.0.0.1 7007
@@ -50,6 +55,8 @@ cat <<TXT
 
 portunusd is serving etc/portunusd.toml. Try, from another shell:
   curl http://127.0.0.1:8080/                    # hello_web through a door
+  curl http://127.0.0.1:8088/static/             # http forward: file_opener on /static
+  curl http://127.0.0.1:8088/anything            # ... and hello_web for the rest
   curl -i http://127.0.0.1:8081/                 # go_away: a redirect
   echo hi | nc -N 127.0.0.1 7007                 # echo over tcp
   echo hi | nc -u -w1 127.0.0.1 7007             # echo over udp
