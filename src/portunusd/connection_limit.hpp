@@ -2,7 +2,10 @@
 // connection_limit: max_connections across every tcp listener; listeners pause while it is full.
 #pragma once
 
+#include "portunusd/forward_state.hpp"
+
 #include <cstddef>
+#include <memory>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -67,6 +70,29 @@ private:
     std::size_t max_;
     std::size_t open_ = 0;
     std::vector<std::function<void()>> waiting_;
+};
+
+/// One open connection, counted in its forward's statistics and in the limit for as long as
+/// the session that owns it lives.
+class connection_slot {
+public:
+    connection_slot(std::shared_ptr<forward_stats> stats, connection_limit& limit)
+        : stats_(std::move(stats)), limit_(limit)
+    {
+        stats_->connections.fetch_add(1, std::memory_order_relaxed);
+        stats_->active.fetch_add(1, std::memory_order_relaxed);
+    }
+    connection_slot(const connection_slot&) = delete;
+    connection_slot& operator=(const connection_slot&) = delete;
+    ~connection_slot()
+    {
+        stats_->active.fetch_sub(1, std::memory_order_relaxed);
+        limit_.closed();
+    }
+
+private:
+    std::shared_ptr<forward_stats> stats_;
+    connection_limit& limit_;
 };
 
 } // namespace portunusd

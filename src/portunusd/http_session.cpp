@@ -8,6 +8,7 @@
 #include "portunusd/http/response_check.hpp"
 #include "portunusd/http_router.hpp"
 #include "portunusd/logging.hpp"
+#include "portunusd/net_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -45,20 +46,12 @@ int status_for(const std::error_code& ec)
 
 http_session::http_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                            connection_limit& limit, session_registry& registry)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)), limit_(limit),
-      registry_(registry), parser_(limits_of(forward_->config))
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)),
+      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config))
 {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string());
-    forward_->stats->connections.fetch_add(1, std::memory_order_relaxed);
-    forward_->stats->active.fetch_add(1, std::memory_order_relaxed);
-}
-
-http_session::~http_session()
-{
-    forward_->stats->active.fetch_sub(1, std::memory_order_relaxed);
-    limit_.closed();
+    peer_ = ec ? "unknown" : address_text(ep.address());
 }
 
 void http_session::start()

@@ -2,6 +2,7 @@
 // http_session: one client connection of an http forward: parse, route, call, relay, repeat.
 #pragma once
 
+#include "portunusd/connection_limit.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/http/request_parser.hpp"
 #include "portunusd/tcp_session.hpp"
@@ -15,7 +16,6 @@
 
 namespace portunusd {
 
-class connection_limit;
 
 /// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
 /// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
@@ -24,7 +24,6 @@ class http_session : public session_base, public std::enable_shared_from_this<ht
 public:
     http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                  connection_limit& limit, session_registry& registry);
-    ~http_session() override;
 
     void start();
     void drain() override;
@@ -45,7 +44,7 @@ private:
     boost::asio::ip::tcp::socket socket_;
     boost::asio::steady_timer timer_;
     std::shared_ptr<forward_state> forward_;
-    connection_limit& limit_;
+    connection_slot slot_;
     session_registry& registry_;
     http::request_parser parser_;
     std::string in_;       ///< received bytes not yet consumed by the parser

@@ -4,6 +4,7 @@
 
 #include "portunusd/connection_limit.hpp"
 #include "portunusd/logging.hpp"
+#include "portunusd/net_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -44,21 +45,12 @@ std::size_t session_registry::size() const
 
 tcp_session::tcp_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                          connection_limit& limit, session_registry& registry)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)), limit_(limit),
-      registry_(registry)
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)),
+      slot_(forward_->stats, limit), registry_(registry)
 {
     boost::system::error_code ec;
     const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
-                                 ":" + std::to_string(ep.port());
-    forward_->stats->connections.fetch_add(1, std::memory_order_relaxed);
-    forward_->stats->active.fetch_add(1, std::memory_order_relaxed);
-}
-
-tcp_session::~tcp_session()
-{
-    forward_->stats->active.fetch_sub(1, std::memory_order_relaxed);
-    limit_.closed();
+    peer_ = ec ? "unknown" : endpoint_text(ep);
 }
 
 void tcp_session::start()

@@ -2,6 +2,7 @@
 // tcp_session: one client connection of a tcp forward; each chunk read is one door call.
 #pragma once
 
+#include "portunusd/connection_limit.hpp"
 #include "portunusd/forward_state.hpp"
 
 #include <boost/asio.hpp>
@@ -16,7 +17,6 @@
 
 namespace portunusd {
 
-class connection_limit;
 
 /// What stop and drain need of any kind of connection.
 class session_base {
@@ -46,7 +46,6 @@ class tcp_session : public session_base, public std::enable_shared_from_this<tcp
 public:
     tcp_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
                 connection_limit& limit, session_registry& registry);
-    ~tcp_session() override;
 
     void start();
     void drain() override;
@@ -65,7 +64,7 @@ private:
     boost::asio::ip::tcp::socket socket_;
     boost::asio::steady_timer timer_;
     std::shared_ptr<forward_state> forward_;
-    connection_limit& limit_;
+    connection_slot slot_;
     session_registry& registry_;
     std::string reply_;
     std::string peer_;

@@ -3,22 +3,13 @@
 #include "portunusd/udp_relay.hpp"
 
 #include "portunusd/logging.hpp"
+#include "portunusd/net_text.hpp"
 
 #include <spdlog/spdlog.h>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
-
-namespace {
-
-std::string endpoint_text(const asio::ip::udp::endpoint& ep)
-{
-    const auto a = ep.address();
-    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
-}
-
-} // namespace
 
 udp_relay::udp_relay(asio::ip::udp::socket socket, std::shared_ptr<forward_state> forward)
     : strand_(asio::make_strand(socket.get_executor())), socket_(std::move(socket)), forward_(std::move(forward)),
