@@ -10,13 +10,13 @@ tests/install-deps.sh test
 echo "== release build and tests"
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$jobs"
-ctest --preset release --timeout 300
+ctest --preset release --timeout 300 -j2
 
 echo "== ASan/UBSan build and tests"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --preset asan --timeout 600 -LE slow
+  ctest --preset asan --timeout 600 -j2
 
 echo "== fuzz targets (${PORTUNUS_FUZZ_SECONDS:-20} s each)"
 CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTUNUS_FUZZ=ON \
