@@ -136,11 +136,25 @@ def toml_value(v):
 
 
 def toml_config(daemon, forwards):
+    """The configuration text. A forward's "map" entry, a list of dicts, becomes [[forward.map]]
+    tables after the forward's own keys; a list value (a map's methods) becomes a TOML array."""
+
+    def value(v):
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(toml_value(e) for e in v) + "]"
+        return toml_value(v)
+
     lines = ["[daemon]"]
     lines += [f"{k} = {toml_value(v)}" for k, v in daemon.items()]
     for f in forwards:
         lines += ["", "[[forward]]"]
-        lines += [f"{k} = {toml_value(v)}" for k, v in f.items()]
+        maps = f.get("map")
+        # Sub-tables must follow every key of their parent table, or those keys would land in
+        # the last sub-table.
+        lines += [f"{k} = {value(v)}" for k, v in f.items() if k != "map" or not isinstance(v, list)]
+        for m in maps if isinstance(maps, list) else []:
+            lines += ["", "[[forward.map]]"]
+            lines += [f"{k} = {value(v)}" for k, v in m.items()]
     return "\n".join(lines) + "\n"
 
 
