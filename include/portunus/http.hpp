@@ -100,8 +100,9 @@ inline std::string_view reason_phrase(int status)
     }
 }
 
-/// A response to build and serialize. Content-Length is always added, so the connection can
-/// stay open; `head` leaves the body out (for HEAD requests) but keeps its length.
+/// A response to build and serialize. Content-Length is added (except for 204 and 304, which
+/// have no body), so the connection can stay open; `head` leaves the body out (for HEAD
+/// requests) but keeps its length.
 struct response {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -117,7 +118,11 @@ struct response {
     {
         std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
         for (const auto& [n, v] : headers) out += n + ": " + v + "\r\n";
-        out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+        // 204 and 304 have no body, and a Content-Length there would have to describe the
+        // body a 200 would have had: leave it out.
+        if (status != 204 && status != 304) out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+        out += "\r\n";
+        if (status == 204 || status == 304) return out;
         if (!head) out += body;
         return out;
     }

@@ -26,6 +26,14 @@ bool takes(const http_route& r, std::string_view method)
 
 std::optional<std::string> routing_path(std::string_view target)
 {
+    // Absolute form (RFC 9112 §3.2.2), which servers must accept: route on its path.
+    for (const std::string_view scheme : {"http://", "https://"}) {
+        if (target.substr(0, scheme.size()) == scheme) {
+            const auto slash = target.find('/', scheme.size());
+            target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+            break;
+        }
+    }
     if (target.empty() || target.front() != '/') return std::nullopt;
     target = target.substr(0, target.find_first_of("?#"));
     std::vector<std::string_view> segments;

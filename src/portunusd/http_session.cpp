@@ -120,16 +120,43 @@ void http_session::process()
         if (parser_.headers_done()) {
             if (parser_.get().expect_continue && !sent_continue_) {
                 sent_continue_ = true;
-                // Tell the client to send the body; it is written directly because nothing else
-                // can be in flight while a request is still being read.
+                // Route first: a client told to go on would upload a body only to get 404 or
+                // 405. Refusing now closes the connection, since the body was never read.
+                const auto& r = parser_.get();
+                const auto m = forward_->router->match(r.method, r.target);
+                if (m.outcome != route_match::result::found) {
+                    method_ = r.method;
+                    target_ = r.target;
+                    version_minor_ = r.version_minor;
+                    const int code = m.outcome == route_match::result::method_not_allowed ? 405
+                                     : m.outcome == route_match::result::not_found    ? 404
+                                                                                      : 400;
+                    log_request(code, 0, "refused before 100-continue");
+                    return respond_local(code, code == 405 ? "Allow: " + m.allow + "\r\n" : "", true);
+                }
+                // Nothing else is being written while a request is still read; write() waits
+                // for this to finish all the same, so the two can never interleave.
+                continue_writing_ = true;
                 static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-                asio::async_write(socket_, asio::buffer(go_on), [](const boost::system::error_code&, std::size_t) {});
+                asio::async_write(socket_, asio::buffer(go_on),
+                                  [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
+                                      self->continue_writing_ = false;
+                                      if (!self->pending_.empty()) {
+                                          auto [bytes, close_after] = std::move(self->pending_.front());
+                                          self->pending_.clear();
+                                          self->write(std::move(bytes), close_after);
+                                      }
+                                  });
             }
             // The body comes at its own pace, but each read must make progress.
             arm_timer(forward_->config.read_timeout, "body read timeout");
         }
         return do_read();
     case http::parse_status::error: {
+        // The request line may have been read: log what it was, not the previous request.
+        method_ = parser_.get().method;
+        target_ = parser_.get().target;
+        version_minor_ = parser_.get().version_minor;
         const auto ec = parser_.error();
         const int code = http::status_code(ec);
         log_request(code, 0, ec.message());
@@ -151,6 +178,7 @@ void http_session::dispatch(http::request request)
     busy_ = true;
     method_ = request.method;
     target_ = request.target;
+    version_minor_ = request.version_minor;
     ++served_;
     forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
     const bool last = !request.keep_alive || draining_ || served_ >= forward_->config.max_requests;
@@ -236,7 +264,10 @@ void http_session::respond_local(int status, std::string_view extra_headers, boo
     std::string body = std::to_string(status) + " " + std::string(reason) + "\n";
     std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\n" + std::string(extra_headers) + (close_after ? "Connection: close\r\n" : "") + "\r\n";
+                    "\r\n" + std::string(extra_headers) +
+                    // HTTP/1.0 closes unless told otherwise, so keep-alive must be said there.
+                    (close_after ? "Connection: close\r\n" : version_minor_ == 0 ? "Connection: keep-alive\r\n" : "") +
+                    "\r\n";
     if (method_ != "HEAD") r += body;
     busy_ = true;
     write(std::move(r), close_after);
@@ -244,6 +275,10 @@ void http_session::respond_local(int status, std::string_view extra_headers, boo
 
 void http_session::write(std::string bytes, bool close_after)
 {
+    if (continue_writing_) {
+        pending_.emplace_back(std::move(bytes), close_after);
+        return;
+    }
     out_ = std::move(bytes);
     close_after_write_ = close_after;
     // A client that stops reading must not hold the connection forever.
@@ -261,6 +296,10 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
     forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
     out_.clear();
     busy_ = false;
+    // The next request (or a timeout before it) must not be logged under this one's name.
+    method_.clear();
+    target_.clear();
+    version_minor_ = 1;
     if (ec) return close("write error: " + ec.message());
     if (close_after_write_) return close("done");
     if (draining_) return close("shutdown");
@@ -287,6 +326,8 @@ void http_session::arm_timer(std::chrono::milliseconds after, const char* reason
         // A request that has started but not finished gets a 408 if nothing is being written;
         // an idle connection just closes.
         if (!self->busy_ && self->request_bytes_ > 0) {
+            self->method_ = self->parser_.get().method;
+            self->target_ = self->parser_.get().target;
             self->log_request(408, 0, self->timer_reason_);
             self->respond_local(408, {}, true);
             return;

@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace portunusd {
 
@@ -52,6 +54,9 @@ private:
     char chunk_[16384];
     std::string peer_;
     std::string method_, target_; ///< of the request being answered, for the access log
+    int version_minor_ = 1;
+    bool continue_writing_ = false; ///< the interim 100 response is being written
+    std::vector<std::pair<std::string, bool>> pending_; ///< a response waiting for that write
     std::chrono::steady_clock::time_point request_started_;
     std::size_t request_bytes_ = 0;
     std::size_t served_ = 0;

@@ -34,6 +34,43 @@ bool has_token(std::string_view list, std::string_view token)
     return false;
 }
 
+bool is_token(std::string_view name)
+{
+    if (name.empty()) return false;
+    for (const char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (std::isalnum(u) == 0 && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
+// Walks chunked framing from `body` to its end: every chunk size line, chunk data and CRLF, the
+// last chunk and the trailer section. True only if the framing ends exactly where the bytes
+// end, so nothing of a later "response" can ride along.
+bool chunked_framing_is_exact(std::string_view body)
+{
+    for (;;) {
+        const auto eol = body.find("\r\n");
+        if (eol == std::string_view::npos) return false;
+        auto size_text = body.substr(0, eol);
+        size_text = size_text.substr(0, size_text.find(';'));
+        if (size_text.empty() || size_text.size() > 16) return false;
+        std::size_t size = 0;
+        const auto [p, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+        if (ec != std::errc{} || p != size_text.data() + size_text.size()) return false;
+        body.remove_prefix(eol + 2);
+        if (size == 0) break;
+        if (body.size() < size + 2 || body.substr(size, 2) != "\r\n") return false;
+        body.remove_prefix(size + 2);
+    }
+    for (;;) { // trailer fields, then the final CRLF
+        const auto eol = body.find("\r\n");
+        if (eol == std::string_view::npos) return false;
+        if (eol == 0) return body.size() == 2;
+        body.remove_prefix(eol + 2);
+    }
+}
+
 response_facts invalid(std::string why)
 {
     response_facts f;
@@ -58,10 +95,13 @@ response_facts check_response(std::string_view response, std::string_view method
         return invalid("bad status line");
     response_facts f;
     f.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-    if (f.status < 100) return invalid("bad status code");
+    // Interim (1xx) responses are the daemon's business (100-continue); relaying one as the
+    // answer would pair the client's next response with the wrong request.
+    if (f.status < 200 || f.status > 599) return invalid("status code out of range 200..599");
     f.header_bytes = end + 4;
 
     bool chunked = false;
+    bool has_transfer_encoding = false;
     bool have_length = false;
     std::size_t length = 0;
     std::string_view fields = head.substr(first_eol + 2);
@@ -72,7 +112,7 @@ response_facts check_response(std::string_view response, std::string_view method
         const auto colon = field.find(':');
         if (colon == std::string_view::npos || colon == 0) return invalid("malformed header field");
         const auto name = field.substr(0, colon);
-        if (name.find_first_of(" \t") != std::string_view::npos) return invalid("malformed header field");
+        if (!is_token(name)) return invalid("malformed header field name");
         const auto value = trim(field.substr(colon + 1));
         if (value.find_first_of("\r\n") != std::string_view::npos) return invalid("bare CR or LF in a header field");
         if (iequals(name, "Content-Length")) {
@@ -83,21 +123,32 @@ response_facts check_response(std::string_view response, std::string_view method
             have_length = true;
             length = n;
         } else if (iequals(name, "Transfer-Encoding")) {
-            chunked = has_token(value, "chunked");
+            // Codings accumulate over repeated fields; only a final "chunked" frames the body.
+            const auto last_comma = value.rfind(',');
+            const auto last = trim(last_comma == std::string_view::npos ? value : value.substr(last_comma + 1));
+            chunked = iequals(last, "chunked");
+            has_transfer_encoding = true;
         } else if (iequals(name, "Connection")) {
             f.close = f.close || has_token(value, "close");
         }
     }
     const std::size_t body = response.size() - f.header_bytes;
-    const bool no_body = f.status < 200 || f.status == 204 || f.status == 304 || method == "HEAD";
-    if (have_length && chunked) return invalid("both Content-Length and chunked");
-    if (no_body) {
+    if (have_length && has_transfer_encoding) return invalid("both Content-Length and Transfer-Encoding");
+    if (f.status == 204 || f.status == 304) {
+        // These never have a body; bytes after the header section would be read by the client
+        // as the next response.
+        if (body != 0) return invalid("body after a " + std::to_string(f.status) + " response");
         f.framed = true;
+    } else if (method == "HEAD") {
+        f.framed = true; // the session sends the header section only
     } else if (have_length) {
         if (body != length) return invalid("Content-Length does not match the body");
         f.framed = true;
+    } else if (chunked) {
+        if (!chunked_framing_is_exact(response.substr(f.header_bytes))) return invalid("broken chunked framing");
+        f.framed = true;
     } else {
-        f.framed = chunked;
+        f.framed = false;
     }
     f.valid = true;
     return f;

@@ -18,10 +18,11 @@ struct response_facts {
     std::string problem;          ///< why it is not valid, for the log
 };
 
-/// Checks `response` for a request made with `method`. A response is framed by a
-/// Content-Length that matches the bytes that follow (a mismatch is invalid: relaying it would
-/// desynchronise the connection), by chunked transfer coding, or by having no body (1xx, 204,
-/// 304, or any response to HEAD).
+/// Checks `response` for a request made with `method`. Only final responses (200..599) are
+/// valid. A response is framed by a Content-Length that matches the bytes that follow, by
+/// chunked coding whose framing ends exactly at the end of the bytes, or by having no body
+/// (204, 304 — which must then carry no bytes after the header — or any response to HEAD).
+/// Anything that could make the client read part of it as another response is invalid.
 response_facts check_response(std::string_view response, std::string_view method);
 
 } // namespace portunusd::http

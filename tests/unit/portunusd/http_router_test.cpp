@@ -41,7 +41,9 @@ TEST_CASE("routing_path removes queries and dot segments", "[http][router]")
         {"/a/", "/a/"},
         {"/..", nullptr},
         {"/a/../../etc/passwd", nullptr},
-        {"http://example.org/", nullptr},
+        {"http://example.org/a/../b?q", "/b"},
+        {"https://example.org", "/"},
+        {"ftp://example.org/", nullptr},
         {"", nullptr},
         {"a/b", nullptr},
     };
