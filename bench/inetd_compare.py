@@ -1,0 +1,601 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+"""Inetd workload: the same tiny HTTP reply, one new TCP connection per request, served by
+portunusd (once = true, hello_web door), xinetd (hello_inetd per connection), nginx proxying to
+hello_backend, and hello_backend directly; prints requests/s, ratios, and portunusd's memory.
+
+Usage: bench/inetd_compare.py [--build-dir DIR] [--duration SECONDS] [--keep-temp]
+The duration defaults to $SECONDS when the environment sets it, else 5 seconds.
+Needs wrk, xinetd and nginx (tests/install-deps.sh bench) and a build with the hello_web,
+hello_inetd, hello_backend and portunusd targets.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import pwd
+import re
+import resource
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_THREADS = 2
+WRK_CONNECTIONS = 16
+WARMUP_SECONDS = 1
+# More socket errors than this share of the requests makes a run suspect.
+ERROR_SHARE_LIMIT = 0.01
+GOAL_XINETD = 10.0
+GOAL_NGINX = 1.0
+
+
+class Failure(Exception):
+    """A set-up or validity problem that makes the numbers meaningless."""
+
+
+class Stop(Exception):
+    """A signal or the overall deadline: clean up and leave."""
+
+
+def on_signal(signum, _frame):
+    raise Stop(f"signal {signal.Signals(signum).name}")
+
+
+class Processes:
+    """Every process the benchmark starts, each leading a process group of its own so that
+    stopping the group also stops what stays in it (nginx's workers)."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, argv, log_path):
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        self.started.append((name, p))
+        return p
+
+    def check_alive(self):
+        for name, p in self.started:
+            if p.poll() is not None:
+                raise Failure(f"{name} exited early with status {p.returncode}")
+
+    def stop_all(self):
+        # xinetd puts each server it spawns in a session of its own, out of reach of killpg:
+        # stop those first, while their parent is alive to reap them.
+        strays = set()
+        for _, p in self.started:
+            for pid in descendants(p.pid):
+                try:
+                    if os.getpgid(pid) != p.pid:  # nginx's workers stay with their master
+                        strays.add(pid)
+                except ProcessLookupError:
+                    pass
+        for pid in strays:
+            kill_pid(pid, signal.SIGTERM)
+        if strays:
+            time.sleep(0.2)
+        for _, p in reversed(self.started):
+            kill_group(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for _, p in reversed(self.started):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Also after the leader is gone: its children may still be in the group.
+            kill_group(p.pid, signal.SIGKILL)
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
+        for pid in strays:
+            kill_pid(pid, signal.SIGKILL)
+        self.started.clear()
+
+
+def descendants(pid):
+    """Every live process below pid, found through the parent links in /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_pid(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_ports(count):
+    """Ports the kernel hands out as free right now (held together so that they differ)."""
+    holders, ports = [], []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            holders.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in holders:
+            s.close()
+    return ports
+
+
+def wait_for_socket_file(path, proc, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Failure(f"{path}: the door application exited with status {proc.returncode}")
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise Failure(f"{path}: no door after {timeout} s")
+
+
+def http_get(port, timeout=3.0):
+    """One request on a new connection, as wrk sends it; returns the whole reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % port)
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+
+def wait_for_reply(name, port, procs, timeout=10.0):
+    """Waits until the target answers correctly; the first good reply proves the whole chain."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        try:
+            reply = http_get(port)
+            head, _, body = reply.partition(b"\r\n\r\n")
+            if reply.startswith(b"HTTP/1.1 200 ") and body.startswith(b"Hello from a door! You are visitor "):
+                print(f"check target={name} port={port} status=200 reply_bytes={len(reply)} "
+                      f"head_bytes={len(head) + 4} body_bytes={len(body)}")
+                return
+            last = f"unexpected reply {reply[:80]!r}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.05)
+    raise Failure(f"{name} on port {port} is not answering: {last}")
+
+
+def wait_for_log_line(path, text, procs, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.02)
+    raise Failure(f"no '{text}' in {path} after {timeout} s")
+
+
+def proc_status(pid):
+    """VmRSS in kB and the thread count, from /proc/PID/status."""
+    rss = threads = None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return rss, threads
+
+
+def group_cpu_seconds(pgids):
+    """CPU time (user + system) used so far by every process in these process groups, including
+    children they have reaped: xinetd's per-connection servers end up in xinetd's cutime."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # fields[0] is the state (field 3 of proc(5)): pgrp is field 5, utime..cstime 14..17.
+        if int(fields[2]) in pgids:
+            ticks += sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_totals():
+    """(busy, steal) seconds over all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...; steal is time the hypervisor took.
+    idle = values[3] + values[4]
+    steal = values[7] if len(values) > 7 else 0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values[:8]) - idle - steal) / tick, steal / tick
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+class Sampler(threading.Thread):
+    """Samples the peak thread count and RSS of some processes while the load runs."""
+
+    # Caller and door threads are never reaped by default, so a coarse interval still sees the
+    # peak; a finer one would take CPU from the run it observes.
+    def __init__(self, pids, interval=0.05):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.peak_threads = {p: 0 for p in pids}
+        self.peak_rss = {p: 0 for p in pids}
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for pid in self.pids:
+                rss, threads = proc_status(pid)
+                if rss is not None:
+                    self.peak_rss[pid] = max(self.peak_rss[pid], rss)
+                if threads is not None:
+                    self.peak_threads[pid] = max(self.peak_threads[pid], threads)
+            self.done.wait(self.interval)
+
+
+WRK_PATTERNS = {
+    "rps": re.compile(r"^Requests/sec:\s+(\S+)", re.M),
+    "requests": re.compile(r"^\s*(\d+) requests in (\S+), (\S+) read", re.M),
+    "errors": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses: (\d+)"),
+}
+
+
+def run_wrk(port, seconds, log_path):
+    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "-H", "Connection: close",
+            f"http://127.0.0.1:{port}/"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True, text=True)
+    try:
+        out, _ = p.communicate(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGKILL)
+        p.wait()
+        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
+    finally:
+        kill_group(p.pid, signal.SIGKILL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(argv)}\n{out}\n")
+    if p.returncode != 0:
+        raise Failure(f"wrk exited with status {p.returncode}:\n{out}")
+    m = WRK_PATTERNS["rps"].search(out)
+    n = WRK_PATTERNS["requests"].search(out)
+    if not m or not n:
+        raise Failure(f"cannot read wrk's output:\n{out}")
+    e = WRK_PATTERNS["errors"].search(out)
+    x = WRK_PATTERNS["non2xx"].search(out)
+    return {
+        "rps": m.group(1),
+        "requests": int(n.group(1)),
+        "elapsed": n.group(2),
+        "read": n.group(3),
+        "errors": tuple(int(v) for v in e.groups()) if e else (0, 0, 0, 0),
+        "non2xx": int(x.group(1)) if x else 0,
+        "client_cpu": client_cpu,
+    }
+
+
+def tool_version(argv, pattern):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+        m = re.search(pattern, out.stdout + out.stderr)
+        return m.group(0) if m else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_configs(tmp, ports, build, user):
+    door = tmp / "hello_web.door"
+    (tmp / "portunusd.toml").write_text(f"""\
+[daemon]
+threads = 2
+log_level = "info"
+log = "stderr"
+access_log = "off"
+
+[[forward]]
+name = "hello-web"
+protocol = "tcp"
+listen = "127.0.0.1:{ports['portunusd']}"
+door = "{door}"
+once = true
+call_timeout = "5s"
+max_request = 16384
+""")
+    # cps = 0 0 turns xinetd's connection-rate limiter off (its default, 50/s, would disable the
+    # service for 10 s); instances and per_source would otherwise cap concurrent servers.
+    user_line = f"    user           = {user}\n" if os.geteuid() == 0 else ""
+    (tmp / "xinetd.conf").write_text(f"""\
+defaults
+{{
+    log_type       = FILE {tmp}/xinetd-service.log
+    log_on_success =
+    log_on_failure = HOST
+    instances      = UNLIMITED
+    per_source     = UNLIMITED
+    cps            = 0 0
+}}
+
+service hello_inetd
+{{
+    type           = UNLISTED
+    socket_type    = stream
+    protocol       = tcp
+    wait           = no
+{user_line}    bind           = 127.0.0.1
+    port           = {ports['xinetd']}
+    server         = {build}/bench/hello_inetd
+    instances      = UNLIMITED
+    per_source     = UNLIMITED
+    cps            = 0 0
+}}
+""")
+    # nginx's defaults for proxy_pass: HTTP/1.0 and "Connection: close" to the upstream, that is
+    # a new upstream connection per request too (what the single-threaded backend can serve).
+    nginx_tmp = tmp / "nginx-tmp"
+    nginx_tmp.mkdir()
+    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
+    (tmp / "nginx.conf").write_text(f"""\
+{user_directive}worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {nginx_tmp}/body;
+    proxy_temp_path {nginx_tmp}/proxy;
+    fastcgi_temp_path {nginx_tmp}/fastcgi;
+    uwsgi_temp_path {nginx_tmp}/uwsgi;
+    scgi_temp_path {nginx_tmp}/scgi;
+    server {{
+        listen 127.0.0.1:{ports['nginx-proxy']};
+        location / {{
+            proxy_pass http://127.0.0.1:{ports['direct']};
+        }}
+    }}
+}}
+""")
+    return door
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", default=str(ROOT / "build" / "release"))
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("SECONDS", "5")),
+                        help="seconds of measured load per target (default: $SECONDS or 5)")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the configs and logs")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 600:
+        parser.error("--duration must be 1..600")
+
+    build = Path(args.build_dir).resolve()
+    binaries = {
+        "portunusd": build / "portunusd",
+        "hello_web": build / "apps" / "hello_web",
+        "hello_inetd": build / "bench" / "hello_inetd",
+        "hello_backend": build / "bench" / "hello_backend",
+    }
+    for name, path in binaries.items():
+        if not os.access(path, os.X_OK):
+            print(f"inetd_compare: {path} missing: build the {name} target first", file=sys.stderr)
+            return 2
+    for tool in ("wrk", "xinetd", "nginx"):
+        if shutil.which(tool) is None:
+            print(f"inetd_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
+            return 2
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(s, on_signal)
+    targets = ["portunusd", "xinetd", "nginx-proxy", "direct"]
+    # The whole run is bounded: four warm-ups and loads, plus generous start-up and stop time.
+    signal.alarm(len(targets) * (WARMUP_SECONDS + args.duration + 40) + 60)
+
+    tmp = Path(tempfile.mkdtemp(prefix="inetd-compare."))  # mode 0700, as portunusd wants
+    procs = Processes()
+    status = 0
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        ports = dict(zip(targets, free_ports(len(targets))))
+        door = write_configs(tmp, ports, build, user)
+        cpus = os.cpu_count()
+        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        print(f"machine nproc={cpus} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
+        nginx_version = tool_version(["nginx", "-v"], r"nginx/[0-9.]+")
+        xinetd_version = tool_version(["xinetd", "-version"], r"[0-9][0-9.]+")
+        print(f"tools {wrk_version}; {nginx_version}; xinetd {xinetd_version}")
+        print(f"load wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s -H \"Connection: close\" "
+              f"after a {WARMUP_SECONDS} s warm-up; one new connection per request")
+        print(f"loadavg before={load_average()}")
+        print(f"note: {cpus} CPU(s) shared by wrk ({WRK_THREADS} threads), the server and the "
+              f"application (and whatever else runs, see loadavg): every target competes with its load "
+              f"generator, so the numbers are lower than on a machine with a separate client")
+
+        hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
+        wait_for_socket_file(door, hello_web)
+        conf = tmp / "portunusd.toml"
+        check = subprocess.run([str(binaries["portunusd"]), "-n", "-f", str(conf)], capture_output=True,
+                               text=True, timeout=10)
+        if check.returncode != 0:
+            raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
+        portunusd = procs.start("portunusd", [str(binaries["portunusd"]), "-f", str(conf)], tmp / "portunusd.log")
+        # -filelog: xinetd's own messages (config errors included) go to the temp dir, not syslog.
+        xinetd = procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile",
+                                        str(tmp / "xinetd.pid"), "-filelog", str(tmp / "xinetd.log")],
+                             tmp / "xinetd-stderr.log")
+        backend = procs.start("hello_backend", [str(binaries["hello_backend"]), str(ports["direct"])],
+                              tmp / "hello_backend.log")
+        nginx = procs.start("nginx", ["nginx", "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c",
+                                      str(tmp / "nginx.conf"), "-g", "daemon off;"], tmp / "nginx.log")
+
+        # Each target's server side, as process groups (each process started leads its own).
+        serving = {
+            "portunusd": {portunusd.pid, hello_web.pid},
+            "xinetd": {xinetd.pid},
+            "nginx-proxy": {nginx.pid, backend.pid},
+            "direct": {backend.pid},
+        }
+        # Idle figures once portunusd is serving but before any request reached hello_web.
+        wait_for_log_line(tmp / "portunusd.log", "portunusd ready", procs)
+        idle = {name: proc_status(p.pid) for name, p in (("portunusd", portunusd), ("hello_web", hello_web))}
+        for name in targets:
+            wait_for_reply(name, ports[name], procs)
+
+        results = {}
+        peaks = None
+        after = None
+        for name in targets:
+            run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log")
+            sampler = None
+            if name == "portunusd":
+                sampler = Sampler([portunusd.pid, hello_web.pid])
+                sampler.start()
+            cpu_before = group_cpu_seconds(serving[name])
+            busy_before, steal_before = cpu_totals()
+            started = time.monotonic()
+            try:
+                r = run_wrk(ports[name], args.duration, tmp / "wrk.log")
+                server_cpu = group_cpu_seconds(serving[name]) - cpu_before
+                busy_after, steal_after = cpu_totals()
+                elapsed = time.monotonic() - started
+            finally:
+                if sampler:
+                    sampler.done.set()
+                    sampler.join()
+            if sampler:
+                peaks = sampler
+                after = {n: proc_status(p.pid) for n, p in (("portunusd", portunusd), ("hello_web", hello_web))}
+            procs.check_alive()
+            results[name] = r
+            connect, read, write, timeout = r["errors"]
+            errors = connect + read + write + timeout
+            print(f"target={name} rps={r['rps']}")
+            print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
+                  f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
+                  f"timeout={timeout}")
+            # CPU per request shows where the two CPUs went, whatever else was running.
+            n = max(r["requests"], 1)
+            # What neither the target nor wrk used of the CPUs: other work on the machine (and
+            # this script's sampler), which makes a run less comparable to the others.
+            capacity = elapsed * (os.cpu_count() or 1)
+            other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
+            print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.0f} "
+                  f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.0f} "
+                  f"other_busy_percent={other / capacity * 100:.0f} "
+                  f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
+            if r["non2xx"] > 0:
+                print(f"  INVALID target={name}: {r['non2xx']} responses were not 2xx/3xx")
+                status = 1
+            if errors > ERROR_SHARE_LIMIT * max(r["requests"], 1):
+                print(f"  INVALID target={name}: {errors} socket errors, more than "
+                      f"{ERROR_SHARE_LIMIT:.0%} of the requests")
+                status = 1
+
+        p = float(results["portunusd"]["rps"])
+        for other in ("xinetd", "nginx-proxy", "direct"):
+            o = float(results[other]["rps"])
+            print(f"ratio portunusd/{other}={p / o:.2f}" if o > 0 else f"ratio portunusd/{other}=inf")
+        for other, goal in (("xinetd", GOAL_XINETD), ("nginx-proxy", GOAL_NGINX)):
+            o = float(results[other]["rps"])
+            met = o > 0 and p / o >= goal
+            print(f"goal portunusd/{other}>={goal:g}: {'met' if met else 'MISSED'}")
+
+        for name, pid in (("portunusd", portunusd.pid), ("hello_web", hello_web.pid)):
+            rss_idle, threads_idle = idle[name]
+            rss_after, threads_after = after[name]
+            print(f"memory {name} vmrss_kb idle={rss_idle} peak={peaks.peak_rss[pid]} after_load={rss_after}")
+            print(f"threads {name} idle={threads_idle} peak={peaks.peak_threads[pid]} after_load={threads_after}")
+
+        print(f"loadavg after={load_average()}")
+        # xinetd logs a FAIL line when it refuses a connection (limits, rate): none may appear.
+        service_log = tmp / "xinetd-service.log"
+        refused = service_log.read_text(errors="replace").count("FAIL") if service_log.exists() else 0
+        print(f"xinetd refused_connections={refused}")
+        if refused:
+            status = 1
+    except Failure as e:
+        print(f"inetd_compare: {e}", file=sys.stderr)
+        status = 1
+    except Stop as e:
+        print(f"inetd_compare: stopped by {e}", file=sys.stderr)
+        status = 1
+    finally:
+        # Cleanup must not itself be cut short by a second signal.
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(s, signal.SIG_IGN)
+        procs.stop_all()
+        if args.keep_temp or status != 0:
+            print(f"configs and logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
