@@ -18,8 +18,9 @@ void caller_pool::submit(std::function<void()> job)
 {
     std::unique_lock lock(mutex_);
     jobs_.push_back(std::move(job));
-    // Idle threads already promised to earlier queued jobs do not count.
-    if (idle_ > jobs_.size() - 1) {
+    // Idle threads already promised to earlier queued jobs do not count. A new thread counts
+    // itself idle as soon as it starts, so it is not counted twice here.
+    if (idle_ >= jobs_.size()) {
         lock.unlock();
         wake_.notify_one();
         return;
@@ -40,16 +41,20 @@ std::size_t caller_pool::threads() const
 void caller_pool::run()
 {
     std::unique_lock lock(mutex_);
+    ++idle_;
     for (;;) {
-        ++idle_;
         wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        --idle_;
-        if (jobs_.empty()) return; // stopping, and nothing left to finish
+        if (jobs_.empty()) { // stopping, and nothing left to finish
+            --idle_;
+            return;
+        }
         auto job = std::move(jobs_.front());
         jobs_.pop_front();
+        --idle_;
         lock.unlock();
         job();
         lock.lock();
+        ++idle_;
     }
 }
 

@@ -40,23 +40,28 @@ std::size_t door_gate::queued() const
 void door_gate::start(job j)
 {
     pool_.submit([self = shared_from_this(), j = std::move(j)]() mutable {
-        call_outcome outcome = self->call(j.request);
-        j.done(std::move(outcome));
-        self->finish();
+        // The thread that finishes a call takes the next queued one itself: handing it to the
+        // pool instead would find no idle thread (this one is not idle yet) and grow the pool.
+        for (;;) {
+            call_outcome outcome = self->call(j.request);
+            j.done(std::move(outcome));
+            auto next = self->next_or_release();
+            if (!next) return;
+            j = std::move(*next);
+        }
     });
 }
 
-void door_gate::finish()
+std::optional<door_gate::job> door_gate::next_or_release()
 {
-    std::unique_lock lock(mutex_);
+    std::lock_guard lock(mutex_);
     if (waiting_.empty()) {
         --running_;
-        return;
+        return std::nullopt;
     }
     job next = std::move(waiting_.front());
     waiting_.pop_front();
-    lock.unlock();
-    start(std::move(next));
+    return next;
 }
 
 portunus::door_client door_gate::current_door(std::error_code& ec, bool reopen)

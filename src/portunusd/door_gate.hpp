@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -49,7 +50,7 @@ private:
         completion done;
     };
     void start(job j);
-    void finish();
+    std::optional<job> next_or_release();
     call_outcome call(const std::string& request);
     portunus::door_client current_door(std::error_code& ec, bool reopen);
 

@@ -59,6 +59,9 @@ void tcp_session::start()
     // The first request must arrive within read_timeout: a client that connects and says
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+        // Reads happen only after readiness, so they must never block the loop.
+        boost::system::error_code ignored;
+        self->socket_.non_blocking(true, ignored);
         self->arm_timer(self->forward_->config.read_timeout, "read timeout");
         self->wait_readable();
     });
@@ -97,7 +100,6 @@ void tcp_session::on_readable(const boost::system::error_code& ec)
     // on an edge it already saw), so a zero count still reads a modest amount.
     std::string chunk(std::clamp<std::size_t>(std::max<std::size_t>(available, 16384), 1, forward_->config.max_request),
                       '\0');
-    if (!e) socket_.non_blocking(true, e);
     const std::size_t n = e ? 0 : socket_.read_some(asio::buffer(chunk), e);
     if (e == asio::error::would_block) return wait_readable();
     if (e) return close(e == asio::error::eof ? "client closed" : "read error: " + e.message());
