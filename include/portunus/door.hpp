@@ -96,6 +96,15 @@ public:
     door_result call(std::string_view data, std::vector<unique_fd> fds,
                      std::chrono::milliseconds timeout, std::error_code& ec) const;
 
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    /// Event-loop interface (userland doors only): begin_call() sends a call without blocking on
+    /// a connection already open and idle, and returns it; it returns an empty fd and no error
+    /// when none is idle (use call() then). When the connection is readable, end_call() takes
+    /// the reply and returns the connection to the pool. Errors as for call().
+    unique_fd begin_call(std::string_view data, std::error_code& ec) const;
+    door_result end_call(unique_fd connection, std::error_code& ec) const;
+#endif
+
     /// door_info(3C) for the door this handle refers to.
     door_info info(std::error_code& ec) const;
 

@@ -2,6 +2,10 @@
 // Concurrency limits, queueing and door reopening for one forward.
 #include "portunusd/door_gate.hpp"
 
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 namespace portunusd {
 
 door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
@@ -11,17 +15,17 @@ door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_
 {
 }
 
-bool door_gate::submit(std::string request, completion done)
+bool door_gate::submit(std::string request, completion done, boost::asio::any_io_executor loop)
 {
     std::unique_lock lock(mutex_);
     if (running_ < max_concurrency_) {
         ++running_;
         lock.unlock();
-        start({std::move(request), std::move(done)});
+        start({std::move(request), std::move(done), std::move(loop)});
         return true;
     }
     if (waiting_.size() >= queue_limit_) return false;
-    waiting_.push_back({std::move(request), std::move(done)});
+    waiting_.push_back({std::move(request), std::move(done), std::move(loop)});
     return true;
 }
 
@@ -38,6 +42,70 @@ std::size_t door_gate::queued() const
 }
 
 void door_gate::start(job j)
+{
+    if (j.loop && start_on_loop(j)) return;
+    start_on_pool(std::move(j));
+}
+
+// The event-loop path: send on an idle pooled connection (never blocks), wait for the reply
+// with Asio, receive it on the loop. Anything unusual (no idle connection, a send that failed,
+// a door revoked under the call) goes to the caller pool, which knows how to reopen and retry.
+bool door_gate::start_on_loop(job& j)
+{
+#if defined(PORTUNUS_DOOR_ILLUMOS)
+    static_cast<void>(j);
+    return false; // door_call(3C) blocks: the caller pool is the only way on illumos
+#else
+    portunus::door_client door;
+    {
+        std::lock_guard lock(door_mutex_);
+        if (!door_.is_open()) return false;
+        door = door_;
+    }
+    std::error_code ec;
+    portunus::unique_fd conn = door.begin_call(j.request, ec);
+    if (ec || !conn) return false;
+
+    namespace asio = boost::asio;
+    const auto started = std::chrono::steady_clock::now();
+    auto socket = std::make_shared<asio::posix::stream_descriptor>(j.loop, conn.release());
+    auto timer = std::make_shared<asio::steady_timer>(j.loop, call_timeout_);
+    timer->async_wait([socket](const boost::system::error_code& e) {
+        if (e) return;
+        boost::system::error_code ignored;
+        socket->cancel(ignored);
+    });
+    socket->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this(), socket, timer, door, started,
+                        j = std::move(j)](const boost::system::error_code& e) mutable {
+                           timer->cancel();
+                           call_outcome out;
+                           if (e) {
+                               out.ec = portunus::make_door_error(ETIMEDOUT); // the socket closes: the late reply is dropped
+                           } else {
+                               auto result = door.end_call(portunus::unique_fd(socket->release()), out.ec);
+                               if (out.ec == std::errc::bad_file_descriptor) {
+                                   // Revoked before it ran: the pool reopens the door and retries.
+                                   j.loop = {};
+                                   self->start_on_pool(std::move(j));
+                                   return;
+                               }
+                               if (!out.ec) out.reply.assign(result.data.view());
+                           }
+                           if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
+                               std::lock_guard lock(self->door_mutex_);
+                               self->door_ = {};
+                           }
+                           out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - started);
+                           j.done(std::move(out));
+                           if (auto next = self->next_or_release()) self->start(std::move(*next));
+                       });
+    return true;
+#endif
+}
+
+void door_gate::start_on_pool(job j)
 {
     pool_.submit([self = shared_from_this(), j = std::move(j)]() mutable {
         // The thread that finishes a call takes the next queued one itself: handing it to the

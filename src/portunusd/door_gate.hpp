@@ -6,6 +6,8 @@
 
 #include <portunus/door.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -36,9 +38,11 @@ public:
     door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
               std::chrono::milliseconds call_timeout, caller_pool& pool);
 
-    /// Queues one call; `done` runs on a caller-pool thread. False when the queue is full
-    /// (`done` is not called then).
-    bool submit(std::string request, completion done);
+    /// Queues one call; `done` runs on a caller-pool thread, or, when `loop` is given and the
+    /// backend allows it (userland doors with an idle connection), on `loop` after a call made
+    /// without blocking from the event loop itself: no thread hand-off at all. False when the
+    /// queue is full (`done` is not called then).
+    bool submit(std::string request, completion done, boost::asio::any_io_executor loop = {});
 
     [[nodiscard]] std::size_t in_flight() const;
     [[nodiscard]] std::size_t queued() const;
@@ -48,8 +52,11 @@ private:
     struct job {
         std::string request;
         completion done;
+        boost::asio::any_io_executor loop;
     };
     void start(job j);
+    void start_on_pool(job j);
+    bool start_on_loop(job& j);
     std::optional<job> next_or_release();
     call_outcome call(const std::string& request);
     portunus::door_client current_door(std::error_code& ec, bool reopen);

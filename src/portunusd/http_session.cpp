@@ -211,10 +211,10 @@ void http_session::dispatch(http::request request)
     const std::size_t gate = m.target;
     auto shared_request = std::make_shared<http::request>(std::move(request));
     const bool queued = forward_->gates[gate]->submit(std::move(bytes), [self, shared_request, gate](call_outcome o) {
-        asio::post(self->socket_.get_executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
+        asio::dispatch(self->socket_.get_executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
             self->on_reply(std::move(*shared_request), gate, std::move(o));
         });
-    });
+    }, socket_.get_executor());
     if (!queued) {
         forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t suppressed = 0;

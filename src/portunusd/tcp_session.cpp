@@ -118,9 +118,9 @@ void tcp_session::on_read(std::string chunk)
     ++calls_;
     auto self = shared_from_this();
     const bool queued = forward_->gate->submit(std::move(chunk), [self](call_outcome outcome) {
-        asio::post(self->socket_.get_executor(),
+        asio::dispatch(self->socket_.get_executor(),
                    [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
-    });
+    }, socket_.get_executor());
     if (!queued) {
         calling_ = false;
         forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);

@@ -80,10 +80,10 @@ void udp_relay::on_receive(const boost::system::error_code& ec, std::size_t n)
     const auto to = sender_;
     auto self = shared_from_this();
     const bool queued = fwd->gate->submit(std::string(buffer_.data(), n), [self, fwd, to, n](call_outcome outcome) {
-        asio::post(self->strand_, [self, fwd, to, n, outcome = std::move(outcome)]() mutable {
+        asio::dispatch(self->strand_, [self, fwd, to, n, outcome = std::move(outcome)]() mutable {
             self->on_reply(fwd, to, n, std::move(outcome));
         });
-    });
+    }, strand_);
     if (!queued) {
         in_flight_.fetch_sub(1);
         fwd->stats->rejected.fetch_add(1, std::memory_order_relaxed);

@@ -52,6 +52,17 @@ std::error_code wait_readable(int fd, std::chrono::steady_clock::time_point dead
 
 using clock = std::chrono::steady_clock;
 
+// Sends one call. A send that fails means the request never reached a server: the
+// connection's server is gone, which is EBADF in door terms.
+std::error_code send_call(int conn, std::string_view data, std::span<const int> fds)
+{
+    auto ec = uds::send_message(conn, uds::message_type::call, data, fds);
+    if (ec && (ec.value() == EPIPE || ec.value() == ECONNRESET || ec.value() == ENOTCONN ||
+               ec.value() == ECONNREFUSED))
+        ec = make_door_error(EBADF);
+    return ec;
+}
+
 } // namespace
 
 unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t deadline)
@@ -182,18 +193,38 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
 
     std::vector<int> raw(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) raw[i] = fds[i].get();
-    ec = uds::send_message(conn.get(), uds::message_type::call, data, raw);
+    ec = send_call(conn.get(), data, raw);
     fds.clear(); // DOOR_RELEASE: the descriptors are the server's now, or lost with the call
-    if (ec) {
-        // The request never reached a server: the connection's server is gone.
-        if (ec.value() == EPIPE || ec.value() == ECONNRESET || ec.value() == ENOTCONN ||
-            ec.value() == ECONNREFUSED)
-            ec = make_door_error(EBADF);
-        return {};
-    }
+    if (ec) return {};
     if (timeout.count() > 0) {
         if ((ec = wait_readable(conn.get(), deadline))) return {}; // conn closes: the late reply is dropped
     }
+    return end_call(std::move(conn), ec);
+}
+
+unique_fd door_client::begin_call(std::string_view data, std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_) {
+        ec = make_door_error(EBADF);
+        return {};
+    }
+    unique_fd conn;
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (impl_->idle.empty()) return {};
+        conn = std::move(impl_->idle.back());
+        impl_->idle.pop_back();
+    }
+    // A call message is at most 128 KiB plus a header, well inside the socket's send buffer,
+    // which holds nothing else: this send does not block.
+    if ((ec = send_call(conn.get(), data, {}))) return {};
+    return conn;
+}
+
+door_result door_client::end_call(unique_fd conn, std::error_code& ec) const
+{
+    ec.clear();
     uds::received_message reply;
     ec = uds::receive_message(conn.get(), uds::thread_receive_buffer(), reply);
     if (ec) {
