@@ -99,10 +99,12 @@ public:
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
     /// Event-loop interface (userland doors only): begin_call() sends a call without blocking on
     /// a connection already open and idle, and returns it; it returns an empty fd and no error
-    /// when none is idle (use call() then). When the connection is readable, end_call() takes
-    /// the reply and returns the connection to the pool. Errors as for call().
+    /// when none is idle (use call() then). Once the connection looks readable, end_call() takes
+    /// the reply without blocking and returns the connection to the pool; if the reply is not
+    /// there yet it fails with EAGAIN and leaves `connection` as it was (wait again). Other
+    /// errors as for call(); they consume the connection.
     unique_fd begin_call(std::string_view data, std::error_code& ec) const;
-    door_result end_call(unique_fd connection, std::error_code& ec) const;
+    door_result end_call(unique_fd& connection, std::error_code& ec) const;
 #endif
 
     /// door_info(3C) for the door this handle refers to.

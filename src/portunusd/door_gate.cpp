@@ -66,44 +66,61 @@ bool door_gate::start_on_loop(job& j)
     portunus::unique_fd conn = door.begin_call(j.request, ec);
     if (ec || !conn) return false;
 
-    namespace asio = boost::asio;
-    const auto started = std::chrono::steady_clock::now();
-    auto socket = std::make_shared<asio::posix::stream_descriptor>(j.loop, conn.release());
-    auto timer = std::make_shared<asio::steady_timer>(j.loop, call_timeout_);
-    timer->async_wait([socket](const boost::system::error_code& e) {
+    const auto loop = j.loop; // j is moved below, in the same expression
+    auto call = std::make_shared<loop_call>(loop_call{shared_from_this(), std::move(door), std::move(j),
+                                                     boost::asio::posix::stream_descriptor(loop, conn.release()),
+                                                     boost::asio::steady_timer(loop, call_timeout_),
+                                                     std::chrono::steady_clock::now()});
+    call->timer.async_wait([call](const boost::system::error_code& e) {
         if (e) return;
         boost::system::error_code ignored;
-        socket->cancel(ignored);
+        call->socket.cancel(ignored);
     });
-    socket->async_wait(asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this(), socket, timer, door, started,
-                        j = std::move(j)](const boost::system::error_code& e) mutable {
-                           timer->cancel();
-                           call_outcome out;
-                           if (e) {
-                               out.ec = portunus::make_door_error(ETIMEDOUT); // the socket closes: the late reply is dropped
-                           } else {
-                               auto result = door.end_call(portunus::unique_fd(socket->release()), out.ec);
-                               if (out.ec == std::errc::bad_file_descriptor) {
-                                   // Revoked before it ran: the pool reopens the door and retries.
-                                   j.loop = {};
-                                   self->start_on_pool(std::move(j));
-                                   return;
-                               }
-                               if (!out.ec) out.reply.assign(result.data.view());
-                           }
-                           if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
-                               std::lock_guard lock(self->door_mutex_);
-                               self->door_ = {};
-                           }
-                           out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::steady_clock::now() - started);
-                           j.done(std::move(out));
-                           if (auto next = self->next_or_release()) self->start(std::move(*next));
-                       });
+    wait_for_reply(call);
     return true;
 #endif
 }
+
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+void door_gate::wait_for_reply(const std::shared_ptr<loop_call>& call)
+{
+    call->socket.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                            [call](const boost::system::error_code& e) { call->gate->on_reply(call, e); });
+}
+
+void door_gate::on_reply(const std::shared_ptr<loop_call>& call, const boost::system::error_code& e)
+{
+    call_outcome out;
+    if (e) {
+        out.ec = portunus::make_door_error(ETIMEDOUT); // the socket closes: a late reply is dropped
+    } else {
+        portunus::unique_fd conn(call->socket.release());
+        auto result = call->door.end_call(conn, out.ec);
+        if (out.ec == std::errc::resource_unavailable_try_again) {
+            // Readiness was reported before the reply was there: wait for the real one.
+            boost::system::error_code ignored;
+            call->socket.assign(conn.release(), ignored);
+            return wait_for_reply(call);
+        }
+        if (out.ec == std::errc::bad_file_descriptor) {
+            // Revoked before it ran: the pool reopens the door and retries.
+            call->timer.cancel();
+            call->j.loop = {};
+            return start_on_pool(std::move(call->j));
+        }
+        if (!out.ec) out.reply.assign(result.data.view());
+    }
+    call->timer.cancel();
+    if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
+        std::lock_guard lock(door_mutex_);
+        door_ = {};
+    }
+    out.duration =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - call->started);
+    call->j.done(std::move(out));
+    if (auto next = next_or_release()) start(std::move(*next));
+}
+#endif
 
 void door_gate::start_on_pool(job j)
 {

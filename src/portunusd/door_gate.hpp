@@ -7,6 +7,8 @@
 #include <portunus/door.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -54,9 +56,20 @@ private:
         completion done;
         boost::asio::any_io_executor loop;
     };
+    /// A call made from the event loop: the connection it waits on and its deadline.
+    struct loop_call {
+        std::shared_ptr<door_gate> gate;
+        portunus::door_client door;
+        job j;
+        boost::asio::posix::stream_descriptor socket;
+        boost::asio::steady_timer timer;
+        std::chrono::steady_clock::time_point started;
+    };
     void start(job j);
     void start_on_pool(job j);
     bool start_on_loop(job& j);
+    void wait_for_reply(const std::shared_ptr<loop_call>& call);
+    void on_reply(const std::shared_ptr<loop_call>& call, const boost::system::error_code& e);
     std::optional<job> next_or_release();
     call_outcome call(const std::string& request);
     portunus::door_client current_door(std::error_code& ec, bool reopen);

@@ -3,6 +3,7 @@
 #include "door/uds/socket_io.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -163,6 +164,13 @@ std::error_code receive_message(int sock, std::span<std::byte> buffer, received_
     std::vector<unique_fd> payload_fds;
     std::array<std::byte, wire_header_size> head;
     std::error_code ec = receive_raw(sock, head, 0, length, payload_fds);
+    // The socket may be non-blocking (an event loop owns it); the payload message follows the
+    // header at once, so waiting a bounded time for it is enough.
+    for (int tries = 0; ec && ec.value() == EAGAIN && tries < 100; ++tries) {
+        pollfd p{sock, POLLIN, 0};
+        ::poll(&p, 1, 100);
+        ec = receive_raw(sock, head, 0, length, payload_fds);
+    }
     wire_header p;
     if (!ec) ec = decode_header(std::span(head).first(length), payload_fds.size(), p, peer_version);
     if (!ec && (p.type != message_type::payload || p.size != out.header.size)) ec = make_door_error(EPROTO);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,6 +34,9 @@ struct door_client::impl {
     unique_fd connect(std::error_code& ec, bool first, deadline_t deadline);
     unique_fd take(std::error_code& ec, deadline_t deadline);
     void give_back(unique_fd fd);
+    /// Receives the reply on `conn`. With MSG_DONTWAIT in `flags` and no reply yet: EAGAIN,
+    /// and `conn` moves to `not_ready`.
+    door_result finish(unique_fd conn, int flags, std::error_code& ec, unique_fd& not_ready);
 };
 
 namespace {
@@ -199,7 +203,8 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
     if (timeout.count() > 0) {
         if ((ec = wait_readable(conn.get(), deadline))) return {}; // conn closes: the late reply is dropped
     }
-    return end_call(std::move(conn), ec);
+    unique_fd unused;
+    return impl_->finish(std::move(conn), 0, ec, unused);
 }
 
 unique_fd door_client::begin_call(std::string_view data, std::error_code& ec) const
@@ -222,12 +227,21 @@ unique_fd door_client::begin_call(std::string_view data, std::error_code& ec) co
     return conn;
 }
 
-door_result door_client::end_call(unique_fd conn, std::error_code& ec) const
+door_result door_client::end_call(unique_fd& conn, std::error_code& ec) const
+{
+    return impl_->finish(std::move(conn), MSG_DONTWAIT, ec, conn);
+}
+
+door_result door_client::impl::finish(unique_fd conn, int flags, std::error_code& ec, unique_fd& not_ready)
 {
     ec.clear();
     uds::received_message reply;
-    ec = uds::receive_message(conn.get(), uds::thread_receive_buffer(), reply);
+    ec = uds::receive_message(conn.get(), uds::thread_receive_buffer(), reply, flags);
     if (ec) {
+        if (ec.value() == EAGAIN && (flags & MSG_DONTWAIT) != 0) {
+            not_ready = std::move(conn);
+            return {};
+        }
         if (ec.value() == ECONNRESET) ec = make_door_error(EINTR);
         return {};
     }
@@ -236,14 +250,23 @@ door_result door_client::end_call(unique_fd conn, std::error_code& ec) const
     case uds::message_type::error:
         ec = make_door_error(reply.header.error);
         // An EBADF reply means the server revoked the door; its connection is finished too.
-        if (reply.header.error != EBADF) impl_->give_back(std::move(conn));
+        if (reply.header.error != EBADF) {
+            int off = 0;
+            if ((flags & MSG_DONTWAIT) != 0) ::ioctl(conn.get(), FIONBIO, &off);
+            give_back(std::move(conn));
+        }
         return {};
     default: ec = make_door_error(EPROTO); return {};
     }
     door_result result;
     result.data = reply.mapped.data() != nullptr ? std::move(reply.mapped) : door_buffer(reply.data);
     result.fds = std::move(reply.fds);
-    impl_->give_back(std::move(conn));
+    if ((flags & MSG_DONTWAIT) != 0) {
+        // An event loop may have made the socket non-blocking; blocking callers share the pool.
+        int off = 0;
+        ::ioctl(conn.get(), FIONBIO, &off);
+    }
+    give_back(std::move(conn));
     return result;
 }
 
