@@ -1,0 +1,660 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+"""Keep-alive HTTP workload: the same tiny reply over kept-alive connections from portunusd (http
+forward to the hello_web door), nginx proxying to http_backend over kept-alive upstream
+connections, nginx answering by itself (the ceiling) and http_backend directly; prints requests/s,
+p50/p99 latency, ratios, and the memory and threads of portunusd and hello_web.
+
+Usage: bench/http_compare.py [--build-dir DIR] [--duration SECONDS] [--keep-temp]
+The duration defaults to $SECONDS when the environment sets it, else 5 seconds.
+Needs wrk and nginx (tests/install-deps.sh bench) and a build with the portunusd, hello_web and
+http_backend targets, by default in build/http-bench.
+"""
+
+import argparse
+import atexit
+import datetime
+import decimal
+import os
+import platform
+import pwd
+import re
+import resource
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WRK_THREADS = 2
+WRK_CONNECTIONS = 64
+WARMUP_SECONDS = 1
+SAMPLE_SECONDS = 0.1
+# Past this share of the CPUs busy with neither the target nor wrk, a run is marked as noisy.
+NOISE_SHARE_LIMIT = 0.10
+TARGETS = ["portunusd", "nginx_proxy", "nginx_return", "direct"]
+# The goals of the http forward: against the proxy it replaces and against no relay at all.
+GOAL_NGINX_PROXY = 1.3
+GOAL_DIRECT = 0.6
+BODY_PREFIX = b"Hello from a door! You are visitor "
+# nginx's own reply, as long as the others' with a 6-digit visitor number: during the measured
+# load theirs have 5 or 6 digits (a 42- or 43-byte body), so the bodies differ by a byte at most.
+NGINX_BODY = "Hello from a door! You are visitor 123456.\n"
+
+
+class Failure(Exception):
+    """A set-up or validity problem that makes the numbers meaningless."""
+
+
+class Stop(Exception):
+    """A signal or the overall deadline: clean up and leave."""
+
+
+def on_signal(signum, _frame):
+    raise Stop(f"signal {signal.Signals(signum).name}")
+
+
+class Processes:
+    """What the benchmark starts, each leading its own process group, so that stopping a group
+    also stops what its leader spawned (nginx's workers)."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, argv, log_path):
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        self.started.append((name, p))
+        return p
+
+    def check_alive(self):
+        for name, p in self.started:
+            if p.poll() is not None:
+                raise Failure(f"{name} exited early with status {p.returncode}")
+
+    def stop_all(self):
+        for _, p in reversed(self.started):
+            kill_group(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for _, p in reversed(self.started):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Also once the leader is gone: a worker may outlive it in the group.
+            kill_group(p.pid, signal.SIGKILL)
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
+        self.started.clear()
+
+
+def kill_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_ports(count):
+    """Ports the kernel hands out as free right now (held together so that they differ)."""
+    holders, ports = [], []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            holders.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in holders:
+            s.close()
+    return ports
+
+
+def wait_for_socket_file(path, proc, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Failure(f"{path}: the door application exited with status {proc.returncode}")
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise Failure(f"{path}: no door after {timeout} s")
+
+
+def wait_for_log_line(path, text, procs, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.02)
+    raise Failure(f"no '{text}' in {path} after {timeout} s")
+
+
+class Response:
+    def __init__(self, status, head, body):
+        self.status, self.head, self.body = status, head, body
+
+    def header(self, name):
+        for line in self.head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+
+class Client:
+    """One kept-alive connection that reads Content-Length framed responses, which is all the
+    targets send."""
+
+    def __init__(self, port, timeout):
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.pending = b""
+
+    def send(self):
+        self.sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.port)
+
+    def receive(self, deadline):
+        while b"\r\n\r\n" not in self.pending:
+            self._fill(deadline)
+        head, _, rest = self.pending.partition(b"\r\n\r\n")
+        m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+        if not m:
+            raise Failure(f"port {self.port}: response without Content-Length: {head[:200]!r}")
+        length = int(m.group(1))
+        while len(rest) < length:
+            self.pending = head + b"\r\n\r\n" + rest
+            self._fill(deadline)
+            rest = self.pending.partition(b"\r\n\r\n")[2]
+        self.pending = rest[length:]
+        status = head.split(b" ", 2)[1] if head.startswith(b"HTTP/1.1 ") else b"?"
+        return Response(status, head, rest[:length])
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("no complete response in time")
+        self.sock.settimeout(left)
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed by the server")
+        self.pending += data
+
+    def close(self):
+        self.sock.close()
+
+
+def wait_for_reply(name, port, procs, timeout=10.0):
+    """Waits until the target answers correctly twice on one connection: the first good reply
+    proves the whole chain, the second that the connection stays open."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        try:
+            c = Client(port, 3.0)
+            try:
+                replies = []
+                for _ in range(2):
+                    c.send()
+                    replies.append(c.receive(time.monotonic() + 3.0))
+            finally:
+                c.close()
+            if all(r.status == b"200" and r.body.startswith(BODY_PREFIX) for r in replies):
+                r = replies[1]
+                print(f"check target={name} port={port} status=200 keep_alive=yes "
+                      f"head_bytes={len(r.head) + 4} body_bytes={len(r.body)}")
+                return
+            last = f"unexpected reply {replies[-1].head[:80]!r}"
+        except (OSError, Failure) as e:
+            last = str(e)
+        time.sleep(0.05)
+    raise Failure(f"{name} on port {port} is not answering: {last}")
+
+
+def check_concurrency(name, port, count, timeout=10.0):
+    """Opens `count` connections, sends a request on each while all stay open, and wants every
+    response, twice. wrk counts no error for a connection that never gets an answer, so a target
+    that serves only some connections at a time would otherwise pass with a fine-looking rate."""
+    deadline = time.monotonic() + timeout
+    clients = []
+    try:
+        for _ in range(count):
+            clients.append(Client(port, timeout))
+        for round_number in (1, 2):
+            for c in clients:
+                c.send()
+            answered = 0
+            for c in clients:
+                try:
+                    if c.receive(deadline).status == b"200":
+                        answered += 1
+                except (OSError, Failure):
+                    pass
+            if answered != count:
+                raise Failure(f"{name}: only {answered} of {count} concurrent kept-alive connections "
+                              f"answered in round {round_number} within {timeout} s")
+    finally:
+        for c in clients:
+            c.close()
+
+
+def proc_status(pid):
+    """VmRSS in kB and the thread count, from /proc/PID/status."""
+    rss = threads = None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return rss, threads
+
+
+class Sampler(threading.Thread):
+    """Keeps the largest VmRSS and thread count seen, polling /proc (cheap: a few reads per
+    interval, so it hardly takes CPU from the run it watches)."""
+
+    def __init__(self, pids, interval=SAMPLE_SECONDS):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.peak_rss = {p: 0 for p in pids}
+        self.peak_threads = {p: 0 for p in pids}
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for pid in self.pids:
+                rss, threads = proc_status(pid)
+                if rss is not None:
+                    self.peak_rss[pid] = max(self.peak_rss[pid], rss)
+                if threads is not None:
+                    self.peak_threads[pid] = max(self.peak_threads[pid], threads)
+            self.samples += 1
+            self.done.wait(self.interval)
+
+
+def process_stats():
+    """(pid, fields after the command) of every process, from /proc/PID/stat."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                yield int(entry), f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+
+
+def group_cpu_seconds(pgids):
+    """CPU time (user + system, reaped children included) used so far by every process in these
+    process groups."""
+    # After the command: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15).
+    ticks = sum(sum(int(v) for v in fields[11:15]) for _, fields in process_stats() if int(fields[2]) in pgids)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_members(pgid):
+    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid]
+
+
+def cpu_totals():
+    """CPU seconds of the whole machine so far, from /proc/stat: time in processes, time in
+    interrupts (softirq carries the loopback TCP traffic and is charged to no process) and time
+    stolen by the hypervisor."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    processes = values[0] + values[1] + values[2]  # user + nice + system
+    interrupts = values[5] + values[6]  # irq + softirq
+    steal = values[7] if len(values) > 7 else 0
+    return processes / hz, interrupts / hz, steal / hz
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+LATENCY_UNITS = {"us": decimal.Decimal("0.001"), "ms": decimal.Decimal(1), "s": decimal.Decimal(1000),
+                 "m": decimal.Decimal(60000), "h": decimal.Decimal(3600000)}
+
+WRK_PATTERNS = {
+    "rps": re.compile(r"^Requests/sec:\s+(\S+)", re.M),
+    "requests": re.compile(r"^\s*(\d+) requests in (\S+), (\S+) read", re.M),
+    "percentile": re.compile(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m|h)\s*$", re.M),
+    "errors": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses: (\d+)"),
+}
+
+
+def to_ms(value, unit):
+    """wrk's figure in milliseconds, exactly: a change of unit, no rounding."""
+    return format((decimal.Decimal(value) * LATENCY_UNITS[unit]).normalize(), "f")
+
+
+def run_wrk(port, seconds, log_path):
+    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
+            f"http://127.0.0.1:{port}/"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True, text=True)
+    try:
+        out, _ = p.communicate(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGKILL)
+        p.wait()
+        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
+    finally:
+        kill_group(p.pid, signal.SIGKILL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(argv)}\n{out}\n")
+    if p.returncode != 0:
+        raise Failure(f"wrk exited with status {p.returncode}:\n{out}")
+    rps = WRK_PATTERNS["rps"].search(out)
+    n = WRK_PATTERNS["requests"].search(out)
+    percentiles = {m.group(1): (m.group(2), m.group(3)) for m in WRK_PATTERNS["percentile"].finditer(out)}
+    if not rps or not n or "50" not in percentiles or "99" not in percentiles:
+        raise Failure(f"cannot read wrk's output:\n{out}")
+    e = WRK_PATTERNS["errors"].search(out)
+    x = WRK_PATTERNS["non2xx"].search(out)
+    return {
+        "rps": rps.group(1),
+        "requests": int(n.group(1)),
+        "elapsed": n.group(2),
+        "read": n.group(3),
+        "percentiles": percentiles,
+        "errors": tuple(int(v) for v in e.groups()) if e else (0, 0, 0, 0),
+        "non2xx": int(x.group(1)) if x else 0,
+        "client_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    }
+
+
+def tool_version(argv, pattern):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+        m = re.search(pattern, out.stdout + out.stderr)
+        return m.group(0) if m else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_configs(tmp, ports, user):
+    door = tmp / "hello_web.door"
+    # Only the keys the comparison needs; everything else (max_concurrency 64, max_requests 1000,
+    # the same as nginx's keepalive_requests) keeps its default.
+    (tmp / "portunusd.toml").write_text(f"""\
+[daemon]
+threads = 2
+log_level = "info"
+log = "stderr"
+access_log = "off"
+
+[[forward]]
+name = "hello-web"
+protocol = "http"
+listen = "127.0.0.1:{ports['portunusd']}"
+door = "{door}"
+""")
+    nginx_tmp = tmp / "nginx-tmp"
+    nginx_tmp.mkdir()
+    # As root, nginx's workers would switch to nobody and could not enter the 0700 temp dir.
+    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
+    (tmp / "nginx.conf").write_text(f"""\
+{user_directive}worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {nginx_tmp}/body;
+    proxy_temp_path {nginx_tmp}/proxy;
+    fastcgi_temp_path {nginx_tmp}/fastcgi;
+    uwsgi_temp_path {nginx_tmp}/uwsgi;
+    scgi_temp_path {nginx_tmp}/scgi;
+    # Kept-alive upstream connections, the way portunusd keeps its door connections: without
+    # them nginx would open a TCP connection to the backend per request.
+    upstream backend {{
+        server 127.0.0.1:{ports['direct']};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{ports['nginx_proxy']};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{ports['nginx_return']};
+        location / {{
+            default_type "text/plain; charset=utf-8";
+            return 200 "{NGINX_BODY.rstrip(chr(10))}\\n";
+        }}
+    }}
+}}
+""")
+    return door
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b > 0 else "inf"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", default=str(ROOT / "build" / "http-bench"))
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("SECONDS", "5")),
+                        help="seconds of measured load per target (default: $SECONDS or 5)")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the configs and logs")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 600:
+        parser.error("--duration must be 1..600")
+
+    # Each line as soon as it is known, also into a file or pipe: a long run shows its progress.
+    sys.stdout.reconfigure(line_buffering=True)
+    build = Path(args.build_dir).resolve()
+    binaries = {
+        "portunusd": build / "portunusd",
+        "hello_web": build / "apps" / "hello_web",
+        "http_backend": build / "bench" / "http_backend",
+    }
+    for name, path in binaries.items():
+        if not os.access(path, os.X_OK):
+            print(f"http_compare: {path} missing: build the {name} target first", file=sys.stderr)
+            return 2
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            print(f"http_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
+            return 2
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(s, on_signal)
+    # The whole run is bounded: every warm-up and load, plus generous start-up and stop time.
+    signal.alarm(len(TARGETS) * (WARMUP_SECONDS + args.duration + 45) + 60)
+
+    tmp = Path(tempfile.mkdtemp(prefix="http-compare."))  # mode 0700, as portunusd wants
+    procs = Processes()
+    # Also on an exit that skips the finally below (sys.exit from a library, say).
+    atexit.register(procs.stop_all)
+    status = 0
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        ports = dict(zip(TARGETS, free_ports(len(TARGETS))))
+        door = write_configs(tmp, ports, user)
+        cpus = os.cpu_count()
+        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        print(f"machine nproc={cpus} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
+        nginx_version = tool_version(["nginx", "-v"], r"nginx/[0-9.]+")
+        print(f"tools {wrk_version}; {nginx_version}")
+        print(f"load wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s --latency, kept-alive "
+              f"connections, after a {WARMUP_SECONDS} s warm-up per target")
+        print(f"loadavg before={load_average()}")
+        print(f"note: {cpus} CPU(s) shared by wrk ({WRK_THREADS} threads), the server and the application "
+              f"(and whatever else runs, see loadavg): every target competes with its load generator")
+
+        hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
+        wait_for_socket_file(door, hello_web)
+        conf = tmp / "portunusd.toml"
+        check = subprocess.run([str(binaries["portunusd"]), "-n", "-f", str(conf)], capture_output=True,
+                               text=True, timeout=10)
+        if check.returncode != 0:
+            raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
+        portunusd = procs.start("portunusd", [str(binaries["portunusd"]), "-f", str(conf)], tmp / "portunusd.log")
+        backend = procs.start("http_backend", [str(binaries["http_backend"]), str(ports["direct"])],
+                              tmp / "http_backend.log")
+        nginx = procs.start("nginx", ["nginx", "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c",
+                                      str(tmp / "nginx.conf"), "-g", "daemon off;"], tmp / "nginx.log")
+        # The server side of each target, as process groups (each process started leads its own).
+        serving = {
+            "portunusd": {"portunusd": portunusd.pid, "hello_web": hello_web.pid},
+            "nginx_proxy": {"nginx": nginx.pid, "http_backend": backend.pid},
+            "nginx_return": {"nginx": nginx.pid},
+            "direct": {"http_backend": backend.pid},
+        }
+
+        # Idle figures once portunusd is serving but before any request reached hello_web.
+        wait_for_log_line(tmp / "portunusd.log", "portunusd ready", procs)
+        watched = {"portunusd": portunusd.pid, "hello_web": hello_web.pid}
+        idle = {name: proc_status(pid) for name, pid in watched.items()}
+        for name in TARGETS:
+            wait_for_reply(name, ports[name], procs)
+        for name in TARGETS:
+            check_concurrency(name, ports[name], WRK_CONNECTIONS)
+        print(f"check all targets answer {WRK_CONNECTIONS} concurrent kept-alive connections")
+        # worker_processes auto: one worker per CPU, the master does not serve.
+        print(f"nginx workers={len(group_members(nginx.pid)) - 1}")
+
+        results = {}
+        sampler = None
+        after = None
+        for name in TARGETS:
+            run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log")
+            procs.check_alive()
+            if name == "portunusd":
+                sampler = Sampler(list(watched.values()))
+                sampler.start()
+            cpu_before = {part: group_cpu_seconds({pgid}) for part, pgid in serving[name].items()}
+            busy_before, irq_before, steal_before = cpu_totals()
+            started = time.monotonic()
+            try:
+                r = run_wrk(ports[name], args.duration, tmp / "wrk.log")
+                part_cpu = {part: group_cpu_seconds({pgid}) - cpu_before[part]
+                            for part, pgid in serving[name].items()}
+                busy_after, irq_after, steal_after = cpu_totals()
+                elapsed = time.monotonic() - started
+            finally:
+                if name == "portunusd":
+                    sampler.done.set()
+                    sampler.join()
+            if name == "portunusd":
+                after = {n: proc_status(pid) for n, pid in watched.items()}
+            procs.check_alive()
+            results[name] = r
+            p = r["percentiles"]
+            connect, read, write, timeout = r["errors"]
+            print(f"target={name} rps={r['rps']} p50_ms={to_ms(*p['50'])} p99_ms={to_ms(*p['99'])}")
+            print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
+                  f"latency p50={''.join(p['50'])} p75={''.join(p.get('75', ('?', '')))} "
+                  f"p90={''.join(p.get('90', ('?', '')))} p99={''.join(p['99'])} "
+                  f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
+                  f"timeout={timeout}")
+            n = max(r["requests"], 1)
+            capacity = elapsed * (cpus or 1)
+            # Process time that neither the target nor wrk used: other work on the machine (this
+            # script's sampler included), which makes a run less comparable to the others.
+            server_cpu = sum(part_cpu.values())
+            other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
+            # Per process too: where a relay's time goes, the relay or what it relays to.
+            parts = " ".join(f"{part}_us_per_request={cpu / n * 1e6:.1f}" for part, cpu in part_cpu.items())
+            print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.1f} ({parts}) "
+                  f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.1f} "
+                  f"irq_us_per_request={(irq_after - irq_before) / n * 1e6:.1f} "
+                  f"other_busy_percent={other / capacity * 100:.0f} "
+                  f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
+            if other / capacity > NOISE_SHARE_LIMIT:
+                print(f"  NOISY target={name}: other work took {other / capacity * 100:.0f}% of the CPUs, "
+                      f"so this run is not comparable to quiet ones")
+            # Kept-alive connections to a local server have no reason to fail: any error flags it.
+            if r["non2xx"] > 0 or connect + read + write + timeout > 0:
+                print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
+                      f"{connect + read + write + timeout} socket errors")
+                status = 1
+
+        rps = {name: float(r["rps"]) for name, r in results.items()}
+        print(f"ratio portunusd/nginx_proxy={ratio(rps['portunusd'], rps['nginx_proxy'])}")
+        print(f"ratio portunusd/direct={ratio(rps['portunusd'], rps['direct'])}")
+        print(f"ratio portunusd/nginx_return={ratio(rps['portunusd'], rps['nginx_return'])}")
+        p99 = {name: decimal.Decimal(to_ms(*r["percentiles"]["99"])) for name, r in results.items()}
+        goals = [
+            (f"portunusd/nginx_proxy>={GOAL_NGINX_PROXY:g}", rps["nginx_proxy"] > 0 and
+             rps["portunusd"] / rps["nginx_proxy"] >= GOAL_NGINX_PROXY),
+            (f"portunusd/direct>={GOAL_DIRECT:g}", rps["direct"] > 0 and
+             rps["portunusd"] / rps["direct"] >= GOAL_DIRECT),
+            ("p99 portunusd<=nginx_proxy", p99["portunusd"] <= p99["nginx_proxy"]),
+        ]
+        for text, met in goals:
+            print(f"goal {text}: {'met' if met else 'MISSED'}")
+
+        for name, pid in watched.items():
+            rss_idle, threads_idle = idle[name]
+            rss_after, threads_after = after[name]
+            print(f"memory {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
+            print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
+        print(f"samples={sampler.samples} every {SAMPLE_SECONDS:g} s during portunusd's measured load")
+        print(f"loadavg after={load_average()}")
+    except Failure as e:
+        print(f"http_compare: {e}", file=sys.stderr)
+        status = 1
+    except Stop as e:
+        print(f"http_compare: stopped by {e}", file=sys.stderr)
+        status = 1
+    finally:
+        # Cleanup must not itself be cut short by a second signal.
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(s, signal.SIG_IGN)
+        procs.stop_all()
+        if args.keep_temp or status != 0:
+            print(f"configs and logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
