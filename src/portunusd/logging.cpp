@@ -16,6 +16,8 @@ namespace {
 
 std::mutex access_mutex;
 std::shared_ptr<spdlog::logger> access; // guarded by access_mutex
+// Read on every request: with the access log off (the default) no lock is taken at all.
+std::atomic<bool> access_enabled{false};
 
 spdlog::level::level_enum level_from(const std::string& name, int extra_verbosity)
 {
@@ -59,6 +61,7 @@ std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
             next->flush_on(spdlog::level::info);
         }
         std::lock_guard lock(access_mutex);
+        access_enabled.store(next != nullptr);
         access = std::move(next);
     } catch (const spdlog::spdlog_ex& e) {
         return e.what();
@@ -68,6 +71,7 @@ std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
 
 std::shared_ptr<spdlog::logger> access_logger()
 {
+    if (!access_enabled.load(std::memory_order_relaxed)) return nullptr;
     std::lock_guard lock(access_mutex);
     return access;
 }
