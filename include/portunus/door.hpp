@@ -37,6 +37,8 @@ public:
     explicit door_buffer(std::string_view bytes);
     /// Takes ownership of a read-only mapping of `map_length` bytes whose first `size` are data.
     static door_buffer adopt_mapping(void* address, std::size_t size, std::size_t map_length) noexcept;
+    /// Takes ownership of `block` (from new char[]), whose data are the `size` bytes at `offset`.
+    static door_buffer adopt_heap(char* block, std::size_t offset, std::size_t size) noexcept;
     door_buffer(door_buffer&& other) noexcept;
     door_buffer& operator=(door_buffer&& other) noexcept;
     door_buffer(const door_buffer&) = delete;
@@ -54,6 +56,7 @@ private:
     char* data_ = nullptr;
     std::size_t size_ = 0;
     std::size_t map_length_ = 0; // non-zero: data_ is an mmap()ed region
+    char* heap_ = nullptr;       // set: data_ lies inside this new[]ed block, which owns it
 };
 
 /// What a call returns: the reply bytes and any descriptors the server passed back.

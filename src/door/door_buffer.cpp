@@ -26,9 +26,18 @@ door_buffer door_buffer::adopt_mapping(void* address, std::size_t size, std::siz
     return b;
 }
 
+door_buffer door_buffer::adopt_heap(char* block, std::size_t offset, std::size_t size) noexcept
+{
+    door_buffer b;
+    b.heap_ = block;
+    b.data_ = block + offset;
+    b.size_ = size;
+    return b;
+}
+
 door_buffer::door_buffer(door_buffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
-      map_length_(std::exchange(other.map_length_, 0))
+      map_length_(std::exchange(other.map_length_, 0)), heap_(std::exchange(other.heap_, nullptr))
 {
 }
 
@@ -39,6 +48,7 @@ door_buffer& door_buffer::operator=(door_buffer&& other) noexcept
         data_ = std::exchange(other.data_, nullptr);
         size_ = std::exchange(other.size_, 0);
         map_length_ = std::exchange(other.map_length_, 0);
+        heap_ = std::exchange(other.heap_, nullptr);
     }
     return *this;
 }
@@ -51,10 +61,11 @@ void door_buffer::release() noexcept
     if (map_length_ != 0)
         ::munmap(data_, map_length_);
     else
-        delete[] data_;
+        delete[] (heap_ != nullptr ? heap_ : data_);
     data_ = nullptr;
     size_ = 0;
     map_length_ = 0;
+    heap_ = nullptr;
 }
 
 } // namespace portunus

@@ -93,10 +93,19 @@ std::error_code receive_raw(int sock, std::span<std::byte> buffer, int flags, st
 
 } // namespace
 
+namespace {
+thread_local std::unique_ptr<char[]> receive_block;
+} // namespace
+
 std::span<std::byte> thread_receive_buffer()
 {
-    thread_local std::unique_ptr<std::byte[]> buffer(new std::byte[wire_header_size + wire_inline_max]);
-    return {buffer.get(), wire_header_size + wire_inline_max};
+    if (!receive_block) receive_block.reset(new char[wire_header_size + wire_inline_max]);
+    return {reinterpret_cast<std::byte*>(receive_block.get()), wire_header_size + wire_inline_max};
+}
+
+char* take_thread_receive_buffer() noexcept
+{
+    return receive_block.release();
 }
 
 std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds)

@@ -24,6 +24,9 @@ struct received_message {
 
 /// A per-thread receive buffer that holds one header plus the largest inline payload.
 std::span<std::byte> thread_receive_buffer();
+/// Hands the current thread's receive buffer (a new char[] block) to the caller, so that a large
+/// inline reply can be returned without a copy; the next thread_receive_buffer() makes another.
+char* take_thread_receive_buffer() noexcept;
 
 /// Sends a call or reply: inline when small, otherwise through a sealed memfd in a second
 /// message. `fds` are sent as they are; the caller keeps ownership and closes them afterwards.

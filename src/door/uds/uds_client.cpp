@@ -259,7 +259,16 @@ door_result door_client::impl::finish(unique_fd conn, int flags, std::error_code
     default: ec = make_door_error(EPROTO); return {};
     }
     door_result result;
-    result.data = reply.mapped.data() != nullptr ? std::move(reply.mapped) : door_buffer(reply.data);
+    if (reply.mapped.data() != nullptr) {
+        result.data = std::move(reply.mapped);
+    } else if (reply.data.size() >= 16384) {
+        // Large inline replies keep the block they were received into: a fresh block for the
+        // next call costs less than copying tens of kilobytes.
+        result.data = door_buffer::adopt_heap(uds::take_thread_receive_buffer(), uds::wire_header_size,
+                                              reply.data.size());
+    } else {
+        result.data = door_buffer(reply.data);
+    }
     result.fds = std::move(reply.fds);
     if ((flags & MSG_DONTWAIT) != 0) {
         // An event loop may have made the socket non-blocking; blocking callers share the pool.
