@@ -262,3 +262,52 @@ TEST_CASE("32 threads calling through one door_client all get their own replies"
     CHECK(mismatched == 0);
     CHECK(succeeded == threads * calls);
 }
+
+TEST_CASE("the event-loop interface sends without blocking and finishes when readable", "[door][round_trip]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {});
+    const auto client = open_door(dir.file("door"));
+    for (const std::size_t size : {std::size_t{5}, std::size_t{20000}, uds::wire_inline_max + 1}) {
+        INFO("request of " << size << " bytes");
+        const std::string request = pattern(size, 11);
+        std::error_code ec;
+        // open() left one idle connection in the pool; the next ones come from the calls below.
+        unique_fd conn = client.begin_call(request, ec);
+        REQUIRE_FALSE(ec);
+        REQUIRE(conn);
+        // Until the reply is there, end_call() says EAGAIN and hands the connection back.
+        door_result result;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        for (;;) {
+            result = client.end_call(conn, ec);
+            if (ec != std::errc::resource_unavailable_try_again) break;
+            REQUIRE(conn);
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        REQUIRE_FALSE(ec);
+        CHECK_FALSE(conn); // consumed: back in the pool
+        CHECK(result.data.view() == request);
+        // The connection went back in blocking mode, so a plain call() on it works.
+        const auto again = client.call(request, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(again.data.view() == request);
+    }
+}
+
+TEST_CASE("begin_call without an idle connection asks for the blocking path", "[door][round_trip]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {});
+    const auto client = open_door(dir.file("door"));
+    std::error_code ec;
+    unique_fd first = client.begin_call("a", ec);
+    REQUIRE_FALSE(ec);
+    REQUIRE(first);
+    unique_fd second = client.begin_call("b", ec);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(second); // the only pooled connection is busy: no error, no connection
+}
