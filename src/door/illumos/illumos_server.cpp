@@ -706,17 +706,6 @@ door_info door_server::info() const noexcept
     return out;
 }
 
-door_server::door_server(door_server&&) noexcept = default;
-
-door_server& door_server::operator=(door_server&& other) noexcept
-{
-    if (this != &other) {
-        door_server old(std::move(*this));
-        impl_ = std::move(other.impl_);
-    }
-    return *this;
-}
-
 // Revoking waits for every other pool thread to finish its call and retire, so no call is in
 // flight when this returns, unless it runs inside one of this door's own handlers.
 door_server::~door_server()

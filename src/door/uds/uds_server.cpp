@@ -436,17 +436,6 @@ door_info door_server::info() const noexcept
     return info;
 }
 
-door_server::door_server(door_server&&) noexcept = default;
-
-door_server& door_server::operator=(door_server&& other) noexcept
-{
-    if (this != &other) {
-        door_server old(std::move(*this));
-        impl_ = std::move(other.impl_);
-    }
-    return *this;
-}
-
 door_server::~door_server()
 {
     if (!impl_) return;
