@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model)
+
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
@@ -46,18 +48,6 @@ BODY_PREFIX = b"Hello from a door! You are visitor "
 # nginx's own reply, as long as the others' with a 6-digit visitor number: during the measured
 # load theirs have 5 or 6 digits (a 42- or 43-byte body), so the bodies differ by a byte at most.
 NGINX_BODY = "Hello from a door! You are visitor 123456.\n"
-
-
-class Failure(Exception):
-    """A set-up or validity problem that makes the numbers meaningless."""
-
-
-class Stop(Exception):
-    """A signal or the overall deadline: clean up and leave."""
-
-
-def on_signal(signum, _frame):
-    raise Stop(f"signal {signal.Signals(signum).name}")
 
 
 class Processes:
@@ -95,42 +85,6 @@ class Processes:
             except subprocess.TimeoutExpired:
                 print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
         self.started.clear()
-
-
-def kill_group(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def free_ports(count):
-    """Ports the kernel hands out as free right now (held together so that they differ)."""
-    holders, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            holders.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in holders:
-            s.close()
-    return ports
-
-
-def wait_for_socket_file(path, proc, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Failure(f"{path}: the door application exited with status {proc.returncode}")
-        try:
-            if stat.S_ISSOCK(os.stat(path).st_mode):
-                return
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
-    raise Failure(f"{path}: no door after {timeout} s")
 
 
 def wait_for_log_line(path, text, procs, timeout=10.0):
@@ -252,21 +206,6 @@ def check_concurrency(name, port, count, timeout=10.0):
             c.close()
 
 
-def proc_status(pid):
-    """VmRSS in kB and the thread count, from /proc/PID/status."""
-    rss = threads = None
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Threads:"):
-                    threads = int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return rss, threads
-
-
 class Sampler(threading.Thread):
     """Keeps the largest VmRSS and thread count seen, polling /proc (cheap: a few reads per
     interval, so it hardly takes CPU from the run it watches)."""
@@ -329,11 +268,6 @@ def cpu_totals():
     return processes / hz, interrupts / hz, steal / hz
 
 
-def load_average():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 LATENCY_UNITS = {"us": decimal.Decimal("0.001"), "ms": decimal.Decimal(1), "s": decimal.Decimal(1000),
                  "m": decimal.Decimal(60000), "h": decimal.Decimal(3600000)}
 
@@ -387,26 +321,6 @@ def run_wrk(port, seconds, log_path):
         "non2xx": int(x.group(1)) if x else 0,
         "client_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
     }
-
-
-def tool_version(argv, pattern):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-        m = re.search(pattern, out.stdout + out.stderr)
-        return m.group(0) if m else "unknown"
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_configs(tmp, ports, user):

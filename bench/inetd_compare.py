@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model)
+
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
 WRK_CONNECTIONS = 16
@@ -36,18 +38,6 @@ WARMUP_SECONDS = 1
 ERROR_SHARE_LIMIT = 0.01
 GOAL_XINETD = 10.0
 GOAL_NGINX = 1.0
-
-
-class Failure(Exception):
-    """A set-up or validity problem that makes the numbers meaningless."""
-
-
-class Stop(Exception):
-    """A signal or the overall deadline: clean up and leave."""
-
-
-def on_signal(signum, _frame):
-    raise Stop(f"signal {signal.Signals(signum).name}")
 
 
 class Processes:
@@ -131,42 +121,6 @@ def kill_pid(pid, sig):
         pass
 
 
-def kill_group(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def free_ports(count):
-    """Ports the kernel hands out as free right now (held together so that they differ)."""
-    holders, ports = [], []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            holders.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in holders:
-            s.close()
-    return ports
-
-
-def wait_for_socket_file(path, proc, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise Failure(f"{path}: the door application exited with status {proc.returncode}")
-        try:
-            if stat.S_ISSOCK(os.stat(path).st_mode):
-                return
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
-    raise Failure(f"{path}: no door after {timeout} s")
-
-
 def http_get(port, timeout=3.0):
     """One request on a new connection, as wrk sends it; returns the whole reply."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -209,21 +163,6 @@ def wait_for_log_line(path, text, procs, timeout=10.0):
     raise Failure(f"no '{text}' in {path} after {timeout} s")
 
 
-def proc_status(pid):
-    """VmRSS in kB and the thread count, from /proc/PID/status."""
-    rss = threads = None
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Threads:"):
-                    threads = int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return rss, threads
-
-
 def group_cpu_seconds(pgids):
     """CPU time (user + system) used so far by every process in these process groups, including
     children they have reaped: xinetd's per-connection servers end up in xinetd's cutime."""
@@ -251,11 +190,6 @@ def cpu_totals():
     steal = values[7] if len(values) > 7 else 0
     tick = os.sysconf("SC_CLK_TCK")
     return (sum(values[:8]) - idle - steal) / tick, steal / tick
-
-
-def load_average():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 class Sampler(threading.Thread):
@@ -325,26 +259,6 @@ def run_wrk(port, seconds, log_path):
         "non2xx": int(x.group(1)) if x else 0,
         "client_cpu": client_cpu,
     }
-
-
-def tool_version(argv, pattern):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-        m = re.search(pattern, out.stdout + out.stderr)
-        return m.group(0) if m else "unknown"
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_configs(tmp, ports, build, user):
