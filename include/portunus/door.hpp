@@ -100,14 +100,19 @@ public:
                      std::chrono::milliseconds timeout, std::error_code& ec) const;
 
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-    /// Event-loop interface (userland doors only): begin_call() sends a call without blocking on
-    /// a connection already open and idle, and returns it; it returns an empty fd and no error
-    /// when none is idle (use call() then). Once the connection looks readable, end_call() takes
-    /// the reply without blocking and returns the connection to the pool; if the reply is not
-    /// there yet it fails with EAGAIN and leaves `connection` as it was (wait again). Other
-    /// errors as for call(); they consume the connection.
-    unique_fd begin_call(std::string_view data, std::error_code& ec) const;
-    door_result end_call(unique_fd& connection, std::error_code& ec) const;
+    /// Event-loop interface (userland doors only). An event loop keeps connections of its own,
+    /// non-blocking and registered with the loop for their whole life, so that a call costs one
+    /// send, one wait for readability and one receive, and no thread hand-off:
+    /// - take_connection() hands over an idle connection of this handle's pool, now
+    ///   non-blocking; an empty fd when none is idle (make a blocking call() then, which opens
+    ///   more). The connection reaches this handle's door instance only.
+    /// - begin_call() sends a call on it without blocking; EBADF when the door is gone.
+    /// - end_call() takes the reply without blocking; EAGAIN when it is not there yet (wait
+    ///   again). Other errors as for call(); after any of them the connection is finished.
+    /// One call at a time per connection. Thread affinity: whoever holds the connection.
+    unique_fd take_connection() const;
+    void begin_call(const unique_fd& connection, std::string_view data, std::error_code& ec) const;
+    door_result end_call(const unique_fd& connection, std::error_code& ec) const;
 #endif
 
     /// door_info(3C) for the door this handle refers to.

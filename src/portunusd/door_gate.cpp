@@ -47,77 +47,132 @@ void door_gate::start(job j)
     start_on_pool(std::move(j));
 }
 
-// The event-loop path: send on an idle pooled connection (never blocks), wait for the reply
-// with Asio, receive it on the loop. Anything unusual (no idle connection, a send that failed,
-// a door revoked under the call) goes to the caller pool, which knows how to reopen and retry.
+// The event-loop path: send on a connection of this loop (never blocks), wait for the reply
+// with Asio, receive it on the loop. Anything unusual (no connection to be had, a send that
+// failed, a door revoked under the call) goes to the caller pool, which knows how to reopen and
+// retry; the blocking calls it makes also open the connections that loops adopt.
 bool door_gate::start_on_loop(job& j)
 {
 #if defined(PORTUNUS_DOOR_ILLUMOS)
     static_cast<void>(j);
     return false; // door_call(3C) blocks: the caller pool is the only way on illumos
 #else
-    portunus::door_client door;
-    {
-        std::lock_guard lock(door_mutex_);
-        if (!door_.is_open()) return false;
-        door = door_;
-    }
+    auto c = take_loop_connection(j.loop);
+    if (!c) return false;
     std::error_code ec;
-    portunus::unique_fd conn = door.begin_call(j.request, ec);
-    if (ec || !conn) return false;
-
-    const auto loop = j.loop; // j is moved below, in the same expression
-    auto call = std::make_shared<loop_call>(loop_call{shared_from_this(), std::move(door), std::move(j),
-                                                     boost::asio::posix::stream_descriptor(loop, conn.release()),
-                                                     boost::asio::steady_timer(loop, call_timeout_),
-                                                     std::chrono::steady_clock::now()});
-    call->timer.async_wait([call](const boost::system::error_code& e) {
-        if (e) return;
-        boost::system::error_code ignored;
-        call->socket.cancel(ignored);
-    });
-    wait_for_reply(call);
+    c->door.begin_call(c->fd, j.request, ec);
+    if (ec) {
+        c->deadline.cancel();
+        return false;
+    }
+    c->gate = shared_from_this();
+    c->j = std::move(j);
+    c->started = std::chrono::steady_clock::now();
+    c->timed_out = false;
+    c->deadline.set(call_timeout_, c);
+    wait_for_reply(c);
     return true;
 #endif
 }
 
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-void door_gate::wait_for_reply(const std::shared_ptr<loop_call>& call)
+door_gate::loop_connection::loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d,
+                                            portunus::unique_fd f, std::uint64_t gen)
+    : door(std::move(d)), fd(std::move(f)), waiter(loop, fd.get()), deadline(loop), generation(gen)
 {
-    call->socket.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                            [call](const boost::system::error_code& e) { call->gate->on_reply(call, e); });
 }
 
-void door_gate::on_reply(const std::shared_ptr<loop_call>& call, const boost::system::error_code& e)
+door_gate::loop_connection::~loop_connection()
 {
-    call_outcome out;
-    if (e) {
-        out.ec = portunus::make_door_error(ETIMEDOUT); // the socket closes: a late reply is dropped
-    } else {
-        portunus::unique_fd conn(call->socket.release());
-        auto result = call->door.end_call(conn, out.ec);
-        if (out.ec == std::errc::resource_unavailable_try_again) {
-            // Readiness was reported before the reply was there: wait for the real one.
-            boost::system::error_code ignored;
-            call->socket.assign(conn.release(), ignored);
-            return wait_for_reply(call);
+    waiter.release(); // fd closes it
+}
+
+void door_gate::loop_connection::on_deadline()
+{
+    if (!gate || timed_out) return;
+    timed_out = true;
+    boost::system::error_code ignored;
+    waiter.cancel(ignored); // on_reply reports ETIMEDOUT and drops the connection with its late reply
+}
+
+std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(const boost::asio::any_io_executor& loop)
+{
+    const auto* context = &boost::asio::query(loop, boost::asio::execution::context);
+    std::lock_guard lock(door_mutex_);
+    for (auto& slot : loop_slots_) {
+        if (slot.context != context) continue;
+        while (!slot.idle.empty()) {
+            auto c = std::move(slot.idle.back());
+            slot.idle.pop_back();
+            if (c->generation == generation_) return c;
+            // Opened before the door was reopened: it reaches an instance that is gone.
         }
+        break;
+    }
+    if (!door_.is_open()) return nullptr;
+    portunus::unique_fd fd = door_.take_connection();
+    if (!fd) return nullptr;
+    return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_);
+}
+
+void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
+{
+    const auto* context = &boost::asio::query(c->waiter.get_executor(), boost::asio::execution::context);
+    std::lock_guard lock(door_mutex_);
+    if (c->generation != generation_) return;
+    for (auto& slot : loop_slots_) {
+        if (slot.context == context) {
+            slot.idle.push_back(std::move(c));
+            return;
+        }
+    }
+    loop_slots_.push_back({context, {}});
+    loop_slots_.back().idle.push_back(std::move(c));
+}
+
+void door_gate::wait_for_reply(const std::shared_ptr<loop_connection>& c)
+{
+    c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                         [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
+}
+
+void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
+{
+    const auto self = c->gate; // keeps this gate alive until the end
+    call_outcome out;
+    bool reusable = false;
+    if (e) {
+        // Only the deadline cancels the wait; the socket closes with its late reply.
+        out.ec = portunus::make_door_error(c->timed_out ? ETIMEDOUT : EINTR);
+    } else {
+        auto result = c->door.end_call(c->fd, out.ec);
+        if (out.ec == std::errc::resource_unavailable_try_again) return wait_for_reply(c); // readiness came early
         if (out.ec == std::errc::bad_file_descriptor) {
             // Revoked before it ran: the pool reopens the door and retries.
-            call->timer.cancel();
-            call->j.loop = {};
-            return start_on_pool(std::move(call->j));
+            c->deadline.cancel();
+            c->gate.reset();
+            job j = std::move(c->j);
+            j.loop = {};
+            return start_on_pool(std::move(j));
         }
+        reusable = !out.ec;
         if (!out.ec) out.reply.assign(result.data.view());
     }
-    call->timer.cancel();
+    c->gate.reset();
+    job j = std::move(c->j);
     if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
         std::lock_guard lock(door_mutex_);
         door_ = {};
+        ++generation_;
     }
-    out.duration =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - call->started);
-    call->j.done(std::move(out));
+    if (reusable) {
+        c->deadline.clear();
+        put_loop_connection(c);
+    } else {
+        c->deadline.cancel();
+    }
+    out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - c->started);
+    j.done(std::move(out));
     if (auto next = next_or_release()) start(std::move(*next));
 }
 #endif
@@ -154,6 +209,7 @@ portunus::door_client door_gate::current_door(std::error_code& ec, bool reopen)
     std::lock_guard lock(door_mutex_);
     if (door_.is_open() && !reopen) return door_;
     door_ = portunus::door_client::open(path_, ec);
+    ++generation_;
     return door_;
 }
 
@@ -176,6 +232,7 @@ call_outcome door_gate::call(const std::string& request)
         // Forget a door that failed to open so that the next request tries again from scratch.
         std::lock_guard lock(door_mutex_);
         door_ = {};
+        ++generation_;
     }
     out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     return out;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "portunusd/caller_pool.hpp"
+#include "portunusd/lazy_deadline.hpp"
 
 #include <portunus/door.hpp>
 
@@ -41,9 +42,9 @@ public:
               std::chrono::milliseconds call_timeout, caller_pool& pool);
 
     /// Queues one call; `done` runs on a caller-pool thread, or, when `loop` is given and the
-    /// backend allows it (userland doors with an idle connection), on `loop` after a call made
-    /// without blocking from the event loop itself: no thread hand-off at all. False when the
-    /// queue is full (`done` is not called then).
+    /// backend allows it (userland doors), on `loop` after a call made without blocking from the
+    /// event loop itself: no thread hand-off at all. `loop` must be the executor of an
+    /// io_context that one thread runs. False when the queue is full (`done` is not called).
     bool submit(std::string request, completion done, boost::asio::any_io_executor loop = {});
 
     [[nodiscard]] std::size_t in_flight() const;
@@ -56,20 +57,41 @@ private:
         completion done;
         boost::asio::any_io_executor loop;
     };
-    /// A call made from the event loop: the connection it waits on and its deadline.
-    struct loop_call {
-        std::shared_ptr<door_gate> gate;
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    /// A door connection of one event loop: registered with it once, non-blocking, and reused
+    /// call after call (door_client::take_connection), so a call costs a send, a wait and a
+    /// receive. Touched only by that loop's thread.
+    struct loop_connection : std::enable_shared_from_this<loop_connection> {
+        loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
+                        std::uint64_t gen);
+        ~loop_connection();
+        loop_connection(const loop_connection&) = delete;
+        loop_connection& operator=(const loop_connection&) = delete;
+        void on_deadline();
+
         portunus::door_client door;
+        portunus::unique_fd fd;
+        boost::asio::posix::stream_descriptor waiter; ///< a view of fd for readiness; fd owns it
+        lazy_deadline deadline;
+        const std::uint64_t generation; ///< of the door handle it came from
+        std::shared_ptr<door_gate> gate; ///< set while a call runs on it
         job j;
-        boost::asio::posix::stream_descriptor socket;
-        boost::asio::steady_timer timer;
         std::chrono::steady_clock::time_point started;
+        bool timed_out = false;
     };
+    /// The idle loop connections of one io_context.
+    struct loop_slot {
+        const boost::asio::execution_context* context;
+        std::vector<std::shared_ptr<loop_connection>> idle;
+    };
+    std::shared_ptr<loop_connection> take_loop_connection(const boost::asio::any_io_executor& loop);
+    void put_loop_connection(std::shared_ptr<loop_connection> c);
+    void wait_for_reply(const std::shared_ptr<loop_connection>& c);
+    void on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e);
+#endif
     void start(job j);
     void start_on_pool(job j);
     bool start_on_loop(job& j);
-    void wait_for_reply(const std::shared_ptr<loop_call>& call);
-    void on_reply(const std::shared_ptr<loop_call>& call, const boost::system::error_code& e);
     std::optional<job> next_or_release();
     call_outcome call(const std::string& request);
     portunus::door_client current_door(std::error_code& ec, bool reopen);
@@ -85,7 +107,11 @@ private:
     std::deque<job> waiting_;
 
     std::mutex door_mutex_;
-    portunus::door_client door_; // guarded by door_mutex_; copies share one connection pool
+    portunus::door_client door_;    // guarded by door_mutex_; copies share one connection pool
+    std::uint64_t generation_ = 0;  // guarded by door_mutex_; bumped whenever door_ changes
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    std::vector<loop_slot> loop_slots_; // guarded by door_mutex_
+#endif
 };
 
 } // namespace portunusd

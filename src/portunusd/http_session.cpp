@@ -12,13 +12,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
 
 namespace {
+
+// The most one read takes; the parser asks for more reads when a request is longer.
+constexpr std::size_t read_block_size = 16384;
 
 // The names of the fields the daemon adds; client-sent ones are dropped so they cannot be forged.
 constexpr std::array<std::string_view, 3> forwarded_names{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto"};
@@ -44,14 +50,12 @@ int status_for(const std::error_code& ec)
 
 } // namespace
 
-http_session::http_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
-                           connection_limit& limit, session_registry& registry)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config))
+http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                           session_registry& registry)
+    : socket_(std::move(c.socket)), deadline_(socket_.get_executor()), forward_(std::move(forward)),
+      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)), peer_(c.peer),
+      local_(c.local), peer_text_(address_text(peer_.address()))
 {
-    boost::system::error_code ec;
-    const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : address_text(ep.address());
 }
 
 void http_session::start()
@@ -75,15 +79,35 @@ void http_session::drain()
     });
 }
 
+// Waiting for readability and then reading into the thread's block means an idle connection
+// holds no receive buffer at all.
 void http_session::do_read()
 {
     if (reading_ || closed_) return;
     reading_ = true;
-    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                             std::size_t n) { self->on_read(ec, n); });
+    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
-void http_session::on_read(const boost::system::error_code& ec, std::size_t n)
+void http_session::on_readable(const boost::system::error_code& ec)
+{
+    if (ec) return on_read(ec, nullptr, 0);
+    static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
+    ssize_t n;
+    do {
+        // MSG_DONTWAIT: readiness can be stale, and the loop must never block.
+        n = ::recv(socket_.native_handle(), block.get(), read_block_size, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        reading_ = false;
+        return do_read();
+    }
+    if (n < 0) return on_read(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
+    if (n == 0) return on_read(asio::error::eof, nullptr, 0);
+    on_read({}, block.get(), static_cast<std::size_t>(n));
+}
+
+void http_session::on_read(const boost::system::error_code& ec, const char* data, std::size_t n)
 {
     reading_ = false;
     if (closed_) return;
@@ -102,7 +126,7 @@ void http_session::on_read(const boost::system::error_code& ec, std::size_t n)
         request_started_ = std::chrono::steady_clock::now();
         arm_timer(forward_->config.header_timeout, "header timeout");
     }
-    in_.append(chunk_, n);
+    in_.append(data, n);
     if (!busy_) request_bytes_ += n;
     forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
     if (!busy_) process();
@@ -164,7 +188,7 @@ void http_session::process()
     }
     case http::parse_status::complete: break;
     }
-    timer_.cancel();
+    deadline_.clear();
     in_request_ = false;
     request_bytes_ = 0;
     http::request request = parser_.take();
@@ -193,19 +217,7 @@ void http_session::dispatch(http::request request)
     }
     if (last) request.keep_alive = false;
 
-    boost::system::error_code ignored;
-    const auto local = socket_.local_endpoint(ignored);
-    const auto addr = socket_.remote_endpoint(ignored).address();
-    // RFC 7239 quotes IPv6 addresses, which contain colons.
-    const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
-    const std::array<http::header_field, 3> extra{
-        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=http;by=\"" +
-                                            (local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                                                     : local.address().to_string()) +
-                                            ":" + std::to_string(local.port()) + "\""},
-        http::header_field{"X-Forwarded-For", addr.to_string()},
-        http::header_field{"X-Forwarded-Proto", "http"}};
-    std::string bytes = http::serialize_for_application(request, extra, forwarded_names);
+    std::string bytes = http::serialize_for_application(request, forwarded_fields(), forwarded_names);
 
     auto self = shared_from_this();
     const std::size_t gate = m.target;
@@ -227,6 +239,27 @@ void http_session::dispatch(http::request request)
     // Keep reading while the door works, so a client closing early is noticed and pipelined
     // requests are buffered; they are parsed only after this response is written.
     do_read();
+}
+
+const std::array<http::header_field, 3>& http_session::forwarded_fields()
+{
+    if (forwarded_) return *forwarded_;
+    if (local_.address().is_unspecified()) {
+        // A wildcard listener: which of the host's addresses the client reached is known only
+        // to this connection's socket.
+        boost::system::error_code ignored;
+        local_ = socket_.local_endpoint(ignored);
+    }
+    const auto addr = peer_.address();
+    // RFC 7239 quotes IPv6 addresses, which contain colons.
+    const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
+    forwarded_.emplace(std::array<http::header_field, 3>{
+        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=http;by=\"" +
+                                            address_text(local_.address()) + ":" + std::to_string(local_.port()) +
+                                            "\""},
+        http::header_field{"X-Forwarded-For", addr.to_string()},
+        http::header_field{"X-Forwarded-Proto", "http"}});
+    return *forwarded_;
 }
 
 void http_session::on_reply(http::request request, std::size_t gate, call_outcome outcome)
@@ -292,7 +325,7 @@ void http_session::write(std::string bytes, bool close_after)
 void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
 {
     if (closed_) return;
-    timer_.cancel();
+    deadline_.clear();
     forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
     out_.clear();
     busy_ = false;
@@ -320,32 +353,35 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
 void http_session::arm_timer(std::chrono::milliseconds after, const char* reason)
 {
     timer_reason_ = reason;
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (ec || self->closed_) return;
-        // A request that has started but not finished gets a 408 if nothing is being written;
-        // an idle connection just closes.
-        if (!self->busy_ && self->request_bytes_ > 0) {
-            self->method_ = self->parser_.get().method;
-            self->target_ = self->parser_.get().target;
-            self->log_request(408, 0, self->timer_reason_);
-            self->respond_local(408, {}, true);
-            return;
-        }
-        self->close(self->timer_reason_);
-    });
+    deadline_.set(after, shared_from_this());
+}
+
+void http_session::on_deadline()
+{
+    if (closed_) return;
+    // A request that has started but not finished gets a 408 if nothing is being written; an
+    // idle connection just closes.
+    if (!busy_ && request_bytes_ > 0) {
+        method_ = parser_.get().method;
+        target_ = parser_.get().target;
+        log_request(408, 0, timer_reason_);
+        respond_local(408, {}, true);
+        return;
+    }
+    close(timer_reason_);
 }
 
 void http_session::close(std::string_view reason)
 {
     if (closed_) return;
     closed_ = true;
-    timer_.cancel();
+    deadline_.cancel();
     boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket_.close(ignored); // sends the FIN; a shutdown() first would only cost a system call
     registry_.remove(this);
-    spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_, served_, reason);
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_text_, served_,
+                      reason);
 }
 
 void http_session::log_request(int status, std::size_t bytes_out, std::string_view note)
@@ -357,7 +393,7 @@ void http_session::log_request(int status, std::size_t bytes_out, std::string_vi
     // The path without its query: queries often carry tokens that have no place in a log.
     const auto path = std::string_view(target_).substr(0, target_.find('?'));
     log->info("http forward={} client={} method={} path=\"{}\" status={} out={} note=\"{}\" duration_ms={:.3f}",
-              forward_->config.name, peer_, method_.empty() ? "-" : method_, path, status, bytes_out, note,
+              forward_->config.name, peer_text_, method_.empty() ? "-" : method_, path, status, bytes_out, note,
               static_cast<double>(us.count()) / 1000.0);
 }
 

@@ -5,11 +5,14 @@
 #include "portunusd/connection_limit.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/http/request_parser.hpp"
+#include "portunusd/lazy_deadline.hpp"
 #include "portunusd/tcp_session.hpp"
 
 #include <boost/asio.hpp>
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,18 +24,22 @@ namespace portunusd {
 
 /// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
 /// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
-/// Everything runs on the socket's strand.
+/// Everything runs on the socket's event loop, which one thread runs.
 class http_session : public session_base, public std::enable_shared_from_this<http_session> {
 public:
-    http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
-                 connection_limit& limit, session_registry& registry);
+    http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                 session_registry& registry);
 
     void start();
     void drain() override;
+    /// The deadline set by arm_timer() passed.
+    void on_deadline();
 
 private:
     void do_read();
-    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void on_readable(const boost::system::error_code& ec);
+    void on_read(const boost::system::error_code& ec, const char* data, std::size_t n);
+    const std::array<http::header_field, 3>& forwarded_fields();
     void process();
     void dispatch(http::request request);
     void on_reply(http::request request, std::size_t gate, call_outcome outcome);
@@ -44,15 +51,17 @@ private:
     void log_request(int status, std::size_t bytes_out, std::string_view note);
 
     boost::asio::ip::tcp::socket socket_;
-    boost::asio::steady_timer timer_;
+    lazy_deadline deadline_;
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_;
     session_registry& registry_;
     http::request_parser parser_;
     std::string in_;       ///< received bytes not yet consumed by the parser
     std::string out_;      ///< the response being written
-    char chunk_[16384];
-    std::string peer_;
+    const boost::asio::ip::tcp::endpoint peer_;
+    boost::asio::ip::tcp::endpoint local_;
+    std::string peer_text_;
+    std::optional<std::array<http::header_field, 3>> forwarded_; ///< computed for the first request
     std::string method_, target_; ///< of the request being answered, for the access log
     int version_minor_ = 1;
     bool continue_writing_ = false; ///< the interim 100 response is being written

@@ -132,7 +132,7 @@ int main(int argc, char** argv)
                     return;
                 }
                 spdlog::warn("second stop signal: exiting without waiting");
-                server.io().stop();
+                server.stop_now();
             };
         std::function<void(const boost::system::error_code&, int)> on_signal =
             [&](const boost::system::error_code& ec, int signal_number) {

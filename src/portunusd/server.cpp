@@ -4,15 +4,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include <thread>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
 
 server::server(config cfg)
-    : config_(std::move(cfg)), limit_(config_.daemon.max_connections), io_(static_cast<int>(config_.daemon.threads)),
-      control_(asio::make_strand(io_)), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_)
+    : config_(std::move(cfg)), limit_(config_.daemon.max_connections), loops_(config_.daemon.threads),
+      control_(asio::make_strand(loops_.main())), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_)
 {
 }
 
@@ -89,13 +88,13 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
     boost::system::error_code ec;
     out.state = make_state(f, std::move(stats));
     if (f.proto == protocol::tcp || f.proto == protocol::http) {
-        asio::ip::tcp::acceptor acceptor(asio::make_strand(io_));
+        asio::ip::tcp::acceptor acceptor(loops_.main());
         open_and_bind<asio::ip::tcp::acceptor, asio::ip::tcp::endpoint>(acceptor, f.listen, ec);
         if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
         if (!ec)
-            out.tcp = std::make_shared<tcp_listener>(io_, std::move(acceptor), out.state, limit_, sessions_);
+            out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_);
     } else {
-        asio::ip::udp::socket socket(io_);
+        asio::ip::udp::socket socket(loops_.main());
         open_and_bind<asio::ip::udp::socket, asio::ip::udp::endpoint>(socket, f.listen, ec);
         if (!ec) out.udp = std::make_shared<udp_relay>(std::move(socket), out.state);
     }
@@ -140,10 +139,7 @@ int server::run()
 {
     for (auto& [key, r] : forwards_) start_forward(r);
     spdlog::info("portunusd ready: {} forward(s), {} event-loop thread(s)", forwards_.size(), config_.daemon.threads);
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < config_.daemon.threads; ++i) threads.emplace_back([this] { io_.run(); });
-    io_.run();
-    for (auto& t : threads) t.join();
+    loops_.run();
     return 0;
 }
 
@@ -247,7 +243,7 @@ void server::begin_stop(const char* why)
         if (ec) return;
         spdlog::warn("drain timeout: {} call(s) and {} connection(s) still open; stopping anyway", calls_in_flight(),
                      sessions_.size());
-        io_.stop();
+        loops_.stop();
     });
     check_drained();
 }
@@ -257,7 +253,7 @@ void server::check_drained()
     if (calls_in_flight() == 0 && sessions_.size() == 0) {
         spdlog::info("all calls finished; exiting");
         drain_timer_.cancel();
-        io_.stop();
+        loops_.stop();
         return;
     }
     drain_poll_.expires_after(std::chrono::milliseconds(20));

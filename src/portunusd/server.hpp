@@ -5,6 +5,7 @@
 #include "portunusd/caller_pool.hpp"
 #include "portunusd/config.hpp"
 #include "portunusd/connection_limit.hpp"
+#include "portunusd/event_loops.hpp"
 #include "portunusd/tcp_listener.hpp"
 #include "portunusd/tcp_session.hpp"
 #include "portunusd/udp_relay.hpp"
@@ -34,16 +35,18 @@ public:
 
     /// Binds every forward's socket. Returns one message per failure ("cannot bind ...").
     std::vector<std::string> bind();
-    /// Runs the event loop on the configured number of threads until stopped; returns the exit
-    /// status (0 after a clean stop).
+    /// Runs the event loops, one per configured thread, until stopped; returns the exit status
+    /// (0 after a clean stop).
     int run();
+    /// Stops every event loop now, without draining. Any thread.
+    void stop_now() noexcept { loops_.stop(); }
     /// Applies a new, already validated configuration without dropping connections of
     /// forwards whose listen address stays.
     void reload(config next);
     /// Stops accepting, lets calls in flight finish within drain_timeout, then stops the loop.
     void begin_stop(const char* why);
 
-    [[nodiscard]] boost::asio::io_context& io() noexcept { return io_; }
+    [[nodiscard]] boost::asio::io_context& io() noexcept { return loops_.main(); }
     /// The strand that serialises reload, stop and drain; signal handlers must run on it.
     [[nodiscard]] boost::asio::strand<boost::asio::io_context::executor_type>& control() noexcept { return control_; }
     /// Door calls running or queued, across every forward.
@@ -64,12 +67,12 @@ private:
     void check_drained();
 
     config config_;
-    // Destruction runs bottom-up: the caller pool is joined first (its jobs post to io_), then
-    // io_ destroys pending handlers, which may destroy sessions that still use limit_ and
-    // sessions_, so those two must outlive io_.
+    // Destruction runs bottom-up: the caller pool is joined first (its jobs post to the loops),
+    // then the loops destroy pending handlers, which may destroy sessions that still use limit_
+    // and sessions_, so those two must outlive loops_.
     connection_limit limit_;
     session_registry sessions_;
-    boost::asio::io_context io_;
+    event_loops loops_;
     boost::asio::strand<boost::asio::io_context::executor_type> control_;
     caller_pool callers_;
     std::map<std::string, running_forward> forwards_;

@@ -10,11 +10,13 @@ namespace portunusd {
 
 namespace asio = boost::asio;
 
-tcp_listener::tcp_listener(asio::io_context& io, asio::ip::tcp::acceptor acceptor,
+tcp_listener::tcp_listener(event_loops& loops, asio::ip::tcp::acceptor acceptor,
                            std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry)
-    : io_(io), acceptor_(std::move(acceptor)), retry_(acceptor_.get_executor()), forward_(std::move(forward)),
-      limit_(limit), registry_(registry), waiting_(io)
+    : loops_(loops), acceptor_(std::move(acceptor)), retry_(acceptor_.get_executor()), forward_(std::move(forward)),
+      limit_(limit), registry_(registry), waiting_(loops.main())
 {
+    boost::system::error_code ignored;
+    local_ = acceptor_.local_endpoint(ignored);
 }
 
 void tcp_listener::start()
@@ -49,8 +51,8 @@ void tcp_listener::do_accept()
 {
     if (stopped_) return;
     auto self = shared_from_this();
-    acceptor_.async_accept(asio::make_strand(io_), [self](const boost::system::error_code& ec,
-                                                           asio::ip::tcp::socket socket) {
+    acceptor_.async_accept(loops_.next(), peer_, [self](const boost::system::error_code& ec,
+                                                                  asio::ip::tcp::socket socket) {
         self->on_accept(ec, std::move(socket));
     });
 }
@@ -84,12 +86,12 @@ void tcp_listener::admit()
     // further clients wait in the kernel's backlog instead of being refused, and nothing spins.
     auto self = shared_from_this();
     if (!limit_.try_open([self] { asio::post(self->acceptor_.get_executor(), [self] { self->admit(); }); })) return;
-    asio::ip::tcp::socket socket = std::move(waiting_);
+    accepted_connection c{std::move(waiting_), peer_, local_};
     auto fwd = forward();
     if (fwd->config.proto == protocol::http)
-        std::make_shared<http_session>(std::move(socket), std::move(fwd), limit_, registry_)->start();
+        std::make_shared<http_session>(std::move(c), std::move(fwd), limit_, registry_)->start();
     else
-        std::make_shared<tcp_session>(std::move(socket), std::move(fwd), limit_, registry_)->start();
+        std::make_shared<tcp_session>(std::move(c), std::move(fwd), limit_, registry_)->start();
     do_accept();
 }
 

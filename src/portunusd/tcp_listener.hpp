@@ -3,6 +3,7 @@
 #pragma once
 
 #include "portunusd/connection_limit.hpp"
+#include "portunusd/event_loops.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/tcp_session.hpp"
 
@@ -17,7 +18,8 @@ namespace portunusd {
 /// reload; sessions already open keep the settings they started with.
 class tcp_listener : public std::enable_shared_from_this<tcp_listener> {
 public:
-    tcp_listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor,
+    /// The acceptor belongs to `loops.main()`; each accepted connection to the next loop.
+    tcp_listener(event_loops& loops, boost::asio::ip::tcp::acceptor acceptor,
                  std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry);
 
     void start();
@@ -30,7 +32,7 @@ private:
     void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
     void admit();
 
-    boost::asio::io_context& io_;
+    event_loops& loops_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer retry_;
     mutable std::mutex mutex_;
@@ -38,6 +40,8 @@ private:
     connection_limit& limit_;
     session_registry& registry_;
     boost::asio::ip::tcp::socket waiting_; ///< accepted, waiting for room under max_connections
+    boost::asio::ip::tcp::endpoint peer_;  ///< of waiting_, filled in by accept(2)
+    boost::asio::ip::tcp::endpoint local_; ///< the listening address (unspecified for a wildcard)
     bool stopped_ = false;
 };
 

@@ -8,11 +8,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
+
+namespace {
+// The most one read takes; a chunk larger than this arrives as several calls anyway.
+constexpr std::size_t read_block_size = 65536;
+} // namespace
 
 void session_registry::add(const std::shared_ptr<session_base>& s)
 {
@@ -43,14 +51,11 @@ std::size_t session_registry::size() const
     return sessions_.size();
 }
 
-tcp_session::tcp_session(asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
-                         connection_limit& limit, session_registry& registry)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry)
+tcp_session::tcp_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                         session_registry& registry)
+    : socket_(std::move(c.socket)), deadline_(socket_.get_executor()), forward_(std::move(forward)),
+      slot_(forward_->stats, limit), registry_(registry), peer_(c.peer)
 {
-    boost::system::error_code ec;
-    const auto ep = socket_.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : endpoint_text(ep);
 }
 
 void tcp_session::start()
@@ -59,9 +64,6 @@ void tcp_session::start()
     // The first request must arrive within read_timeout: a client that connects and says
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
-        // Reads happen only after readiness, so they must never block the loop.
-        boost::system::error_code ignored;
-        self->socket_.non_blocking(true, ignored);
         self->arm_timer(self->forward_->config.read_timeout, "read timeout");
         self->wait_readable();
     });
@@ -94,23 +96,25 @@ void tcp_session::on_readable(const boost::system::error_code& ec)
 {
     if (closed_) return;
     if (ec) return close("read error: " + ec.message());
-    boost::system::error_code e;
-    const std::size_t available = socket_.available(e);
-    // Readiness can be reported before the bytes are counted (Asio's reactor completes a wait
-    // on an edge it already saw), so a zero count still reads a modest amount.
-    std::string chunk(std::clamp<std::size_t>(std::max<std::size_t>(available, 16384), 1, forward_->config.max_request),
-                      '\0');
-    const std::size_t n = e ? 0 : socket_.read_some(asio::buffer(chunk), e);
-    if (e == asio::error::would_block) return wait_readable();
-    if (e) return close(e == asio::error::eof ? "client closed" : "read error: " + e.message());
-    chunk.resize(n);
-    on_read(std::move(chunk));
+    // Read into the thread's block and copy out what arrived: an idle connection holds no
+    // buffer, and a request costs neither a FIONREAD nor a zero-filled allocation of the maximum.
+    static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
+    const std::size_t room = std::min<std::size_t>(read_block_size, forward_->config.max_request);
+    ssize_t n;
+    do {
+        // MSG_DONTWAIT: readiness can be stale, and the loop must never block.
+        n = ::recv(socket_.native_handle(), block.get(), room, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_readable();
+    if (n < 0) return close("read error: " + std::error_code(errno, std::system_category()).message());
+    if (n == 0) return close("client closed");
+    on_read(std::string(block.get(), static_cast<std::size_t>(n)));
 }
 
 void tcp_session::on_read(std::string chunk)
 {
     const std::size_t n = chunk.size();
-    timer_.cancel();
+    deadline_.clear();
     bytes_in_ += n;
     forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
     forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
@@ -128,7 +132,7 @@ void tcp_session::on_read(std::string chunk)
         if (forward_->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
                          "warning)",
-                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, peer_,
+                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, endpoint_text(peer_),
                          suppressed);
         close("queue full");
     }
@@ -167,7 +171,7 @@ void tcp_session::do_write()
 void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
 {
     if (closed_) return;
-    timer_.cancel();
+    deadline_.clear();
     bytes_out_ += n;
     forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
     reply_.clear();
@@ -179,27 +183,30 @@ void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
 void tcp_session::arm_timer(std::chrono::milliseconds after, const char* reason)
 {
     timer_reason_ = reason;
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (!ec && !self->closed_) self->close(self->timer_reason_);
-    });
+    deadline_.set(after, shared_from_this());
+}
+
+void tcp_session::on_deadline()
+{
+    if (!closed_) close(timer_reason_);
 }
 
 void tcp_session::close(std::string_view reason)
 {
     if (closed_) return;
     closed_ = true;
-    timer_.cancel();
+    deadline_.cancel();
     boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    socket_.close(ignored); // sends the FIN; a shutdown() first would only cost a system call
+
     registry_.remove(this);
     if (auto log = access_logger()) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
         log->info("tcp forward={} client={} calls={} in={} out={} result=\"{}\" duration_ms={}", forward_->config.name,
-                  peer_, calls_, bytes_in_, bytes_out_, reason, ms.count());
+                  endpoint_text(peer_), calls_, bytes_in_, bytes_out_, reason, ms.count());
     }
-    spdlog::debug("forward {}: {} closed: {}", forward_->config.name, peer_, reason);
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("forward {}: {} closed: {}", forward_->config.name, endpoint_text(peer_), reason);
 }
 
 } // namespace portunusd

@@ -4,6 +4,7 @@
 
 #include "portunusd/connection_limit.hpp"
 #include "portunusd/forward_state.hpp"
+#include "portunusd/lazy_deadline.hpp"
 
 #include <boost/asio.hpp>
 
@@ -17,6 +18,14 @@
 
 namespace portunusd {
 
+/// A connection as the listener accepted it: the peer address comes from accept(2) itself and
+/// the local endpoint from the listening socket (its address unspecified when that is a
+/// wildcard), so a session asks the kernel for neither.
+struct accepted_connection {
+    boost::asio::ip::tcp::socket socket;
+    boost::asio::ip::tcp::endpoint peer;
+    boost::asio::ip::tcp::endpoint local;
+};
 
 /// What stop and drain need of any kind of connection.
 class session_base {
@@ -41,14 +50,16 @@ private:
 };
 
 /// Reads a chunk, calls the door with it, writes the reply, reads again; strictly one call at a
-/// time, so replies keep the order of requests. All of it runs on the socket's strand.
+/// time, so replies keep the order of requests. All of it runs on the socket's event loop.
 class tcp_session : public session_base, public std::enable_shared_from_this<tcp_session> {
 public:
-    tcp_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<forward_state> forward,
-                connection_limit& limit, session_registry& registry);
+    tcp_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                session_registry& registry);
 
     void start();
     void drain() override;
+    /// The deadline set by arm_timer() passed.
+    void on_deadline();
 
 private:
     void do_read();
@@ -62,12 +73,12 @@ private:
     void close(std::string_view reason);
 
     boost::asio::ip::tcp::socket socket_;
-    boost::asio::steady_timer timer_;
+    lazy_deadline deadline_;
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_;
     session_registry& registry_;
     std::string reply_;
-    std::string peer_;
+    const boost::asio::ip::tcp::endpoint peer_;
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::uint64_t calls_ = 0, bytes_in_ = 0, bytes_out_ = 0;
     const char* timer_reason_ = "";

@@ -34,9 +34,8 @@ struct door_client::impl {
     unique_fd connect(std::error_code& ec, bool first, deadline_t deadline);
     unique_fd take(std::error_code& ec, deadline_t deadline);
     void give_back(unique_fd fd);
-    /// Receives the reply on `conn`. With MSG_DONTWAIT in `flags` and no reply yet: EAGAIN,
-    /// and `conn` moves to `not_ready`.
-    door_result finish(unique_fd conn, int flags, std::error_code& ec, unique_fd& not_ready);
+    /// Receives the reply on a blocking `conn` and gives the connection back to the pool.
+    door_result finish(unique_fd conn, std::error_code& ec);
 };
 
 namespace {
@@ -65,6 +64,42 @@ std::error_code send_call(int conn, std::string_view data, std::span<const int> 
                ec.value() == ECONNREFUSED))
         ec = make_door_error(EBADF);
     return ec;
+}
+
+// Receives one reply. A connection reset by the server means it died mid-call: EINTR. Sets
+// `usable` when the connection may carry another call.
+door_result receive_reply(int conn, int flags, std::error_code& ec, bool& usable)
+{
+    usable = false;
+    uds::received_message reply;
+    ec = uds::receive_message(conn, uds::thread_receive_buffer(), reply, flags);
+    if (ec) {
+        if (ec.value() == ECONNRESET) ec = make_door_error(EINTR);
+        return {};
+    }
+    switch (reply.header.type) {
+    case uds::message_type::reply: break;
+    case uds::message_type::error:
+        ec = make_door_error(reply.header.error);
+        // An EBADF reply means the server revoked the door; its connection is finished too.
+        usable = reply.header.error != EBADF;
+        return {};
+    default: ec = make_door_error(EPROTO); return {};
+    }
+    usable = true;
+    door_result result;
+    if (reply.mapped.data() != nullptr) {
+        result.data = std::move(reply.mapped);
+    } else if (reply.data.size() >= 16384) {
+        // Large inline replies keep the block they were received into: a fresh block for the
+        // next call costs less than copying tens of kilobytes.
+        result.data = door_buffer::adopt_heap(uds::take_thread_receive_buffer(), uds::wire_header_size,
+                                              reply.data.size());
+    } else {
+        result.data = door_buffer(reply.data);
+    }
+    result.fds = std::move(reply.fds);
+    return result;
 }
 
 } // namespace
@@ -203,17 +238,12 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
     if (timeout.count() > 0) {
         if ((ec = wait_readable(conn.get(), deadline))) return {}; // conn closes: the late reply is dropped
     }
-    unique_fd unused;
-    return impl_->finish(std::move(conn), 0, ec, unused);
+    return impl_->finish(std::move(conn), ec);
 }
 
-unique_fd door_client::begin_call(std::string_view data, std::error_code& ec) const
+unique_fd door_client::take_connection() const
 {
-    ec.clear();
-    if (!impl_) {
-        ec = make_door_error(EBADF);
-        return {};
-    }
+    if (!impl_) return {};
     unique_fd conn;
     {
         std::lock_guard lock(impl_->mutex);
@@ -221,61 +251,39 @@ unique_fd door_client::begin_call(std::string_view data, std::error_code& ec) co
         conn = std::move(impl_->idle.back());
         impl_->idle.pop_back();
     }
-    // A call message is at most 128 KiB plus a header, well inside the socket's send buffer,
-    // which holds nothing else: this send does not block.
-    if ((ec = send_call(conn.get(), data, {}))) return {};
+    int on = 1;
+    if (::ioctl(conn.get(), FIONBIO, &on) != 0) return {};
     return conn;
 }
 
-door_result door_client::end_call(unique_fd& conn, std::error_code& ec) const
-{
-    return impl_->finish(std::move(conn), MSG_DONTWAIT, ec, conn);
-}
-
-door_result door_client::impl::finish(unique_fd conn, int flags, std::error_code& ec, unique_fd& not_ready)
+void door_client::begin_call(const unique_fd& conn, std::string_view data, std::error_code& ec) const
 {
     ec.clear();
-    uds::received_message reply;
-    ec = uds::receive_message(conn.get(), uds::thread_receive_buffer(), reply, flags);
-    if (ec) {
-        if (ec.value() == EAGAIN && (flags & MSG_DONTWAIT) != 0) {
-            not_ready = std::move(conn);
-            return {};
-        }
-        if (ec.value() == ECONNRESET) ec = make_door_error(EINTR);
+    if (!impl_ || !conn) {
+        ec = make_door_error(EBADF);
+        return;
+    }
+    // A call message is at most 128 KiB plus a header, well inside the socket's send buffer,
+    // which holds nothing else: this send does not block.
+    ec = send_call(conn.get(), data, {});
+}
+
+door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_ || !conn) {
+        ec = make_door_error(EBADF);
         return {};
     }
-    switch (reply.header.type) {
-    case uds::message_type::reply: break;
-    case uds::message_type::error:
-        ec = make_door_error(reply.header.error);
-        // An EBADF reply means the server revoked the door; its connection is finished too.
-        if (reply.header.error != EBADF) {
-            int off = 0;
-            if ((flags & MSG_DONTWAIT) != 0) ::ioctl(conn.get(), FIONBIO, &off);
-            give_back(std::move(conn));
-        }
-        return {};
-    default: ec = make_door_error(EPROTO); return {};
-    }
-    door_result result;
-    if (reply.mapped.data() != nullptr) {
-        result.data = std::move(reply.mapped);
-    } else if (reply.data.size() >= 16384) {
-        // Large inline replies keep the block they were received into: a fresh block for the
-        // next call costs less than copying tens of kilobytes.
-        result.data = door_buffer::adopt_heap(uds::take_thread_receive_buffer(), uds::wire_header_size,
-                                              reply.data.size());
-    } else {
-        result.data = door_buffer(reply.data);
-    }
-    result.fds = std::move(reply.fds);
-    if ((flags & MSG_DONTWAIT) != 0) {
-        // An event loop may have made the socket non-blocking; blocking callers share the pool.
-        int off = 0;
-        ::ioctl(conn.get(), FIONBIO, &off);
-    }
-    give_back(std::move(conn));
+    bool usable = false;
+    return receive_reply(conn.get(), MSG_DONTWAIT, ec, usable);
+}
+
+door_result door_client::impl::finish(unique_fd conn, std::error_code& ec)
+{
+    bool usable = false;
+    door_result result = receive_reply(conn.get(), 0, ec, usable);
+    if (usable) give_back(std::move(conn));
     return result;
 }
 

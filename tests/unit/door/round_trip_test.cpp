@@ -6,6 +6,7 @@
 #include "server_process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -269,45 +270,60 @@ TEST_CASE("the event-loop interface sends without blocking and finishes when rea
     temp_dir dir;
     server_process server(dir.file("door"), {});
     const auto client = open_door(dir.file("door"));
-    for (const std::size_t size : {std::size_t{5}, std::size_t{20000}, uds::wire_inline_max + 1}) {
+    // open() left one idle connection in the pool; the loop takes it for good.
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    CHECK((::fcntl(conn.get(), F_GETFL) & O_NONBLOCK) != 0);
+    std::error_code ec;
+    // Nothing was sent yet: the receive must say so at once instead of blocking.
+    client.end_call(conn, ec);
+    CHECK(ec == std::errc::resource_unavailable_try_again);
+    // The same connection carries call after call, whatever the size of the payload.
+    for (const std::size_t size : {std::size_t{5}, std::size_t{20000}, uds::wire_inline_max + 1, std::size_t{7}}) {
         INFO("request of " << size << " bytes");
         const std::string request = pattern(size, 11);
-        std::error_code ec;
-        // open() left one idle connection in the pool; the next ones come from the calls below.
-        unique_fd conn = client.begin_call(request, ec);
+        client.begin_call(conn, request, ec);
         REQUIRE_FALSE(ec);
-        REQUIRE(conn);
-        // Until the reply is there, end_call() says EAGAIN and hands the connection back.
         door_result result;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         for (;;) {
+            pollfd p{conn.get(), POLLIN, 0};
+            REQUIRE(::poll(&p, 1, 5000) == 1);
             result = client.end_call(conn, ec);
             if (ec != std::errc::resource_unavailable_try_again) break;
-            REQUIRE(conn);
             REQUIRE(std::chrono::steady_clock::now() < deadline);
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         REQUIRE_FALSE(ec);
-        CHECK_FALSE(conn); // consumed: back in the pool
         CHECK(result.data.view() == request);
-        // The connection went back in blocking mode, so a plain call() on it works.
-        const auto again = client.call(request, ec);
-        REQUIRE_FALSE(ec);
-        CHECK(again.data.view() == request);
     }
+    // The connection is the caller's now: the pool is empty, and call() opens another.
+    CHECK_FALSE(client.take_connection());
+    const auto again = client.call("blocking", ec);
+    REQUIRE_FALSE(ec);
+    CHECK(again.data.view() == "blocking");
 }
 
-TEST_CASE("begin_call without an idle connection asks for the blocking path", "[door][round_trip]")
+TEST_CASE("the event-loop interface reports a door that went away", "[door][round_trip]")
 {
     leak_check leaks;
     temp_dir dir;
-    server_process server(dir.file("door"), {});
-    const auto client = open_door(dir.file("door"));
+    unique_fd conn;
+    door_client client;
+    {
+        server_process server(dir.file("door"), {});
+        client = open_door(dir.file("door"));
+        conn = client.take_connection();
+        REQUIRE(conn);
+    }
+    // The server exited: a send on its connection reports EBADF (nothing ran, reopen).
     std::error_code ec;
-    unique_fd first = client.begin_call("a", ec);
-    REQUIRE_FALSE(ec);
-    REQUIRE(first);
-    unique_fd second = client.begin_call("b", ec);
-    CHECK_FALSE(ec);
-    CHECK_FALSE(second); // the only pooled connection is busy: no error, no connection
+    client.begin_call(conn, "late", ec);
+    CHECK(ec == std::errc::bad_file_descriptor);
+    // No handle, no connection: EBADF as well, never a crash.
+    door_client none;
+    none.begin_call(conn, "x", ec);
+    CHECK(ec == std::errc::bad_file_descriptor);
+    none.end_call(conn, ec);
+    CHECK(ec == std::errc::bad_file_descriptor);
+    CHECK_FALSE(none.take_connection());
 }
