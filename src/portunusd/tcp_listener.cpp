@@ -69,8 +69,12 @@ void tcp_listener::on_accept(const boost::system::error_code& ec, asio::ip::tcp:
         });
         return;
     }
-    boost::system::error_code ignored;
-    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    // Replies that span segments must not wait for the client's delayed ACK. A `once` reply
+    // needs no option: close() pushes out whatever Nagle held back.
+    if (!forward()->config.once) {
+        boost::system::error_code ignored;
+        socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
     waiting_ = std::move(socket);
     admit();
 }

@@ -65,7 +65,9 @@ void tcp_session::start()
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
     asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
         self->arm_timer(self->forward_->config.read_timeout, "read timeout");
-        self->wait_readable();
+        // A client usually sends its request right after connecting: read before waiting, which
+        // saves registering the wait when the bytes are already there.
+        self->on_readable({});
     });
 }
 
@@ -160,11 +162,20 @@ void tcp_session::on_reply(call_outcome outcome)
 
 void tcp_session::do_write()
 {
+    // Most replies fit in the socket's send buffer: one send and no Asio operation at all.
+    ssize_t sent;
+    do {
+        sent = ::send(socket_.native_handle(), reply_.data(), reply_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent == static_cast<ssize_t>(reply_.size())) return on_write({}, reply_.size());
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return on_write(boost::system::error_code(errno, boost::system::system_category()), 0);
+    const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
     // A client that stops reading would otherwise pin the reply (and the slot) forever.
     arm_timer(forward_->config.read_timeout, "write timeout");
-    asio::async_write(socket_, asio::buffer(reply_),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                          self->on_write(ec, n);
+    asio::async_write(socket_, asio::buffer(reply_) + done,
+                      [self = shared_from_this(), done](const boost::system::error_code& ec, std::size_t n) {
+                          self->on_write(ec, done + n);
                       });
 }
 
