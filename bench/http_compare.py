@@ -329,7 +329,6 @@ def write_configs(tmp, ports, user):
     # the same as nginx's keepalive_requests) keeps its default.
     (tmp / "portunusd.toml").write_text(f"""\
 [daemon]
-threads = 2
 log_level = "info"
 log = "stderr"
 access_log = "off"
@@ -463,6 +462,9 @@ def main():
 
         # Idle figures once portunusd is serving but before any request reached hello_web.
         wait_for_log_line(tmp / "portunusd.log", "portunusd ready", procs)
+        # threads is left to its default, as nginx's worker_processes is left at auto.
+        loops = re.search(r"(\d+) event-loop thread", (tmp / "portunusd.log").read_text())
+        print(f"portunusd event_loops={loops.group(1) if loops else '?'} (the default for this machine)")
         watched = {"portunusd": portunusd.pid, "hello_web": hello_web.pid}
         idle = {name: proc_status(pid) for name, pid in watched.items()}
         for name in TARGETS:

@@ -265,7 +265,6 @@ def write_configs(tmp, ports, build, user):
     door = tmp / "hello_web.door"
     (tmp / "portunusd.toml").write_text(f"""\
 [daemon]
-threads = 2
 log_level = "info"
 log = "stderr"
 access_log = "off"
@@ -416,6 +415,9 @@ def main():
         }
         # Idle figures once portunusd is serving but before any request reached hello_web.
         wait_for_log_line(tmp / "portunusd.log", "portunusd ready", procs)
+        # threads is left to its default, as nginx's worker_processes is left at auto.
+        loops = re.search(r"(\d+) event-loop thread", (tmp / "portunusd.log").read_text())
+        print(f"portunusd event_loops={loops.group(1) if loops else '?'} (the default for this machine)")
         idle = {name: proc_status(p.pid) for name, p in (("portunusd", portunusd), ("hello_web", hello_web))}
         for name in targets:
             wait_for_reply(name, ports[name], procs)

@@ -6,17 +6,32 @@ namespace portunusd {
 
 caller_pool::~caller_pool()
 {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
     wake_.notify_all();
-    for (auto& t : threads_) t.join();
+    // Threads leave the live list as they finish; each one is joined here.
+    while (!threads_.empty() || !finished_.empty()) {
+        if (finished_.empty()) {
+            wake_.wait(lock, [this] { return !finished_.empty(); });
+            continue;
+        }
+        join_finished(lock);
+    }
+}
+
+void caller_pool::join_finished(std::unique_lock<std::mutex>& lock)
+{
+    thread_list done;
+    done.swap(finished_);
+    lock.unlock();
+    for (auto& t : done) t.join();
+    lock.lock();
 }
 
 void caller_pool::submit(std::function<void()> job)
 {
     std::unique_lock lock(mutex_);
+    if (!finished_.empty()) join_finished(lock);
     jobs_.push_back(std::move(job));
     // Idle threads already promised to earlier queued jobs do not count. A new thread counts
     // itself idle as soon as it starts, so it is not counted twice here.
@@ -26,8 +41,11 @@ void caller_pool::submit(std::function<void()> job)
         return;
     }
     try {
-        threads_.emplace_back([this] { run(); });
+        // The new thread waits for this lock before it looks at its own list entry.
+        auto self = threads_.emplace(threads_.end());
+        *self = std::thread([this, self] { run(self); });
     } catch (const std::system_error&) {
+        threads_.pop_back();
         // Out of threads: the job waits for a busy one, which the per-forward limits bound.
     }
 }
@@ -38,16 +56,15 @@ std::size_t caller_pool::threads() const
     return threads_.size();
 }
 
-void caller_pool::run()
+void caller_pool::run(thread_list::iterator self)
 {
     std::unique_lock lock(mutex_);
     ++idle_;
     for (;;) {
-        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) { // stopping, and nothing left to finish
-            --idle_;
-            return;
-        }
+        const bool woken =
+            wake_.wait_for(lock, idle_timeout_, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty() && (stopping_ || !woken)) break; // stopping, or idle too long
+        if (jobs_.empty()) continue;
         auto job = std::move(jobs_.front());
         jobs_.pop_front();
         --idle_;
@@ -56,6 +73,10 @@ void caller_pool::run()
         lock.lock();
         ++idle_;
     }
+    --idle_;
+    finished_.splice(finished_.end(), threads_, self);
+    // The destructor may be waiting for this thread to show up in finished_.
+    wake_.notify_all();
 }
 
 } // namespace portunusd

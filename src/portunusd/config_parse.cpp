@@ -57,8 +57,10 @@ constexpr std::string_view no_forwards = "no [[forward]] table; at least one for
 
 unsigned default_threads()
 {
-    // More threads than this only add contention: door calls run on their own pool.
-    return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+    // The applications behind the doors run on this machine too and need CPUs of their own: a
+    // loop per CPU would compete with them (measured in docs/benchmarks.md). Past 4, loops only
+    // add contention.
+    return std::clamp(std::thread::hardware_concurrency() / 2, 1U, 4U);
 }
 
 std::optional<std::string> read_account(table_reader& r, std::string_view key)

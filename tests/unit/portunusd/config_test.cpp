@@ -170,7 +170,7 @@ TEST_CASE("config: defaults are applied", "[config]")
     const daemon_config& d = cfg.daemon;
     CHECK_FALSE(d.user);
     CHECK_FALSE(d.group);
-    CHECK(d.threads == std::clamp(std::thread::hardware_concurrency(), 1U, 4U));
+    CHECK(d.threads == std::clamp(std::thread::hardware_concurrency() / 2, 1U, 4U));
     CHECK(d.log_level == "info");
     CHECK(d.log == "stderr");
     CHECK(d.access_log == "off");
