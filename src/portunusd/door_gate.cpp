@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <spdlog/spdlog.h>
+
 namespace portunusd {
 
 door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
@@ -112,6 +114,7 @@ std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(cons
     if (!door_.is_open()) return nullptr;
     portunus::unique_fd fd = door_.take_connection();
     if (!fd) return nullptr;
+    spdlog::debug("door {}: an event loop took a door connection of its own", path_);
     return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_);
 }
 

@@ -49,6 +49,26 @@ class AppRestart(DaemonTest):
         self.start_app("app.door", "--tag", "second")
         self.round_trip(self.port, b"who", b"second")
 
+    def test_restart_under_connections_the_event_loops_hold(self):
+        # Sequential requests leave door connections with both event loops; the application
+        # then goes away and comes back between two requests, which must both succeed.
+        d = self.restart_daemon_at_debug_level()
+        for i in range(6):
+            self.round_trip(self.port, f"warm {i}".encode())
+        d.wait_log(r"an event loop took a door connection of its own")
+        self.app.kill()
+        self.app.wait(3.0)
+        self.start_app("app.door", "--tag", "second")
+        for i in range(6):
+            self.round_trip(self.port, b"who", b"second")
+        self.assertTrue(d.alive())
+
+    def restart_daemon_at_debug_level(self):
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon = self.start_daemon([tcp("app", self.port, self.app.door)], daemon={"log_level": "debug"},
+                                        name="portunusd-debug")
+        return self.daemon
+
     def test_handler_exception_fails_only_that_call(self):
         s = self.connect(self.port)
         s.sendall(b"throw")

@@ -258,6 +258,28 @@ class CallTimeout(DaemonTest):
         self.assertEqual(self.udp_request(port, b"quick udp"), b"quick udp")
         self.assertTrue(d.alive())
 
+    def test_slow_call_on_an_event_loop_connection_is_abandoned(self):
+        app = self.start_app("slow.door")
+        port = self.reserve_port()
+        d = self.start_daemon([tcp("slow", port, app.door, call_timeout="300ms")], daemon={"log_level": "debug"})
+        s = self.connect(port)
+        # The first call opens the door on the caller pool; the next ones run on the loop.
+        for i in range(3):
+            self.exchange(s, f"warm {i}".encode(), f"warm {i}".encode())
+        d.wait_log(r"an event loop took a door connection of its own")
+        s.sendall(b"sleep:2000:too slow")
+        waited = self.wait_closed(s, timeout=3.0)
+        self.assertGreater(waited, 0.25)
+        self.assertLess(waited, 1.0)
+        d.wait_log(r"warning: forward slow: door .*: the door call timed out")
+        # The abandoned connection is gone with its late reply; later calls get their own answers.
+        s = self.connect(port)
+        for i in range(5):
+            self.exchange(s, f"after {i}".encode(), f"after {i}".encode())
+        time.sleep(2.0)  # the application finishes the abandoned call meanwhile
+        self.exchange(s, b"late reply?", b"late reply?")
+        self.assertTrue(d.alive())
+
 
 if __name__ == "__main__":
     harness.main()

@@ -58,6 +58,29 @@ class DoorErrors(HttpTest):
         s.sendall(request_bytes("GET", "/status/200"))
         self.assertEqual(reader.response().status, 200)
 
+    def test_call_timeout_on_an_event_loop_connection_is_504(self):
+        app = self.start_app("app.door")
+        port = self.reserve_port()
+        d = self.start_http([http_forward(port, app.door, call_timeout="500ms")], daemon={"log_level": "debug"})
+        s, reader = self.open(port)
+        # The first call opens the door on the caller pool; the next ones run on the loop.
+        for _ in range(3):
+            s.sendall(request_bytes("GET", "/status/200"))
+            self.assertEqual(reader.response().status, 200)
+        d.wait_log(r"an event loop took a door connection of its own")
+        started = time.monotonic()
+        s.sendall(request_bytes("GET", "/sleep/2000"))
+        self.assert_local(reader.response(), 504, "Gateway Timeout")
+        self.assertGreater(time.monotonic() - started, 0.45)
+        self.assertLess(time.monotonic() - started, 1.5)
+        # The late reply of the abandoned call must never reach a later request.
+        for _ in range(3):
+            s.sendall(request_bytes("GET", "/status/201"))
+            self.assertEqual(reader.response().body, b"status 201\n")
+        time.sleep(2.0)
+        s.sendall(request_bytes("GET", "/status/202"))
+        self.assertEqual(reader.response().body, b"status 202\n")
+
     def test_queue_full_is_503_with_retry_after(self):
         app = self.start_app("app.door", "--log", self.path("app.calls"))
         port = self.reserve_port()
