@@ -109,8 +109,15 @@ public:
     /// - begin_call() sends a call on it without blocking; EBADF when the door is gone.
     /// - end_call() takes the reply without blocking; EAGAIN when it is not there yet (wait
     ///   again). Other errors as for call(); after any of them the connection is finished.
+    /// - begin_connection() opens another one without blocking: non-blocking and connected, but
+    ///   usable only once finish_connection() has taken the server's greeting, which it does
+    ///   without blocking once the connection is readable (EAGAIN: not yet). EAGAIN from
+    ///   begin_connection() means the server's accept queue is full; EBADF from either, that
+    ///   the path no longer leads to this handle's door instance.
     /// One call at a time per connection. Thread affinity: whoever holds the connection.
     unique_fd take_connection() const;
+    unique_fd begin_connection(std::error_code& ec) const;
+    void finish_connection(const unique_fd& connection, std::error_code& ec) const;
     void begin_call(const unique_fd& connection, std::string_view data, std::error_code& ec) const;
     door_result end_call(const unique_fd& connection, std::error_code& ec) const;
 #endif

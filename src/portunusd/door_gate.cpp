@@ -50,9 +50,10 @@ void door_gate::start(job j)
 }
 
 // The event-loop path: send on a connection of this loop (never blocks), wait for the reply
-// with Asio, receive it on the loop. Anything unusual (no connection to be had, a send that
-// failed, a door revoked under the call) goes to the caller pool, which knows how to reopen and
-// retry; the blocking calls it makes also open the connections that loops adopt.
+// with Asio, receive it on the loop. A loop with no connection free adopts an idle one of the
+// door handle or opens one without blocking. Anything unusual (the door not open yet, a full
+// accept queue, a send that failed, a door revoked under the call) goes to the caller pool,
+// which knows how to open, reopen and retry.
 bool door_gate::start_on_loop(job& j)
 {
 #if defined(PORTUNUS_DOOR_ILLUMOS)
@@ -61,26 +62,24 @@ bool door_gate::start_on_loop(job& j)
 #else
     auto c = take_loop_connection(j.loop);
     if (!c) return false;
-    std::error_code ec;
-    c->door.begin_call(c->fd, j.request, ec);
-    if (ec) {
-        c->deadline.cancel();
-        return false;
-    }
     c->gate = shared_from_this();
     c->j = std::move(j);
     c->started = std::chrono::steady_clock::now();
     c->timed_out = false;
     c->deadline.set(call_timeout_, c);
-    wait_for_reply(c);
+    if (c->connecting)
+        wait_for_greeting(c);
+    else
+        send_call(c);
     return true;
 #endif
 }
 
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
 door_gate::loop_connection::loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d,
-                                            portunus::unique_fd f, std::uint64_t gen)
-    : door(std::move(d)), fd(std::move(f)), waiter(loop, fd.get()), deadline(loop), generation(gen)
+                                            portunus::unique_fd f, std::uint64_t gen, bool opening)
+    : door(std::move(d)), fd(std::move(f)), waiter(loop, fd.get()), deadline(loop), generation(gen),
+      connecting(opening)
 {
 }
 
@@ -94,7 +93,7 @@ void door_gate::loop_connection::on_deadline()
     if (!gate || timed_out) return;
     timed_out = true;
     boost::system::error_code ignored;
-    waiter.cancel(ignored); // on_reply reports ETIMEDOUT and drops the connection with its late reply
+    waiter.cancel(ignored); // the waiting handler reports ETIMEDOUT and drops the connection
 }
 
 std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(const boost::asio::any_io_executor& loop)
@@ -112,10 +111,14 @@ std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(cons
         break;
     }
     if (!door_.is_open()) return nullptr;
-    portunus::unique_fd fd = door_.take_connection();
-    if (!fd) return nullptr;
-    spdlog::debug("door {}: an event loop took a door connection of its own", path_);
-    return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_);
+    if (portunus::unique_fd fd = door_.take_connection()) {
+        spdlog::debug("door {}: an event loop took a door connection of its own", path_);
+        return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, false);
+    }
+    std::error_code ec;
+    portunus::unique_fd fd = door_.begin_connection(ec);
+    if (ec) return nullptr;
+    return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, true);
 }
 
 void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
@@ -133,34 +136,66 @@ void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
     loop_slots_.back().idle.push_back(std::move(c));
 }
 
-void door_gate::wait_for_reply(const std::shared_ptr<loop_connection>& c)
+void door_gate::wait_for_greeting(const std::shared_ptr<loop_connection>& c)
 {
+    c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                         [c](const boost::system::error_code& e) { c->gate->on_greeting(c, e); });
+}
+
+void door_gate::on_greeting(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
+{
+    if (e) return finish(c, {portunus::make_door_error(c->timed_out ? ETIMEDOUT : EINTR), {}, {}}, false);
+    std::error_code ec;
+    c->door.finish_connection(c->fd, ec);
+    if (ec == std::errc::resource_unavailable_try_again) return wait_for_greeting(c);
+    if (ec) return hand_to_pool(c); // the door was replaced or is gone: the pool reopens it
+    c->connecting = false;
+    spdlog::debug("door {}: an event loop opened a door connection of its own", path_);
+    send_call(c);
+}
+
+void door_gate::send_call(const std::shared_ptr<loop_connection>& c)
+{
+    std::error_code ec;
+    c->door.begin_call(c->fd, c->j.request, ec);
+    if (ec) return hand_to_pool(c);
     c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                          [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
 }
 
-void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
+void door_gate::hand_to_pool(const std::shared_ptr<loop_connection>& c)
 {
     const auto self = c->gate; // keeps this gate alive until the end
+    c->deadline.cancel();
+    c->gate.reset();
+    job j = std::move(c->j);
+    j.loop = {};
+    start_on_pool(std::move(j));
+}
+
+void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
+{
+    if (e) return finish(c, {portunus::make_door_error(c->timed_out ? ETIMEDOUT : EINTR), {}, {}}, false);
     call_outcome out;
-    bool reusable = false;
-    if (e) {
-        // Only the deadline cancels the wait; the socket closes with its late reply.
-        out.ec = portunus::make_door_error(c->timed_out ? ETIMEDOUT : EINTR);
-    } else {
-        auto result = c->door.end_call(c->fd, out.ec);
-        if (out.ec == std::errc::resource_unavailable_try_again) return wait_for_reply(c); // readiness came early
-        if (out.ec == std::errc::bad_file_descriptor) {
-            // Revoked before it ran: the pool reopens the door and retries.
-            c->deadline.cancel();
-            c->gate.reset();
-            job j = std::move(c->j);
-            j.loop = {};
-            return start_on_pool(std::move(j));
-        }
-        reusable = !out.ec;
-        if (!out.ec) out.reply.assign(result.data.view());
+    auto result = c->door.end_call(c->fd, out.ec);
+    if (out.ec == std::errc::resource_unavailable_try_again) {
+        // Readiness came before the reply.
+        c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                             [c](const boost::system::error_code& e2) { c->gate->on_reply(c, e2); });
+        return;
     }
+    // EBADF: revoked before it ran, so the pool may reopen the door and retry.
+    if (out.ec == std::errc::bad_file_descriptor) return hand_to_pool(c);
+    if (!out.ec) out.reply.assign(result.data.view());
+    const bool reusable = !out.ec;
+    finish(c, std::move(out), reusable);
+}
+
+// The end of a call made on the loop: the connection goes back to the loop's idle set if it
+// can carry another call (before the completion runs, which may start the next call at once).
+void door_gate::finish(const std::shared_ptr<loop_connection>& c, call_outcome out, bool reusable)
+{
+    const auto self = c->gate; // keeps this gate alive until the end
     c->gate.reset();
     job j = std::move(c->j);
     if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
@@ -172,7 +207,7 @@ void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost:
         c->deadline.clear();
         put_loop_connection(c);
     } else {
-        c->deadline.cancel();
+        c->deadline.cancel(); // and the socket closes with its late reply, if any
     }
     out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - c->started);
     j.done(std::move(out));

@@ -63,7 +63,7 @@ private:
     /// receive. Touched only by that loop's thread.
     struct loop_connection : std::enable_shared_from_this<loop_connection> {
         loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
-                        std::uint64_t gen);
+                        std::uint64_t gen, bool opening);
         ~loop_connection();
         loop_connection(const loop_connection&) = delete;
         loop_connection& operator=(const loop_connection&) = delete;
@@ -78,6 +78,7 @@ private:
         job j;
         std::chrono::steady_clock::time_point started;
         bool timed_out = false;
+        bool connecting; ///< opened by the loop; the server's greeting is not read yet
     };
     /// The idle loop connections of one io_context.
     struct loop_slot {
@@ -86,8 +87,12 @@ private:
     };
     std::shared_ptr<loop_connection> take_loop_connection(const boost::asio::any_io_executor& loop);
     void put_loop_connection(std::shared_ptr<loop_connection> c);
-    void wait_for_reply(const std::shared_ptr<loop_connection>& c);
+    void wait_for_greeting(const std::shared_ptr<loop_connection>& c);
+    void on_greeting(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e);
+    void send_call(const std::shared_ptr<loop_connection>& c);
     void on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e);
+    void hand_to_pool(const std::shared_ptr<loop_connection>& c);
+    void finish(const std::shared_ptr<loop_connection>& c, call_outcome out, bool reusable);
 #endif
     void start(job j);
     void start_on_pool(job j);

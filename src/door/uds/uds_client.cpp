@@ -32,6 +32,11 @@ struct door_client::impl {
 
     using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
     unique_fd connect(std::error_code& ec, bool first, deadline_t deadline);
+    /// socket() and connect(); the result is non-blocking and its hello not read yet. Without
+    /// `wait_for_room`, a full accept backlog is EAGAIN at once.
+    unique_fd start_connect(std::error_code& ec, bool first, deadline_t deadline, bool wait_for_room);
+    /// Reads and checks the server's hello (the first on a handle records the door instance).
+    void take_hello(int fd, bool first, int flags, std::error_code& ec);
     unique_fd take(std::error_code& ec, deadline_t deadline);
     void give_back(unique_fd fd);
     /// Receives the reply on a blocking `conn` and gives the connection back to the pool.
@@ -104,7 +109,7 @@ door_result receive_reply(int conn, int flags, std::error_code& ec, bool& usable
 
 } // namespace
 
-unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t deadline)
+unique_fd door_client::impl::start_connect(std::error_code& ec, bool first, deadline_t deadline, bool wait_for_room)
 {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -126,8 +131,8 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t
         rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
         if (rc == 0 || (errno != EINTR && errno != EAGAIN)) break;
         if (errno == EAGAIN) {
-            if (deadline && clock::now() >= *deadline) {
-                ec = make_door_error(ETIMEDOUT);
+            if (!wait_for_room || (deadline && clock::now() >= *deadline)) {
+                ec = make_door_error(wait_for_room ? ETIMEDOUT : EAGAIN);
                 return {};
             }
             std::this_thread::sleep_for(pause);
@@ -144,27 +149,40 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t
                                  : (first && e == ENOENT ? ENOENT : EBADF));
         return {};
     }
-    const int flags = ::fcntl(fd.get(), F_GETFL);
-    ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
-    if (deadline) {
-        if ((ec = wait_readable(fd.get(), *deadline))) return {};
-    }
+    return fd;
+}
+
+void door_client::impl::take_hello(int fd, bool first, int flags, std::error_code& ec)
+{
     uds::received_message hello;
-    if ((ec = uds::receive_message(fd.get(), uds::thread_receive_buffer(), hello))) {
-        if (ec.value() != EPROTONOSUPPORT) ec = make_door_error(EBADF);
-        return {};
+    if ((ec = uds::receive_message(fd, uds::thread_receive_buffer(), hello, flags))) {
+        if (ec.value() != EPROTONOSUPPORT && ec.value() != EAGAIN) ec = make_door_error(EBADF);
+        return;
     }
     uds::wire_hello h;
     if (hello.header.type != uds::message_type::hello ||
         (ec = uds::decode_hello({reinterpret_cast<const std::byte*>(hello.data.data()), hello.data.size()}, h))) {
         ec = make_door_error(EPROTO);
-        return {};
+        return;
     }
     if (!first && h.uniquifier != identity.uniquifier) {
         ec = make_door_error(EBADF); // the path now names another door: this one is gone
-        return {};
+        return;
     }
     if (first) identity = h;
+}
+
+unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t deadline)
+{
+    unique_fd fd = start_connect(ec, first, deadline, true);
+    if (ec) return {};
+    const int flags = ::fcntl(fd.get(), F_GETFL);
+    ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    if (deadline) {
+        if ((ec = wait_readable(fd.get(), *deadline))) return {};
+    }
+    take_hello(fd.get(), first, 0, ec);
+    if (ec) return {};
     return fd;
 }
 
@@ -266,6 +284,26 @@ void door_client::begin_call(const unique_fd& conn, std::string_view data, std::
     // A call message is at most 128 KiB plus a header, well inside the socket's send buffer,
     // which holds nothing else: this send does not block.
     ec = send_call(conn.get(), data, {});
+}
+
+unique_fd door_client::begin_connection(std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_) {
+        ec = make_door_error(EBADF);
+        return {};
+    }
+    return impl_->start_connect(ec, false, std::nullopt, false);
+}
+
+void door_client::finish_connection(const unique_fd& conn, std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_ || !conn) {
+        ec = make_door_error(EBADF);
+        return;
+    }
+    impl_->take_hello(conn.get(), false, MSG_DONTWAIT, ec);
 }
 
 door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) const

@@ -59,11 +59,34 @@ class NoLeaks(DaemonTest):
         while fd_count(d.pid) != fds and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(fd_count(d.pid), fds, self.descriptors(d.pid))
-        # The caller pool grows at its high-water mark and never shrinks; a thread that is slow
+        # The caller pool grows at its high-water mark and does not shrink within this test (its
+        # threads leave after 30 s idle); a thread that is slow
         # to become idle again (preempted right after a call) can raise that mark by one or two.
         # A leak is different: a thread per connection, or per kind of misbehaviour, would add
         # hundreds here.
         self.assertLessEqual(thread_count(d.pid), threads + 2, f"{threads} threads after the warm-up")
+
+
+    def test_a_burst_of_first_requests_needs_no_caller_threads(self):
+        # Event loops open their door connections without blocking, so a burst of concurrent
+        # requests on a fresh daemon does not make the caller pool grow to the size of the burst.
+        app = self.start_app("echo.door")
+        port = self.reserve_port()
+        d = self.start_daemon([{"name": "burst", "protocol": "tcp", "listen": listen_text("127.0.0.1", port),
+                                "door": app.door}], {"threads": 2, "log_level": "debug"})
+        self.round_trip(port, b"opens the door")  # the first call opens it on the caller pool
+        before = thread_count(d.pid)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+        try:
+            for i, s in enumerate(clients):
+                s.sendall(b"burst %d" % i)
+            for i, s in enumerate(clients):
+                self.assertEqual(self.recv_exact(s, len(b"burst %d" % i)), b"burst %d" % i)
+        finally:
+            for s in clients:
+                s.close()
+        self.assertLessEqual(thread_count(d.pid), before + 2, f"{before} threads before the burst")
+        d.wait_log(r"an event loop opened a door connection of its own")
 
 
 if __name__ == "__main__":

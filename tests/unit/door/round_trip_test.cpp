@@ -303,6 +303,72 @@ TEST_CASE("the event-loop interface sends without blocking and finishes when rea
     CHECK(again.data.view() == "blocking");
 }
 
+TEST_CASE("an event loop opens connections of its own without blocking", "[door][round_trip]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {});
+    const auto client = open_door(dir.file("door"));
+    std::error_code ec;
+    std::vector<unique_fd> conns;
+    for (int i = 0; i < 3; ++i) {
+        unique_fd conn = client.begin_connection(ec);
+        REQUIRE_FALSE(ec);
+        REQUIRE(conn);
+        CHECK((::fcntl(conn.get(), F_GETFL) & O_NONBLOCK) != 0);
+        // The greeting comes when a server thread accepts; until then: EAGAIN, never a block.
+        for (;;) {
+            client.finish_connection(conn, ec);
+            if (ec != std::errc::resource_unavailable_try_again) break;
+            pollfd p{conn.get(), POLLIN, 0};
+            REQUIRE(::poll(&p, 1, 5000) == 1);
+        }
+        REQUIRE_FALSE(ec);
+        conns.push_back(std::move(conn));
+    }
+    // Each carries calls at the same time as the others.
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        client.begin_call(conns[i], "call " + std::to_string(i), ec);
+        REQUIRE_FALSE(ec);
+    }
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+        door_result result;
+        for (;;) {
+            pollfd p{conns[i].get(), POLLIN, 0};
+            REQUIRE(::poll(&p, 1, 5000) == 1);
+            result = client.end_call(conns[i], ec);
+            if (ec != std::errc::resource_unavailable_try_again) break;
+        }
+        REQUIRE_FALSE(ec);
+        CHECK(result.data.view() == "call " + std::to_string(i));
+    }
+}
+
+TEST_CASE("a connection opened by an event loop to a replaced door reports EBADF", "[door][round_trip]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    auto first = std::make_unique<server_process>(dir.file("door"), server_options{});
+    const auto client = open_door(dir.file("door"));
+    // Another instance takes over the path: the handle's instance is no longer reachable there.
+    server_process second(dir.file("door"), {});
+    first.reset();
+    std::error_code ec;
+    unique_fd conn = client.begin_connection(ec);
+    if (!ec) {
+        for (;;) {
+            client.finish_connection(conn, ec);
+            if (ec != std::errc::resource_unavailable_try_again) break;
+            pollfd p{conn.get(), POLLIN, 0};
+            REQUIRE(::poll(&p, 1, 5000) == 1);
+        }
+    }
+    CHECK(ec == std::errc::bad_file_descriptor);
+    door_client none;
+    CHECK_FALSE(none.begin_connection(ec));
+    CHECK(ec == std::errc::bad_file_descriptor);
+}
+
 TEST_CASE("the event-loop interface reports a door that went away", "[door][round_trip]")
 {
     leak_check leaks;
