@@ -109,3 +109,137 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def descendants(pid):
+    """Every live process below pid, found through the parent links in /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+# Where the load generator runs relative to the servers. `shared`: nothing pinned, wrk and the
+# servers take turns on every CPU, so wrk's own time per request is charged to every target
+# alike. `split`: wrk on the upper half of the CPUs, every server thread on the others, as with
+# a load generator on a separate machine.
+PLACEMENTS = ("shared", "split")
+
+
+def cpu_list(cpus):
+    """A CPU set the way the kernel writes Cpus_allowed_list: 0-3,6."""
+    ranges, cpus = [], sorted(cpus)
+    for cpu in cpus:
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+class Placement:
+    """One placement: the CPUs of the servers and of wrk (None for wrk: inherit, unpinned)."""
+
+    def __init__(self, name, servers, client):
+        self.name, self.servers = name, frozenset(servers)
+        self.client = None if client is None else frozenset(client)
+
+    def describe(self):
+        if self.client is None:
+            return f"placement={self.name}"
+        return f"placement={self.name} servers_cpus={cpu_list(self.servers)} client_cpus={cpu_list(self.client)}"
+
+
+def placements(choice):
+    """The placements to measure, in order, for --placement shared, split or both, and a note
+    (else None) to print. The CPUs are those this script may use; split gives wrk the upper half
+    (rounded down: the servers keep the odd one out) and the servers the rest. Fewer than 2 CPUs
+    leave no room for split: the note says so and only shared runs."""
+    usable = sorted(os.sched_getaffinity(0))
+    shared = Placement("shared", usable, None)
+    wanted = PLACEMENTS if choice == "both" else (choice,)
+    if "split" in wanted and len(usable) < 2:
+        return [shared], (f"placement split needs 2 CPUs and this script may use {len(usable)}: "
+                          f"running placement shared only")
+    half = len(usable) - len(usable) // 2
+    split = Placement("split", usable[:half], usable[half:])
+    return [p for p in (shared, split) if p.name in wanted], None
+
+
+def add_placement_option(parser):
+    parser.add_argument("--placement", choices=("shared", "split", "both"), default="both",
+                        help="shared: nothing pinned; split: wrk on the upper half of the CPUs, the "
+                             "servers on the rest; both (default): shared, then split")
+
+
+def pin_servers(leaders, cpus):
+    """Sets the CPU affinity of every thread of the servers: each process in the process groups
+    these leaders lead (nginx's workers) and each descendant of a leader (xinetd's servers, in
+    sessions of their own). Threads and processes created later inherit it from their creator.
+    One that exits meanwhile is skipped; one that cannot be pinned makes the placement void.
+    Returns the number of threads set."""
+    # One pass over /proc: the process group and the parent of every process.
+    pgids, pids, children = set(leaders), set(), {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids:
+            pids.add(int(entry))
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    todo = list(leaders)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in pids:
+                pids.add(child)
+                todo.append(child)
+    pinned = 0
+    for pid in sorted(pids):
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for tid in tids:
+            try:
+                os.sched_setaffinity(tid, cpus)
+                # Read back: a cpuset or a policy may narrow or refuse the mask without an error.
+                if os.sched_getaffinity(tid) != set(cpus):
+                    raise Failure(f"thread {tid} of pid {pid}: affinity {cpu_list(os.sched_getaffinity(tid))} "
+                                  f"instead of {cpu_list(cpus)}")
+                pinned += 1
+            except ProcessLookupError:
+                pass  # the thread exited since the listing
+            except OSError as e:
+                raise Failure(f"cannot set the CPU affinity of thread {tid} of pid {pid}: {e}")
+    return pinned
+
+
+def start_on_cpus(cpus, argv, **popen_args):
+    """Popen(argv) with the child on these CPUs (None: as this script). The calling thread takes
+    the mask for the fork and gives it back: the child inherits it before exec, so wrk's threads
+    all start on it, and no preexec_fn runs in a child forked while the sampler thread runs."""
+    if cpus is None:
+        return subprocess.Popen(argv, **popen_args)
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return subprocess.Popen(argv, **popen_args)
+    finally:
+        os.sched_setaffinity(0, own)

@@ -5,8 +5,13 @@ forward to the hello_web door), nginx proxying to http_backend over kept-alive u
 connections, nginx answering by itself (the ceiling) and http_backend directly; prints requests/s,
 p50/p99 latency, ratios, and the memory and threads of portunusd and hello_web.
 
-Usage: bench/http_compare.py [--build-dir DIR] [--duration SECONDS] [--keep-temp]
+Usage: bench/http_compare.py [--build-dir DIR] [--duration SECONDS] [--placement WHERE] [--keep-temp]
 The duration defaults to $SECONDS when the environment sets it, else 5 seconds.
+--placement: shared (nothing pinned, wrk and the servers on every CPU), split (wrk on the upper
+half of the CPUs, every server thread on the others, as with a client on a separate machine) or
+both (the default): one warm-up and load per target and placement, shared first, each block of
+targets with its own ratio[...] and goal[...] lines. Fewer than 2 CPUs leave split out. The
+memory and threads lines come from portunusd's load in the first placement.
 Needs wrk and nginx (tests/install-deps.sh bench) and a build with the portunusd, hello_web and
 http_backend targets, by default in build/http-bench.
 """
@@ -31,7 +36,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model)
+from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
+                           add_placement_option, placements, pin_servers, start_on_cpus)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -285,12 +291,13 @@ def to_ms(value, unit):
     return format((decimal.Decimal(value) * LATENCY_UNITS[unit]).normalize(), "f")
 
 
-def run_wrk(port, seconds, log_path):
+def run_wrk(port, seconds, log_path, cpus=None):
+    """One wrk load, its threads on these CPUs (None: unpinned, as this script)."""
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
             f"http://127.0.0.1:{port}/"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         start_new_session=True, text=True)
+    p = start_on_cpus(cpus, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      start_new_session=True, text=True)
     try:
         out, _ = p.communicate(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
@@ -392,6 +399,7 @@ def main():
     parser.add_argument("--build-dir", default=str(ROOT / "build" / "http-bench"))
     parser.add_argument("--duration", type=int, default=int(os.environ.get("SECONDS", "5")),
                         help="seconds of measured load per target (default: $SECONDS or 5)")
+    add_placement_option(parser)
     parser.add_argument("--keep-temp", action="store_true", help="keep the configs and logs")
     args = parser.parse_args()
     if not 1 <= args.duration <= 600:
@@ -416,8 +424,10 @@ def main():
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
         signal.signal(s, on_signal)
-    # The whole run is bounded: every warm-up and load, plus generous start-up and stop time.
-    signal.alarm(len(TARGETS) * (WARMUP_SECONDS + args.duration + 45) + 60)
+    chosen, placement_note = placements(args.placement)
+    # The whole run is bounded: every warm-up and load of every placement, plus generous start-up
+    # and stop time.
+    signal.alarm(len(chosen) * len(TARGETS) * (WARMUP_SECONDS + args.duration + 45) + 60)
 
     tmp = Path(tempfile.mkdtemp(prefix="http-compare."))  # mode 0700, as portunusd wants
     procs = Processes()
@@ -437,8 +447,12 @@ def main():
         print(f"load wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s --latency, kept-alive "
               f"connections, after a {WARMUP_SECONDS} s warm-up per target")
         print(f"loadavg before={load_average()}")
-        print(f"note: {cpus} CPU(s) shared by wrk ({WRK_THREADS} threads), the server and the application "
-              f"(and whatever else runs, see loadavg): every target competes with its load generator")
+        print(f"note: {cpus} CPU(s). placement=shared: wrk ({WRK_THREADS} threads), the server and the "
+              f"application (and whatever else runs, see loadavg) share them all: every target competes "
+              f"with its load generator. placement=split: wrk on CPUs of its own, every server thread "
+              f"on the others")
+        if placement_note:
+            print(f"note: {placement_note}")
 
         hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
         wait_for_socket_file(door, hello_web)
@@ -475,83 +489,97 @@ def main():
         # worker_processes auto: one worker per CPU, the master does not serve.
         print(f"nginx workers={len(group_members(nginx.pid)) - 1}")
 
-        results = {}
+        # Every process started is a server: the placement pins them all, whichever is measured.
+        leaders = [p.pid for _, p in procs.started]
         sampler = None
+        sampled_in = None
         after = None
-        for name in TARGETS:
-            run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log")
-            procs.check_alive()
-            if name == "portunusd":
-                sampler = Sampler(list(watched.values()))
-                sampler.start()
-            cpu_before = {part: group_cpu_seconds({pgid}) for part, pgid in serving[name].items()}
-            busy_before, irq_before, steal_before = cpu_totals()
-            started = time.monotonic()
-            try:
-                r = run_wrk(ports[name], args.duration, tmp / "wrk.log")
-                part_cpu = {part: group_cpu_seconds({pgid}) - cpu_before[part]
-                            for part, pgid in serving[name].items()}
-                busy_after, irq_after, steal_after = cpu_totals()
-                elapsed = time.monotonic() - started
-            finally:
-                if name == "portunusd":
-                    sampler.done.set()
-                    sampler.join()
-            if name == "portunusd":
-                after = {n: proc_status(pid) for n, pid in watched.items()}
-            procs.check_alive()
-            results[name] = r
-            p = r["percentiles"]
-            connect, read, write, timeout = r["errors"]
-            print(f"target={name} rps={r['rps']} p50_ms={to_ms(*p['50'])} p99_ms={to_ms(*p['99'])}")
-            print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
-                  f"latency p50={''.join(p['50'])} p75={''.join(p.get('75', ('?', '')))} "
-                  f"p90={''.join(p.get('90', ('?', '')))} p99={''.join(p['99'])} "
-                  f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
-                  f"timeout={timeout}")
-            n = max(r["requests"], 1)
-            capacity = elapsed * (cpus or 1)
-            # Process time that neither the target nor wrk used: other work on the machine (this
-            # script's sampler included), which makes a run less comparable to the others.
-            server_cpu = sum(part_cpu.values())
-            other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
-            # Per process too: where a relay's time goes, the relay or what it relays to.
-            parts = " ".join(f"{part}_us_per_request={cpu / n * 1e6:.1f}" for part, cpu in part_cpu.items())
-            print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.1f} ({parts}) "
-                  f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.1f} "
-                  f"irq_us_per_request={(irq_after - irq_before) / n * 1e6:.1f} "
-                  f"other_busy_percent={other / capacity * 100:.0f} "
-                  f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
-            if other / capacity > NOISE_SHARE_LIMIT:
-                print(f"  NOISY target={name}: other work took {other / capacity * 100:.0f}% of the CPUs, "
-                      f"so this run is not comparable to quiet ones")
-            # Kept-alive connections to a local server have no reason to fail: any error flags it.
-            if r["non2xx"] > 0 or connect + read + write + timeout > 0:
-                print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
-                      f"{connect + read + write + timeout} socket errors")
-                status = 1
+        for placement in chosen:
+            print(placement.describe())
+            results = {}
+            for name in TARGETS:
+                # Before the warm-up and again before the load: a thread that a not yet pinned one
+                # made while the first pass ran gets the mask too.
+                pin_servers(leaders, placement.servers)
+                run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log", placement.client)
+                procs.check_alive()
+                pin_servers(leaders, placement.servers)
+                sampling = name == "portunusd" and sampler is None
+                if sampling:
+                    sampler = Sampler(list(watched.values()))
+                    sampled_in = placement.name
+                    sampler.start()
+                cpu_before = {part: group_cpu_seconds({pgid}) for part, pgid in serving[name].items()}
+                busy_before, irq_before, steal_before = cpu_totals()
+                started = time.monotonic()
+                try:
+                    r = run_wrk(ports[name], args.duration, tmp / "wrk.log", placement.client)
+                    part_cpu = {part: group_cpu_seconds({pgid}) - cpu_before[part]
+                                for part, pgid in serving[name].items()}
+                    busy_after, irq_after, steal_after = cpu_totals()
+                    elapsed = time.monotonic() - started
+                finally:
+                    if sampling:
+                        sampler.done.set()
+                        sampler.join()
+                if sampling:
+                    after = {n: proc_status(pid) for n, pid in watched.items()}
+                procs.check_alive()
+                results[name] = r
+                p = r["percentiles"]
+                connect, read, write, timeout = r["errors"]
+                print(f"target={name} rps={r['rps']} p50_ms={to_ms(*p['50'])} p99_ms={to_ms(*p['99'])}")
+                print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
+                      f"latency p50={''.join(p['50'])} p75={''.join(p.get('75', ('?', '')))} "
+                      f"p90={''.join(p.get('90', ('?', '')))} p99={''.join(p['99'])} "
+                      f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
+                      f"timeout={timeout}")
+                n = max(r["requests"], 1)
+                # All the CPUs in either placement: split moves the work, the machine stays the same.
+                capacity = elapsed * (cpus or 1)
+                # Process time that neither the target nor wrk used: other work on the machine (this
+                # script's sampler included), which makes a run less comparable to the others.
+                server_cpu = sum(part_cpu.values())
+                other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
+                # Per process too: where a relay's time goes, the relay or what it relays to.
+                parts = " ".join(f"{part}_us_per_request={cpu / n * 1e6:.1f}" for part, cpu in part_cpu.items())
+                print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.1f} ({parts}) "
+                      f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.1f} "
+                      f"irq_us_per_request={(irq_after - irq_before) / n * 1e6:.1f} "
+                      f"other_busy_percent={other / capacity * 100:.0f} "
+                      f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
+                if other / capacity > NOISE_SHARE_LIMIT:
+                    print(f"  NOISY target={name}: other work took {other / capacity * 100:.0f}% of the CPUs, "
+                          f"so this run is not comparable to quiet ones")
+                # Kept-alive connections to a local server have no reason to fail: any error flags it.
+                if r["non2xx"] > 0 or connect + read + write + timeout > 0:
+                    print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
+                          f"{connect + read + write + timeout} socket errors")
+                    status = 1
 
-        rps = {name: float(r["rps"]) for name, r in results.items()}
-        print(f"ratio portunusd/nginx_proxy={ratio(rps['portunusd'], rps['nginx_proxy'])}")
-        print(f"ratio portunusd/direct={ratio(rps['portunusd'], rps['direct'])}")
-        print(f"ratio portunusd/nginx_return={ratio(rps['portunusd'], rps['nginx_return'])}")
-        p99 = {name: decimal.Decimal(to_ms(*r["percentiles"]["99"])) for name, r in results.items()}
-        goals = [
-            (f"portunusd/nginx_proxy>={GOAL_NGINX_PROXY:g}", rps["nginx_proxy"] > 0 and
-             rps["portunusd"] / rps["nginx_proxy"] >= GOAL_NGINX_PROXY),
-            (f"portunusd/direct>={GOAL_DIRECT:g}", rps["direct"] > 0 and
-             rps["portunusd"] / rps["direct"] >= GOAL_DIRECT),
-            ("p99 portunusd<=nginx_proxy", p99["portunusd"] <= p99["nginx_proxy"]),
-        ]
-        for text, met in goals:
-            print(f"goal {text}: {'met' if met else 'MISSED'}")
+            tag = placement.name
+            rps = {name: float(r["rps"]) for name, r in results.items()}
+            print(f"ratio[{tag}] portunusd/nginx_proxy={ratio(rps['portunusd'], rps['nginx_proxy'])}")
+            print(f"ratio[{tag}] portunusd/direct={ratio(rps['portunusd'], rps['direct'])}")
+            print(f"ratio[{tag}] portunusd/nginx_return={ratio(rps['portunusd'], rps['nginx_return'])}")
+            p99 = {name: decimal.Decimal(to_ms(*r["percentiles"]["99"])) for name, r in results.items()}
+            goals = [
+                (f"portunusd/nginx_proxy>={GOAL_NGINX_PROXY:g}", rps["nginx_proxy"] > 0 and
+                 rps["portunusd"] / rps["nginx_proxy"] >= GOAL_NGINX_PROXY),
+                (f"portunusd/direct>={GOAL_DIRECT:g}", rps["direct"] > 0 and
+                 rps["portunusd"] / rps["direct"] >= GOAL_DIRECT),
+                ("p99 portunusd<=nginx_proxy", p99["portunusd"] <= p99["nginx_proxy"]),
+            ]
+            for text, met in goals:
+                print(f"goal[{tag}] {text}: {'met' if met else 'MISSED'}")
 
         for name, pid in watched.items():
             rss_idle, threads_idle = idle[name]
             rss_after, threads_after = after[name]
             print(f"memory {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
             print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
-        print(f"samples={sampler.samples} every {SAMPLE_SECONDS:g} s during portunusd's measured load")
+        print(f"samples={sampler.samples} every {SAMPLE_SECONDS:g} s during portunusd's measured load "
+              f"(placement={sampled_in})")
         print(f"loadavg after={load_average()}")
     except Failure as e:
         print(f"http_compare: {e}", file=sys.stderr)

@@ -4,8 +4,13 @@
 portunusd (once = true, hello_web door), xinetd (hello_inetd per connection), nginx proxying to
 hello_backend, and hello_backend directly; prints requests/s, ratios, and portunusd's memory.
 
-Usage: bench/inetd_compare.py [--build-dir DIR] [--duration SECONDS] [--keep-temp]
+Usage: bench/inetd_compare.py [--build-dir DIR] [--duration SECONDS] [--placement WHERE] [--keep-temp]
 The duration defaults to $SECONDS when the environment sets it, else 5 seconds.
+--placement: shared (nothing pinned, wrk and the servers on every CPU), split (wrk on the upper
+half of the CPUs, every server thread on the others, as with a client on a separate machine) or
+both (the default): one warm-up and load per target and placement, shared first, each block of
+targets with its own ratio[...] and goal[...] lines. Fewer than 2 CPUs leave split out. The
+memory and threads lines come from portunusd's load in the first placement.
 Needs wrk, xinetd and nginx (tests/install-deps.sh bench) and a build with the hello_web,
 hello_inetd, hello_backend and portunusd targets.
 """
@@ -28,7 +33,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model)
+from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
+                           descendants, add_placement_option, placements, pin_servers, start_on_cpus)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -91,27 +97,6 @@ class Processes:
         for pid in strays:
             kill_pid(pid, signal.SIGKILL)
         self.started.clear()
-
-
-def descendants(pid):
-    """Every live process below pid, found through the parent links in /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def kill_pid(pid, sig):
@@ -224,12 +209,13 @@ WRK_PATTERNS = {
 }
 
 
-def run_wrk(port, seconds, log_path):
+def run_wrk(port, seconds, log_path, cpus=None):
+    """One wrk load, its threads on these CPUs (None: unpinned, as this script)."""
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "-H", "Connection: close",
             f"http://127.0.0.1:{port}/"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         start_new_session=True, text=True)
+    p = start_on_cpus(cpus, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      start_new_session=True, text=True)
     try:
         out, _ = p.communicate(timeout=seconds + 30)
     except subprocess.TimeoutExpired:
@@ -341,6 +327,7 @@ def main():
     parser.add_argument("--build-dir", default=str(ROOT / "build" / "release"))
     parser.add_argument("--duration", type=int, default=int(os.environ.get("SECONDS", "5")),
                         help="seconds of measured load per target (default: $SECONDS or 5)")
+    add_placement_option(parser)
     parser.add_argument("--keep-temp", action="store_true", help="keep the configs and logs")
     args = parser.parse_args()
     if not 1 <= args.duration <= 600:
@@ -365,8 +352,10 @@ def main():
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
         signal.signal(s, on_signal)
     targets = ["portunusd", "xinetd", "nginx-proxy", "direct"]
-    # The whole run is bounded: four warm-ups and loads, plus generous start-up and stop time.
-    signal.alarm(len(targets) * (WARMUP_SECONDS + args.duration + 40) + 60)
+    chosen, placement_note = placements(args.placement)
+    # The whole run is bounded: four warm-ups and loads per placement, plus generous start-up and
+    # stop time.
+    signal.alarm(len(chosen) * len(targets) * (WARMUP_SECONDS + args.duration + 40) + 60)
 
     tmp = Path(tempfile.mkdtemp(prefix="inetd-compare."))  # mode 0700, as portunusd wants
     procs = Processes()
@@ -385,9 +374,12 @@ def main():
         print(f"load wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s -H \"Connection: close\" "
               f"after a {WARMUP_SECONDS} s warm-up; one new connection per request")
         print(f"loadavg before={load_average()}")
-        print(f"note: {cpus} CPU(s) shared by wrk ({WRK_THREADS} threads), the server and the "
-              f"application (and whatever else runs, see loadavg): every target competes with its load "
-              f"generator, so the numbers are lower than on a machine with a separate client")
+        print(f"note: {cpus} CPU(s). placement=shared: wrk ({WRK_THREADS} threads), the server and the "
+              f"application (and whatever else runs, see loadavg) share them all: every target competes "
+              f"with its load generator, so the numbers are lower than on a machine with a separate "
+              f"client. placement=split: wrk on CPUs of its own, every server thread on the others")
+        if placement_note:
+            print(f"note: {placement_note}")
 
         hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
         wait_for_socket_file(door, hello_web)
@@ -422,64 +414,74 @@ def main():
         for name in targets:
             wait_for_reply(name, ports[name], procs)
 
-        results = {}
+        # Every process started is a server: the placement pins them all, whichever is measured.
+        leaders = [p.pid for _, p in procs.started]
         peaks = None
         after = None
-        for name in targets:
-            run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log")
-            sampler = None
-            if name == "portunusd":
-                sampler = Sampler([portunusd.pid, hello_web.pid])
-                sampler.start()
-            cpu_before = group_cpu_seconds(serving[name])
-            busy_before, steal_before = cpu_totals()
-            started = time.monotonic()
-            try:
-                r = run_wrk(ports[name], args.duration, tmp / "wrk.log")
-                server_cpu = group_cpu_seconds(serving[name]) - cpu_before
-                busy_after, steal_after = cpu_totals()
-                elapsed = time.monotonic() - started
-            finally:
+        for placement in chosen:
+            print(placement.describe())
+            results = {}
+            for name in targets:
+                # Before the warm-up and again before the load: a thread that a not yet pinned one
+                # made while the first pass ran gets the mask too.
+                pin_servers(leaders, placement.servers)
+                run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log", placement.client)
+                pin_servers(leaders, placement.servers)
+                sampler = None
+                if name == "portunusd" and peaks is None:
+                    sampler = Sampler([portunusd.pid, hello_web.pid])
+                    sampler.start()
+                cpu_before = group_cpu_seconds(serving[name])
+                busy_before, steal_before = cpu_totals()
+                started = time.monotonic()
+                try:
+                    r = run_wrk(ports[name], args.duration, tmp / "wrk.log", placement.client)
+                    server_cpu = group_cpu_seconds(serving[name]) - cpu_before
+                    busy_after, steal_after = cpu_totals()
+                    elapsed = time.monotonic() - started
+                finally:
+                    if sampler:
+                        sampler.done.set()
+                        sampler.join()
                 if sampler:
-                    sampler.done.set()
-                    sampler.join()
-            if sampler:
-                peaks = sampler
-                after = {n: proc_status(p.pid) for n, p in (("portunusd", portunusd), ("hello_web", hello_web))}
-            procs.check_alive()
-            results[name] = r
-            connect, read, write, timeout = r["errors"]
-            errors = connect + read + write + timeout
-            print(f"target={name} rps={r['rps']}")
-            print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
-                  f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
-                  f"timeout={timeout}")
-            # CPU per request shows where the two CPUs went, whatever else was running.
-            n = max(r["requests"], 1)
-            # What neither the target nor wrk used of the CPUs: other work on the machine (and
-            # this script's sampler), which makes a run less comparable to the others.
-            capacity = elapsed * (os.cpu_count() or 1)
-            other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
-            print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.0f} "
-                  f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.0f} "
-                  f"other_busy_percent={other / capacity * 100:.0f} "
-                  f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
-            if r["non2xx"] > 0:
-                print(f"  INVALID target={name}: {r['non2xx']} responses were not 2xx/3xx")
-                status = 1
-            if errors > ERROR_SHARE_LIMIT * max(r["requests"], 1):
-                print(f"  INVALID target={name}: {errors} socket errors, more than "
-                      f"{ERROR_SHARE_LIMIT:.0%} of the requests")
-                status = 1
+                    peaks = sampler
+                    after = {n: proc_status(p.pid) for n, p in (("portunusd", portunusd), ("hello_web", hello_web))}
+                procs.check_alive()
+                results[name] = r
+                connect, read, write, timeout = r["errors"]
+                errors = connect + read + write + timeout
+                print(f"target={name} rps={r['rps']}")
+                print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
+                      f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
+                      f"timeout={timeout}")
+                # CPU per request shows where the CPUs went, whatever else was running.
+                n = max(r["requests"], 1)
+                # What neither the target nor wrk used of the CPUs: other work on the machine (and
+                # this script's sampler), which makes a run less comparable to the others. All the
+                # CPUs in either placement: split moves the work, the machine stays the same.
+                capacity = elapsed * (os.cpu_count() or 1)
+                other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
+                print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.0f} "
+                      f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.0f} "
+                      f"other_busy_percent={other / capacity * 100:.0f} "
+                      f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
+                if r["non2xx"] > 0:
+                    print(f"  INVALID target={name}: {r['non2xx']} responses were not 2xx/3xx")
+                    status = 1
+                if errors > ERROR_SHARE_LIMIT * max(r["requests"], 1):
+                    print(f"  INVALID target={name}: {errors} socket errors, more than "
+                          f"{ERROR_SHARE_LIMIT:.0%} of the requests")
+                    status = 1
 
-        p = float(results["portunusd"]["rps"])
-        for other in ("xinetd", "nginx-proxy", "direct"):
-            o = float(results[other]["rps"])
-            print(f"ratio portunusd/{other}={p / o:.2f}" if o > 0 else f"ratio portunusd/{other}=inf")
-        for other, goal in (("xinetd", GOAL_XINETD), ("nginx-proxy", GOAL_NGINX)):
-            o = float(results[other]["rps"])
-            met = o > 0 and p / o >= goal
-            print(f"goal portunusd/{other}>={goal:g}: {'met' if met else 'MISSED'}")
+            tag = placement.name
+            p = float(results["portunusd"]["rps"])
+            for other in ("xinetd", "nginx-proxy", "direct"):
+                o = float(results[other]["rps"])
+                print(f"ratio[{tag}] portunusd/{other}={p / o:.2f}" if o > 0 else f"ratio[{tag}] portunusd/{other}=inf")
+            for other, goal in (("xinetd", GOAL_XINETD), ("nginx-proxy", GOAL_NGINX)):
+                o = float(results[other]["rps"])
+                met = o > 0 and p / o >= goal
+                print(f"goal[{tag}] portunusd/{other}>={goal:g}: {'met' if met else 'MISSED'}")
 
         for name, pid in (("portunusd", portunusd.pid), ("hello_web", hello_web.pid)):
             rss_idle, threads_idle = idle[name]
