@@ -2,8 +2,9 @@
 // Validation of application responses: status line, header section, framing.
 #include "portunusd/http/response_check.hpp"
 
+#include "portunusd/http/syntax.hpp"
+
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 
 namespace portunusd::http {
@@ -11,37 +12,19 @@ namespace {
 
 bool iequals(std::string_view a, std::string_view b)
 {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-    });
-}
-
-std::string_view trim(std::string_view v)
-{
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](char x, char y) { return syntax::ascii_lower(x) == syntax::ascii_lower(y); });
 }
 
 bool has_token(std::string_view list, std::string_view token)
 {
     while (!list.empty()) {
         const auto comma = list.find(',');
-        if (iequals(trim(list.substr(0, comma)), token)) return true;
+        if (iequals(syntax::trim_ows(list.substr(0, comma)), token)) return true;
         if (comma == std::string_view::npos) break;
         list.remove_prefix(comma + 1);
     }
     return false;
-}
-
-bool is_token(std::string_view name)
-{
-    if (name.empty()) return false;
-    for (const char c : name) {
-        const auto u = static_cast<unsigned char>(c);
-        if (std::isalnum(u) == 0 && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-    }
-    return true;
 }
 
 // Walks chunked framing from `body` to its end: every chunk size line, chunk data and CRLF, the
@@ -90,8 +73,7 @@ response_facts check_response(std::string_view response, std::string_view method
     const std::string_view line = head.substr(0, first_eol);
     // HTTP/1.x SP 3DIGIT [SP reason]
     if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
-        !std::isdigit(static_cast<unsigned char>(line[9])) || !std::isdigit(static_cast<unsigned char>(line[10])) ||
-        !std::isdigit(static_cast<unsigned char>(line[11])) || (line.size() > 12 && line[12] != ' '))
+        !syntax::is_digit(line[9]) || !syntax::is_digit(line[10]) || !syntax::is_digit(line[11]) || (line.size() > 12 && line[12] != ' '))
         return invalid("bad status line");
     response_facts f;
     f.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
@@ -112,8 +94,8 @@ response_facts check_response(std::string_view response, std::string_view method
         const auto colon = field.find(':');
         if (colon == std::string_view::npos || colon == 0) return invalid("malformed header field");
         const auto name = field.substr(0, colon);
-        if (!is_token(name)) return invalid("malformed header field name");
-        const auto value = trim(field.substr(colon + 1));
+        if (!syntax::is_token(name)) return invalid("malformed header field name");
+        const auto value = syntax::trim_ows(field.substr(colon + 1));
         if (value.find_first_of("\r\n") != std::string_view::npos) return invalid("bare CR or LF in a header field");
         if (iequals(name, "Content-Length")) {
             std::size_t n = 0;
@@ -125,7 +107,7 @@ response_facts check_response(std::string_view response, std::string_view method
         } else if (iequals(name, "Transfer-Encoding")) {
             // Codings accumulate over repeated fields; only a final "chunked" frames the body.
             const auto last_comma = value.rfind(',');
-            const auto last = trim(last_comma == std::string_view::npos ? value : value.substr(last_comma + 1));
+            const auto last = syntax::trim_ows(last_comma == std::string_view::npos ? value : value.substr(last_comma + 1));
             chunked = iequals(last, "chunked");
             has_transfer_encoding = true;
         } else if (iequals(name, "Connection")) {
