@@ -78,22 +78,16 @@ bool door_gate::start_on_loop(job& j)
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
 door_gate::loop_connection::loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d,
                                             portunus::unique_fd f, std::uint64_t gen, bool opening)
-    : door(std::move(d)), fd(std::move(f)), waiter(loop, fd.get()), deadline(loop), generation(gen),
-      connecting(opening)
+    : door(std::move(d)), fd(std::move(f)), context(&boost::asio::query(loop, boost::asio::execution::context)),
+      deadline(loop), generation(gen), connecting(opening)
 {
-}
-
-door_gate::loop_connection::~loop_connection()
-{
-    waiter.release(); // fd closes it
 }
 
 void door_gate::loop_connection::on_deadline()
 {
     if (!gate || timed_out) return;
     timed_out = true;
-    boost::system::error_code ignored;
-    waiter.cancel(ignored); // the waiting handler reports ETIMEDOUT and drops the connection
+    readiness.cancel(); // the waiting handler reports ETIMEDOUT and drops the connection
 }
 
 std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(const boost::asio::any_io_executor& loop)
@@ -111,19 +105,29 @@ std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(cons
         break;
     }
     if (!door_.is_open()) return nullptr;
+    std::shared_ptr<loop_connection> c;
     if (portunus::unique_fd fd = door_.take_connection()) {
         spdlog::debug("door {}: an event loop took a door connection of its own", path_);
-        return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, false);
+        c = std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, false);
+    } else {
+        std::error_code ec;
+        fd = door_.begin_connection(ec);
+        if (ec) return nullptr;
+        c = std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, true);
     }
-    std::error_code ec;
-    portunus::unique_fd fd = door_.begin_connection(ec);
-    if (ec) return nullptr;
-    return std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, true);
+    boost::system::error_code ec;
+    c->readiness = boost::asio::use_service<edge_poller>(*c->context)
+                       .add(c->fd.get(), ec);
+    if (ec) {
+        spdlog::warn("door {}: cannot watch a door connection: {}", path_, ec.message());
+        return nullptr; // the caller pool serves this call
+    }
+    return c;
 }
 
 void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
 {
-    const auto* context = &boost::asio::query(c->waiter.get_executor(), boost::asio::execution::context);
+    const auto* context = c->context;
     std::lock_guard lock(door_mutex_);
     if (c->generation != generation_) return;
     for (auto& slot : loop_slots_) {
@@ -138,8 +142,7 @@ void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
 
 void door_gate::wait_for_greeting(const std::shared_ptr<loop_connection>& c)
 {
-    c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                         [c](const boost::system::error_code& e) { c->gate->on_greeting(c, e); });
+    c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e) { c->gate->on_greeting(c, e); });
 }
 
 void door_gate::on_greeting(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
@@ -159,8 +162,7 @@ void door_gate::send_call(const std::shared_ptr<loop_connection>& c)
     std::error_code ec;
     c->door.begin_call(c->fd, c->j.request, ec);
     if (ec) return hand_to_pool(c);
-    c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                         [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
+    c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
 }
 
 void door_gate::hand_to_pool(const std::shared_ptr<loop_connection>& c)
@@ -180,8 +182,7 @@ void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost:
     auto result = c->door.end_call(c->fd, out.ec);
     if (out.ec == std::errc::resource_unavailable_try_again) {
         // Readiness came before the reply.
-        c->waiter.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                             [c](const boost::system::error_code& e2) { c->gate->on_reply(c, e2); });
+        c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e2) { c->gate->on_reply(c, e2); });
         return;
     }
     // EBADF: revoked before it ran, so the pool may reopen the door and retry.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "portunusd/caller_pool.hpp"
+#include "portunusd/edge_poller.hpp"
 #include "portunusd/lazy_deadline.hpp"
 
 #include <portunus/door.hpp>
@@ -58,20 +59,20 @@ private:
         boost::asio::any_io_executor loop;
     };
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-    /// A door connection of one event loop: registered with it once, non-blocking, and reused
-    /// call after call (door_client::take_connection), so a call costs a send, a wait and a
-    /// receive. Touched only by that loop's thread.
+    /// A door connection of one event loop: registered with the loop's edge_poller once,
+    /// non-blocking, and reused call after call (door_client::take_connection), so a call costs
+    /// a send and a receive, and its wait no system call. Touched only by that loop's thread.
     struct loop_connection : std::enable_shared_from_this<loop_connection> {
         loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
                         std::uint64_t gen, bool opening);
-        ~loop_connection();
         loop_connection(const loop_connection&) = delete;
         loop_connection& operator=(const loop_connection&) = delete;
         void on_deadline();
 
         portunus::door_client door;
         portunus::unique_fd fd;
-        boost::asio::posix::stream_descriptor waiter; ///< a view of fd for readiness; fd owns it
+        boost::asio::execution_context* context; ///< of the loop it belongs to
+        edge_poller::registration readiness; ///< of fd, which outlives it (declared before)
         lazy_deadline deadline;
         const std::uint64_t generation; ///< of the door handle it came from
         std::shared_ptr<door_gate> gate; ///< set while a call runs on it

@@ -39,6 +39,14 @@ http::parser_limits limits_of(const forward_config& f)
     return l;
 }
 
+// Asio accepted the socket; from here on the connection's own code reads and writes it.
+portunus::unique_fd take_descriptor(boost::asio::ip::tcp::socket& socket)
+{
+    boost::system::error_code ec;
+    const int fd = socket.release(ec);
+    return portunus::unique_fd(ec ? -1 : fd);
+}
+
 int status_for(const std::error_code& ec)
 {
     if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory ||
@@ -52,7 +60,7 @@ int status_for(const std::error_code& ec)
 
 http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                            session_registry& registry)
-    : socket_(std::move(c.socket)), deadline_(socket_.get_executor()), forward_(std::move(forward)),
+    : loop_(c.socket.get_executor()), fd_(take_descriptor(c.socket)), deadline_(loop_), forward_(std::move(forward)),
       slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)), peer_(c.peer),
       local_(c.local), peer_text_(address_text(peer_.address()))
 {
@@ -61,7 +69,16 @@ http_session::http_session(accepted_connection c, std::shared_ptr<forward_state>
 void http_session::start()
 {
     registry_.add(shared_from_this());
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(loop_, [self = shared_from_this()] {
+        boost::system::error_code ec;
+        if (self->fd_)
+            self->readiness_ =
+                asio::use_service<edge_poller>(asio::query(self->loop_, asio::execution::context)).add(self->fd_.get(), ec);
+        if (!self->readiness_.registered()) {
+            spdlog::warn("forward {}: cannot watch a connection from {}: {}", self->forward_->config.name,
+                         self->peer_text_, ec ? ec.message() : "no socket");
+            return self->close("cannot watch the socket");
+        }
         self->request_started_ = std::chrono::steady_clock::now();
         self->in_request_ = true;
         // The whole header section must arrive within header_timeout, however slowly it is
@@ -73,7 +90,7 @@ void http_session::start()
 
 void http_session::drain()
 {
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(loop_, [self = shared_from_this()] {
         self->draining_ = true;
         if (!self->busy_) self->close("shutdown");
     });
@@ -85,8 +102,14 @@ void http_session::do_read()
 {
     if (reading_ || closed_) return;
     reading_ = true;
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+    if (more_to_read_) {
+        // The last read filled the block: bytes may be waiting that no new edge will announce.
+        more_to_read_ = false;
+        asio::post(loop_, [self = shared_from_this()] { self->on_readable({}); });
+        return;
+    }
+    readiness_.async_wait(edge_poller::wait_for::read,
+                          [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
 void http_session::on_readable(const boost::system::error_code& ec)
@@ -96,7 +119,7 @@ void http_session::on_readable(const boost::system::error_code& ec)
     ssize_t n;
     do {
         // MSG_DONTWAIT: readiness can be stale, and the loop must never block.
-        n = ::recv(socket_.native_handle(), block.get(), read_block_size, MSG_DONTWAIT);
+        n = ::recv(fd_.get(), block.get(), read_block_size, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         reading_ = false;
@@ -104,6 +127,8 @@ void http_session::on_readable(const boost::system::error_code& ec)
     }
     if (n < 0) return on_read(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
     if (n == 0) return on_read(asio::error::eof, nullptr, 0);
+    // A short read emptied the socket, so anything later comes with an edge of its own.
+    more_to_read_ = static_cast<std::size_t>(n) == read_block_size;
     on_read({}, block.get(), static_cast<std::size_t>(n));
 }
 
@@ -162,7 +187,7 @@ void http_session::process()
                 // for this to finish all the same, so the two can never interleave.
                 continue_writing_ = true;
                 static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-                asio::async_write(socket_, asio::buffer(go_on),
+                send_bytes(go_on.data(), go_on.size(), 0,
                                   [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
                                       self->continue_writing_ = false;
                                       if (!self->pending_.empty()) {
@@ -223,10 +248,10 @@ void http_session::dispatch(http::request request)
     const std::size_t gate = m.target;
     auto shared_request = std::make_shared<http::request>(std::move(request));
     const bool queued = forward_->gates[gate]->submit(std::move(bytes), [self, shared_request, gate](call_outcome o) {
-        asio::dispatch(self->socket_.get_executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
+        asio::dispatch(self->loop_, [self, shared_request, gate, o = std::move(o)]() mutable {
             self->on_reply(std::move(*shared_request), gate, std::move(o));
         });
-    }, socket_.get_executor());
+    }, loop_);
     if (!queued) {
         forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t suppressed = 0;
@@ -247,8 +272,12 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
     if (local_.address().is_unspecified()) {
         // A wildcard listener: which of the host's addresses the client reached is known only
         // to this connection's socket.
-        boost::system::error_code ignored;
-        local_ = socket_.local_endpoint(ignored);
+        asio::ip::tcp::endpoint here;
+        socklen_t len = static_cast<socklen_t>(here.capacity());
+        if (::getsockname(fd_.get(), here.data(), &len) == 0) {
+            here.resize(len);
+            local_ = here;
+        }
     }
     const auto addr = peer_.address();
     // RFC 7239 quotes IPv6 addresses, which contain colons.
@@ -316,10 +345,36 @@ void http_session::write(std::string bytes, bool close_after)
     close_after_write_ = close_after;
     // A client that stops reading must not hold the connection forever.
     arm_timer(forward_->config.read_timeout, "write timeout");
-    asio::async_write(socket_, asio::buffer(out_),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                          self->on_write(ec, n);
-                      });
+    send_bytes(out_.data(), out_.size(), 0, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->on_write(ec, n);
+    });
+}
+
+void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
+{
+    while (sent < n && !closed_) {
+        const ssize_t k = ::send(fd_.get(), data + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k > 0) {
+            sent += static_cast<std::size_t>(k);
+            continue;
+        }
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            readiness_.async_wait(edge_poller::wait_for::write,
+                                  [self = shared_from_this(), data, n, sent, d = std::move(done)](
+                                      const boost::system::error_code& ec) mutable {
+                                      if (ec) return d(ec, sent);
+                                      self->send_bytes(data, n, sent, std::move(d));
+                                  });
+            return;
+        }
+        const boost::system::error_code ec(k < 0 ? errno : EPIPE, boost::system::system_category());
+        asio::post(loop_, [d = std::move(done), ec, sent] { d(ec, sent); });
+        return;
+    }
+    // Posted, as Asio's own writes complete: a pipelined run of local answers must not recurse.
+    const auto ec = closed_ ? boost::system::error_code(asio::error::operation_aborted) : boost::system::error_code();
+    asio::post(loop_, [d = std::move(done), ec, sent] { d(ec, sent); });
 }
 
 void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
@@ -368,16 +423,18 @@ void http_session::on_deadline()
         respond_local(408, {}, true);
         return;
     }
+    if (!out_.empty()) reset_on_close(fd_.get()); // the client stopped reading its response
     close(timer_reason_);
 }
 
 void http_session::close(std::string_view reason)
 {
     if (closed_) return;
+    const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
     closed_ = true;
     deadline_.cancel();
-    boost::system::error_code ignored;
-    socket_.close(ignored); // sends the FIN; a shutdown() first would only cost a system call
+    readiness_.forget(); // closing the socket takes it out of the loop's epoll set
+    fd_.reset();         // sends the FIN; a shutdown() first would only cost a system call
     registry_.remove(this);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_text_, served_,

@@ -3,12 +3,15 @@
 #pragma once
 
 #include "portunusd/connection_limit.hpp"
+#include "portunusd/edge_poller.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/http/request_parser.hpp"
 #include "portunusd/lazy_deadline.hpp"
 #include "portunusd/tcp_session.hpp"
 
 #include <boost/asio.hpp>
+
+#include <portunus/unique_fd.hpp>
 
 #include <array>
 #include <chrono>
@@ -24,7 +27,9 @@ namespace portunusd {
 
 /// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
 /// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
-/// Everything runs on the socket's event loop, which one thread runs.
+/// Everything runs on the connection's event loop, which one thread runs. The socket leaves
+/// Asio's reactor at once and is watched by the loop's edge_poller: a keep-alive request then
+/// costs its read and its write, and no re-arm.
 class http_session : public session_base, public std::enable_shared_from_this<http_session> {
 public:
     http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
@@ -45,12 +50,18 @@ private:
     void on_reply(http::request request, std::size_t gate, call_outcome outcome);
     void respond_local(int status, std::string_view extra_headers, bool close_after);
     void write(std::string bytes, bool close_after);
+    using send_done = std::function<void(const boost::system::error_code&, std::size_t)>;
+    /// Sends data[sent, n) as the socket takes it; `done` runs on the loop, never inside.
+    /// `data` must stay valid until then.
+    void send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done);
     void on_write(const boost::system::error_code& ec, std::size_t n);
     void arm_timer(std::chrono::milliseconds after, const char* reason);
     void close(std::string_view reason);
     void log_request(int status, std::size_t bytes_out, std::string_view note);
 
-    boost::asio::ip::tcp::socket socket_;
+    boost::asio::any_io_executor loop_;
+    portunus::unique_fd fd_;              ///< the client's socket
+    edge_poller::registration readiness_; ///< of fd_, which it must not outlive (declared after)
     lazy_deadline deadline_;
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_;
@@ -71,6 +82,7 @@ private:
     std::size_t served_ = 0;
     const char* timer_reason_ = "";
     bool reading_ = false;
+    bool more_to_read_ = false; ///< the last read filled its block: read again before waiting
     bool in_request_ = false;  ///< bytes of a request are expected or arriving: header_timeout runs
     bool peer_done_ = false;   ///< the client shut down its side while a request was answered
     bool busy_ = false;        ///< a request is being answered (call or write in flight)

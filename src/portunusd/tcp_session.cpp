@@ -22,6 +22,12 @@ namespace {
 constexpr std::size_t read_block_size = 65536;
 } // namespace
 
+void reset_on_close(int fd) noexcept
+{
+    const linger abort_now{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+}
+
 void session_registry::add(const std::shared_ptr<session_base>& s)
 {
     std::lock_guard lock(mutex_);
@@ -199,7 +205,9 @@ void tcp_session::arm_timer(std::chrono::milliseconds after, const char* reason)
 
 void tcp_session::on_deadline()
 {
-    if (!closed_) close(timer_reason_);
+    if (closed_) return;
+    if (!reply_.empty()) reset_on_close(socket_.native_handle()); // the client stopped reading
+    close(timer_reason_);
 }
 
 void tcp_session::close(std::string_view reason)

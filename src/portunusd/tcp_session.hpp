@@ -27,6 +27,11 @@ struct accepted_connection {
     boost::asio::ip::tcp::endpoint local;
 };
 
+/// Makes the coming close(2) of a client socket send a reset and discard what the socket still
+/// holds: for a client that stopped reading, whose unsent bytes would otherwise keep kernel
+/// memory (and the peer's attention) long after its connection slot was given back.
+void reset_on_close(int fd) noexcept;
+
 /// What stop and drain need of any kind of connection.
 class session_base {
 public:

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
-# The request limits: 431 for header bytes and count, 413, 414, 408 for slow headers and bodies.
+# The request limits: 431 for header bytes and count, 413, 414, 408 for slow headers and bodies,
+# and the write timeout for a client that stops reading its response.
+import socket
 import time
 
 import http_harness
@@ -108,6 +110,39 @@ class Limits(HttpTest):
         self.assertLess(time.monotonic() - started, 1.6)
         self.assert_no_calls()
 
+    def test_client_that_stops_reading_is_cut_off_by_the_write_timeout(self):
+        # 10 MiB is far more than the socket buffers on both sides hold, so the daemon's write
+        # stalls; read_timeout (1 s here) bounds how long it waits for the client to read.
+        s, _ = self.open(self.port)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(request_bytes("GET", f"/big/{10 << 20}"))
+        started = time.monotonic()
+        # Meanwhile other clients are served at once: the stalled write holds nothing of theirs.
+        for i in range(5):
+            r, _ = self.send(self.port, request_bytes("GET", f"/echo/other{i}"))
+            self.assertEqual(r.status, 200, r)
+        self.daemon.wait_access_log(r'path="/big/10485760" status=200', timeout=5.0)
+        # The daemon gives up and resets the connection, which discards what its socket still
+        # held: reading now ends in a reset (or EOF) long before 10 MiB, and soon.
+        received = 0
+        ended = False
+        s.settimeout(0.5)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(1 << 16)
+            except ConnectionResetError:
+                ended = True
+                break
+            except socket.timeout:
+                continue
+            if not chunk:
+                ended = True
+                break
+            received += len(chunk)
+        self.assertTrue(ended, f"the connection was still open after {received} bytes")
+        self.assertLess(received, 10 << 20)
+        self.assertLess(time.monotonic() - started, 4.0)
 
 if __name__ == "__main__":
     http_harness.main()
