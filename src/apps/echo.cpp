@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // echo: the RFC 862 echo service; every reply is exactly the bytes of its request.
+#include "app_arguments.hpp"
+
 #include <portunus/server.hpp>
 
 #include <cstdio>
@@ -16,10 +18,7 @@ portunus::door_reply echo(portunus::door_request& request)
 
 int main(int argc, char** argv)
 {
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: %s DOOR_PATH\n", argv[0]);
-        return 64; // EX_USAGE
-    }
+    if (const auto status = portunus_apps::check_arguments(argc, argv, 1, 1, "DOOR_PATH")) return *status;
     const std::string path = argv[1];
     return portunus::serve(path, echo);
 }

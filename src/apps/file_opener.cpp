@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // file_opener: serves static files under one directory over an http forward.
+#include "app_arguments.hpp"
+
 #include <portunus/http.hpp>
 #include <portunus/server.hpp>
 
@@ -160,10 +162,7 @@ portunus::http::response serve_file(const portunus::http::request& req)
 
 int main(int argc, char** argv)
 {
-    if (argc < 3) {
-        std::fprintf(stderr, "usage: %s DOOR_PATH ROOT_DIRECTORY [STRIP_PREFIX]\n", argv[0]);
-        return 64;
-    }
+    if (const auto status = portunus_apps::check_arguments(argc, argv, 2, 3, "DOOR_PATH ROOT_DIRECTORY [STRIP_PREFIX]")) return *status;
     root_fd = ::open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         std::perror(argv[2]);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // go_away: answers every request with a permanent redirect to one fixed URL.
+#include "app_arguments.hpp"
+
 #include <portunus/server.hpp>
 
 #include <time.h>
@@ -37,10 +39,7 @@ std::string redirect_to(const std::string& location)
 
 int main(int argc, char** argv)
 {
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: %s DOOR_PATH [LOCATION]\n", argv[0]);
-        return 64; // EX_USAGE
-    }
+    if (const auto status = portunus_apps::check_arguments(argc, argv, 1, 2, "DOOR_PATH [LOCATION]")) return *status;
     const std::string path = argv[1];
     const std::string location = argc > 2 ? argv[2] : "https://example.org/";
     // A control character (CR, LF above all) in the target would let it inject headers.

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // hello_web: answers every request with a small HTTP/1.1 page that counts its visitors.
+#include "app_arguments.hpp"
+
 #include <portunus/http.hpp>
 #include <portunus/server.hpp>
 
@@ -48,10 +50,7 @@ portunus::door_reply hello(portunus::door_request& call)
 
 int main(int argc, char** argv)
 {
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: %s DOOR_PATH\n", argv[0]);
-        return 64; // EX_USAGE
-    }
+    if (const auto status = portunus_apps::check_arguments(argc, argv, 1, 1, "DOOR_PATH")) return *status;
     const std::string path = argv[1];
     return portunus::serve(path, hello);
 }

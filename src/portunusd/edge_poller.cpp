@@ -88,6 +88,7 @@ edge_poller::registration edge_poller::add(int fd, boost::system::error_code& ec
         slot& s = slots_[index];
         s.fd = fd;
         s.ready[0] = s.ready[1] = false;
+        s.ended[0] = s.ended[1] = false;
         generation = ++s.generation;
 #if !defined(PORTUNUSD_EDGE_POLLER_EPOLL)
         s.view = std::make_unique<asio::posix::stream_descriptor>(loop_);
@@ -153,7 +154,7 @@ void edge_poller::start_wait(std::uint32_t index, wait_for what, callback done)
         std::lock_guard lock(mutex_);
         if (stopped_) return;
         slot& s = slots_[index];
-        if (s.ready[side(what)]) {
+        if (s.ready[side(what)] || s.ended[side(what)]) {
             s.ready[side(what)] = false;
             now = true;
         } else {
@@ -202,6 +203,10 @@ void edge_poller::deliver(std::uint32_t index, std::uint32_t generation, std::ui
         slot* s = find(index, generation);
         if (!s) return; // removed since the kernel queued the event
         const bool side_ready[2] = {readable, writable};
+        // A short read does not mean more will come with an edge of its own when the peer's
+        // FIN arrived with the data: that end stays readable for good.
+        if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) s->ended[side(wait_for::read)] = true;
+        if ((events & (EPOLLHUP | EPOLLERR)) != 0) s->ended[side(wait_for::write)] = true;
         for (std::size_t i = 0; i < 2; ++i) {
             if (!side_ready[i]) continue;
             if (s->waiter[i]) {
@@ -292,15 +297,26 @@ void edge_poller::registration::forget() noexcept { drop(false); }
 
 void edge_poller::registration::drop(bool tell_kernel) noexcept
 {
-    if (!poller_) return;
-    const int fd = poller_->release(slot_, generation_);
+    // Emptied first: the waits that release() drops may own, and so destroy, this object.
+    edge_poller* const p = poller_;
+    if (!p) return;
+    poller_ = nullptr;
+    const std::uint32_t index = slot_;
+    const std::uint32_t generation = generation_;
 #if defined(PORTUNUSD_EDGE_POLLER_EPOLL)
-    if (tell_kernel && fd >= 0) ::epoll_ctl(poller_->epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    // Before release(): until then the owner, and so its descriptor, is certainly alive.
+    if (tell_kernel) {
+        int fd = -1;
+        {
+            std::lock_guard lock(p->mutex_);
+            if (const auto* s = p->find(index, generation)) fd = s->fd;
+        }
+        if (fd >= 0) ::epoll_ctl(p->epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    }
 #else
-    static_cast<void>(fd);
     static_cast<void>(tell_kernel);
 #endif
-    poller_ = nullptr;
+    p->release(index, generation);
 }
 
 } // namespace portunusd

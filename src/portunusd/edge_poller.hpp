@@ -90,6 +90,10 @@ private:
         int fd = -1;
         std::uint32_t generation = 0;
         bool ready[2] = {false, false}; ///< an edge came while nobody waited
+        /// The peer hung up (reading) or the socket failed (both): no edge follows such an
+        /// event, so every later wait on that side completes at once and the caller's next
+        /// call reports it.
+        bool ended[2] = {false, false};
         callback waiter[2];
 #if !defined(PORTUNUSD_EDGE_POLLER_EPOLL)
         std::unique_ptr<boost::asio::posix::stream_descriptor> view; ///< of fd; never closes it

@@ -39,14 +39,6 @@ http::parser_limits limits_of(const forward_config& f)
     return l;
 }
 
-// Asio accepted the socket; from here on the connection's own code reads and writes it.
-portunus::unique_fd take_descriptor(boost::asio::ip::tcp::socket& socket)
-{
-    boost::system::error_code ec;
-    const int fd = socket.release(ec);
-    return portunus::unique_fd(ec ? -1 : fd);
-}
-
 int status_for(const std::error_code& ec)
 {
     if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory ||
@@ -60,7 +52,7 @@ int status_for(const std::error_code& ec)
 
 http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                            session_registry& registry)
-    : loop_(c.socket.get_executor()), fd_(take_descriptor(c.socket)), deadline_(loop_), forward_(std::move(forward)),
+    : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
       slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)), peer_(c.peer),
       local_(c.local), peer_text_(address_text(peer_.address()))
 {
@@ -69,16 +61,7 @@ http_session::http_session(accepted_connection c, std::shared_ptr<forward_state>
 void http_session::start()
 {
     registry_.add(shared_from_this());
-    asio::dispatch(loop_, [self = shared_from_this()] {
-        boost::system::error_code ec;
-        if (self->fd_)
-            self->readiness_ =
-                asio::use_service<edge_poller>(asio::query(self->loop_, asio::execution::context)).add(self->fd_.get(), ec);
-        if (!self->readiness_.registered()) {
-            spdlog::warn("forward {}: cannot watch a connection from {}: {}", self->forward_->config.name,
-                         self->peer_text_, ec ? ec.message() : "no socket");
-            return self->close("cannot watch the socket");
-        }
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
         self->request_started_ = std::chrono::steady_clock::now();
         self->in_request_ = true;
         // The whole header section must arrive within header_timeout, however slowly it is
@@ -90,7 +73,7 @@ void http_session::start()
 
 void http_session::drain()
 {
-    asio::dispatch(loop_, [self = shared_from_this()] {
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
         self->draining_ = true;
         if (!self->busy_) self->close("shutdown");
     });
@@ -105,29 +88,27 @@ void http_session::do_read()
     if (more_to_read_) {
         // The last read filled the block: bytes may be waiting that no new edge will announce.
         more_to_read_ = false;
-        asio::post(loop_, [self = shared_from_this()] { self->on_readable({}); });
+        asio::post(socket_.executor(), [self = shared_from_this()] { self->on_readable({}); });
         return;
     }
-    readiness_.async_wait(edge_poller::wait_for::read,
-                          [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+    socket_.async_wait(edge_poller::wait_for::read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
 void http_session::on_readable(const boost::system::error_code& ec)
 {
     if (ec) return on_read(ec, nullptr, 0);
     static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
-    ssize_t n;
-    do {
-        // MSG_DONTWAIT: readiness can be stale, and the loop must never block.
-        n = ::recv(fd_.get(), block.get(), read_block_size, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    // Never blocks: readiness can be stale, and the loop must never wait.
+    const ssize_t n = socket_.receive(block.get(), read_block_size);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         reading_ = false;
         return do_read();
     }
     if (n < 0) return on_read(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
     if (n == 0) return on_read(asio::error::eof, nullptr, 0);
-    // A short read emptied the socket, so anything later comes with an edge of its own.
+    // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
+    // that came with these keeps the poller reporting the socket readable.
     more_to_read_ = static_cast<std::size_t>(n) == read_block_size;
     on_read({}, block.get(), static_cast<std::size_t>(n));
 }
@@ -248,10 +229,10 @@ void http_session::dispatch(http::request request)
     const std::size_t gate = m.target;
     auto shared_request = std::make_shared<http::request>(std::move(request));
     const bool queued = forward_->gates[gate]->submit(std::move(bytes), [self, shared_request, gate](call_outcome o) {
-        asio::dispatch(self->loop_, [self, shared_request, gate, o = std::move(o)]() mutable {
+        asio::dispatch(self->socket_.executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
             self->on_reply(std::move(*shared_request), gate, std::move(o));
         });
-    }, loop_);
+    }, socket_.executor());
     if (!queued) {
         forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t suppressed = 0;
@@ -274,7 +255,7 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
         // to this connection's socket.
         asio::ip::tcp::endpoint here;
         socklen_t len = static_cast<socklen_t>(here.capacity());
-        if (::getsockname(fd_.get(), here.data(), &len) == 0) {
+        if (::getsockname(socket_.native_handle(), here.data(), &len) == 0) {
             here.resize(len);
             local_ = here;
         }
@@ -352,29 +333,19 @@ void http_session::write(std::string bytes, bool close_after)
 
 void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
 {
-    while (sent < n && !closed_) {
-        const ssize_t k = ::send(fd_.get(), data + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (k > 0) {
-            sent += static_cast<std::size_t>(k);
-            continue;
-        }
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            readiness_.async_wait(edge_poller::wait_for::write,
-                                  [self = shared_from_this(), data, n, sent, d = std::move(done)](
-                                      const boost::system::error_code& ec) mutable {
-                                      if (ec) return d(ec, sent);
-                                      self->send_bytes(data, n, sent, std::move(d));
-                                  });
-            return;
-        }
-        const boost::system::error_code ec(k < 0 ? errno : EPIPE, boost::system::system_category());
-        asio::post(loop_, [d = std::move(done), ec, sent] { d(ec, sent); });
+    boost::system::error_code ec;
+    if (!closed_) sent += socket_.send_some(data + sent, n - sent, ec);
+    if (!closed_ && !ec && sent < n) {
+        socket_.async_wait(edge_poller::wait_for::write, [self = shared_from_this(), data, n, sent,
+                                                          d = std::move(done)](const boost::system::error_code& e) mutable {
+            if (e) return d(e, sent);
+            self->send_bytes(data, n, sent, std::move(d));
+        });
         return;
     }
+    if (closed_) ec = asio::error::operation_aborted;
     // Posted, as Asio's own writes complete: a pipelined run of local answers must not recurse.
-    const auto ec = closed_ ? boost::system::error_code(asio::error::operation_aborted) : boost::system::error_code();
-    asio::post(loop_, [d = std::move(done), ec, sent] { d(ec, sent); });
+    asio::post(socket_.executor(), [d = std::move(done), ec, sent] { d(ec, sent); });
 }
 
 void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
@@ -423,7 +394,7 @@ void http_session::on_deadline()
         respond_local(408, {}, true);
         return;
     }
-    if (!out_.empty()) reset_on_close(fd_.get()); // the client stopped reading its response
+    if (!out_.empty()) socket_.reset_on_close(); // the client stopped reading its response
     close(timer_reason_);
 }
 
@@ -433,8 +404,7 @@ void http_session::close(std::string_view reason)
     const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
     closed_ = true;
     deadline_.cancel();
-    readiness_.forget(); // closing the socket takes it out of the loop's epoll set
-    fd_.reset();         // sends the FIN; a shutdown() first would only cost a system call
+    socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
     registry_.remove(this);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_text_, served_,

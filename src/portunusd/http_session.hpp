@@ -2,16 +2,14 @@
 // http_session: one client connection of an http forward: parse, route, call, relay, repeat.
 #pragma once
 
+#include "portunusd/client_socket.hpp"
 #include "portunusd/connection_limit.hpp"
-#include "portunusd/edge_poller.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/http/request_parser.hpp"
 #include "portunusd/lazy_deadline.hpp"
 #include "portunusd/tcp_session.hpp"
 
 #include <boost/asio.hpp>
-
-#include <portunus/unique_fd.hpp>
 
 #include <array>
 #include <chrono>
@@ -27,9 +25,9 @@ namespace portunusd {
 
 /// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
 /// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
-/// Everything runs on the connection's event loop, which one thread runs. The socket leaves
-/// Asio's reactor at once and is watched by the loop's edge_poller: a keep-alive request then
-/// costs its read and its write, and no re-arm.
+/// Everything runs on the connection's event loop, which one thread runs. The socket is a
+/// client_socket, watched by the loop's edge_poller: a kept-alive request costs its read and
+/// its write, and no re-arm.
 class http_session : public session_base, public std::enable_shared_from_this<http_session> {
 public:
     http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
@@ -59,9 +57,7 @@ private:
     void close(std::string_view reason);
     void log_request(int status, std::size_t bytes_out, std::string_view note);
 
-    boost::asio::any_io_executor loop_;
-    portunus::unique_fd fd_;              ///< the client's socket
-    edge_poller::registration readiness_; ///< of fd_, which it must not outlive (declared after)
+    client_socket socket_;
     lazy_deadline deadline_;
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_;

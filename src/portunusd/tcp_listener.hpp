@@ -29,8 +29,10 @@ public:
 
 private:
     void do_accept();
-    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
-    void admit();
+    void on_readable(const boost::system::error_code& ec);
+    void pause(const char* why);
+    /// Hands waiting_ to a session, or holds it at max_connections; true when it went.
+    bool admit();
 
     event_loops& loops_;
     boost::asio::ip::tcp::acceptor acceptor_;
@@ -39,7 +41,7 @@ private:
     std::shared_ptr<forward_state> forward_; // guarded by mutex_
     connection_limit& limit_;
     session_registry& registry_;
-    boost::asio::ip::tcp::socket waiting_; ///< accepted, waiting for room under max_connections
+    portunus::unique_fd waiting_;          ///< accepted, waiting for room under max_connections
     boost::asio::ip::tcp::endpoint peer_;  ///< of waiting_, filled in by accept(2)
     boost::asio::ip::tcp::endpoint local_; ///< the listening address (unspecified for a wildcard)
     bool stopped_ = false;

@@ -22,12 +22,6 @@ namespace {
 constexpr std::size_t read_block_size = 65536;
 } // namespace
 
-void reset_on_close(int fd) noexcept
-{
-    const linger abort_now{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
-}
-
 void session_registry::add(const std::shared_ptr<session_base>& s)
 {
     std::lock_guard lock(mutex_);
@@ -59,7 +53,7 @@ std::size_t session_registry::size() const
 
 tcp_session::tcp_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                          session_registry& registry)
-    : socket_(std::move(c.socket)), deadline_(socket_.get_executor()), forward_(std::move(forward)),
+    : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
       slot_(forward_->stats, limit), registry_(registry), peer_(c.peer)
 {
 }
@@ -69,7 +63,7 @@ void tcp_session::start()
     registry_.add(shared_from_this());
     // The first request must arrive within read_timeout: a client that connects and says
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
         self->arm_timer(self->forward_->config.read_timeout, "read timeout");
         // A client usually sends its request right after connecting: read before waiting, which
         // saves registering the wait when the bytes are already there.
@@ -79,7 +73,7 @@ void tcp_session::start()
 
 void tcp_session::drain()
 {
-    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
         self->draining_ = true;
         if (!self->calling_ && self->reply_.empty()) self->close("shutdown");
     });
@@ -89,6 +83,11 @@ void tcp_session::do_read()
 {
     if (draining_) return close("shutdown");
     arm_timer(forward_->config.idle_timeout, "idle timeout");
+    if (more_to_read_) {
+        // The last read filled its room: bytes may be waiting that no new edge will announce.
+        more_to_read_ = false;
+        return on_readable({});
+    }
     wait_readable();
 }
 
@@ -96,7 +95,7 @@ void tcp_session::do_read()
 // connection holds no buffer at all, whatever max_request allows.
 void tcp_session::wait_readable()
 {
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+    socket_.async_wait(edge_poller::wait_for::read,
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
@@ -108,14 +107,14 @@ void tcp_session::on_readable(const boost::system::error_code& ec)
     // buffer, and a request costs neither a FIONREAD nor a zero-filled allocation of the maximum.
     static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
     const std::size_t room = std::min<std::size_t>(read_block_size, forward_->config.max_request);
-    ssize_t n;
-    do {
-        // MSG_DONTWAIT: readiness can be stale, and the loop must never block.
-        n = ::recv(socket_.native_handle(), block.get(), room, MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
+    // Never blocks: readiness can be stale, and the loop must never wait.
+    const ssize_t n = socket_.receive(block.get(), room);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_readable();
     if (n < 0) return close("read error: " + std::error_code(errno, std::system_category()).message());
     if (n == 0) return close("client closed");
+    // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
+    // that came with these keeps the poller reporting the socket readable.
+    more_to_read_ = static_cast<std::size_t>(n) == room;
     on_read(std::string(block.get(), static_cast<std::size_t>(n)));
 }
 
@@ -130,9 +129,9 @@ void tcp_session::on_read(std::string chunk)
     ++calls_;
     auto self = shared_from_this();
     const bool queued = forward_->gate->submit(std::move(chunk), [self](call_outcome outcome) {
-        asio::dispatch(self->socket_.get_executor(),
+        asio::dispatch(self->socket_.executor(),
                    [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
-    }, socket_.get_executor());
+    }, socket_.executor());
     if (!queued) {
         calling_ = false;
         forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
@@ -168,21 +167,21 @@ void tcp_session::on_reply(call_outcome outcome)
 
 void tcp_session::do_write()
 {
-    // Most replies fit in the socket's send buffer: one send and no Asio operation at all.
-    ssize_t sent;
-    do {
-        sent = ::send(socket_.native_handle(), reply_.data(), reply_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent == static_cast<ssize_t>(reply_.size())) return on_write({}, reply_.size());
-    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-        return on_write(boost::system::error_code(errno, boost::system::system_category()), 0);
-    const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
-    // A client that stops reading would otherwise pin the reply (and the slot) forever.
-    arm_timer(forward_->config.read_timeout, "write timeout");
-    asio::async_write(socket_, asio::buffer(reply_) + done,
-                      [self = shared_from_this(), done](const boost::system::error_code& ec, std::size_t n) {
-                          self->on_write(ec, done + n);
-                      });
+    // Most replies fit in the socket's send buffer: one send, no wait and nothing posted.
+    boost::system::error_code ec;
+    written_ += socket_.send_some(reply_.data() + written_, reply_.size() - written_, ec);
+    if (ec || written_ == reply_.size()) return on_write(ec, written_);
+    // A client that stops reading would otherwise pin the reply (and the slot) forever: the
+    // whole rest of the reply must go within read_timeout of the first stall.
+    if (!write_stalled_) {
+        write_stalled_ = true;
+        arm_timer(forward_->config.read_timeout, "write timeout");
+    }
+    socket_.async_wait(edge_poller::wait_for::write, [self = shared_from_this()](const boost::system::error_code& e) {
+        if (self->closed_) return;
+        if (e) return self->on_write(e, self->written_);
+        self->do_write();
+    });
 }
 
 void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
@@ -192,6 +191,8 @@ void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
     bytes_out_ += n;
     forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
     reply_.clear();
+    written_ = 0;
+    write_stalled_ = false;
     if (ec) return close("write error: " + ec.message());
     if (forward_->config.once) return close("done");
     do_read();
@@ -206,17 +207,17 @@ void tcp_session::arm_timer(std::chrono::milliseconds after, const char* reason)
 void tcp_session::on_deadline()
 {
     if (closed_) return;
-    if (!reply_.empty()) reset_on_close(socket_.native_handle()); // the client stopped reading
+    if (!reply_.empty()) socket_.reset_on_close(); // the client stopped reading
     close(timer_reason_);
 }
 
 void tcp_session::close(std::string_view reason)
 {
     if (closed_) return;
+    const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
     closed_ = true;
     deadline_.cancel();
-    boost::system::error_code ignored;
-    socket_.close(ignored); // sends the FIN; a shutdown() first would only cost a system call
+    socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
 
     registry_.remove(this);
     if (auto log = access_logger()) {

@@ -2,6 +2,7 @@
 // tcp_session: one client connection of a tcp forward; each chunk read is one door call.
 #pragma once
 
+#include "portunusd/client_socket.hpp"
 #include "portunusd/connection_limit.hpp"
 #include "portunusd/forward_state.hpp"
 #include "portunusd/lazy_deadline.hpp"
@@ -18,19 +19,16 @@
 
 namespace portunusd {
 
-/// A connection as the listener accepted it: the peer address comes from accept(2) itself and
-/// the local endpoint from the listening socket (its address unspecified when that is a
-/// wildcard), so a session asks the kernel for neither.
+/// A connection as the listener accepted it: a non-blocking descriptor that no reactor knows
+/// yet, the loop that is to serve it, the peer address from accept(2) itself and the local
+/// endpoint from the listening socket (its address unspecified when that is a wildcard), so a
+/// session asks the kernel for neither.
 struct accepted_connection {
-    boost::asio::ip::tcp::socket socket;
+    boost::asio::any_io_executor loop;
+    portunus::unique_fd fd;
     boost::asio::ip::tcp::endpoint peer;
     boost::asio::ip::tcp::endpoint local;
 };
-
-/// Makes the coming close(2) of a client socket send a reset and discard what the socket still
-/// holds: for a client that stopped reading, whose unsent bytes would otherwise keep kernel
-/// memory (and the peer's attention) long after its connection slot was given back.
-void reset_on_close(int fd) noexcept;
 
 /// What stop and drain need of any kind of connection.
 class session_base {
@@ -77,12 +75,15 @@ private:
     void arm_timer(std::chrono::milliseconds after, const char* reason);
     void close(std::string_view reason);
 
-    boost::asio::ip::tcp::socket socket_;
+    client_socket socket_;
     lazy_deadline deadline_;
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_;
     session_registry& registry_;
     std::string reply_;
+    std::size_t written_ = 0;    ///< of reply_
+    bool write_stalled_ = false; ///< reply_ did not fit the socket: the write timeout runs
+    bool more_to_read_ = false;  ///< the last read filled its room: read again before waiting
     const boost::asio::ip::tcp::endpoint peer_;
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::uint64_t calls_ = 0, bytes_in_ = 0, bytes_out_ = 0;

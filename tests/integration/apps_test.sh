@@ -106,13 +106,25 @@ call() {
         die "portunus call $1 failed with status $?: $(cat "$tmp/call.err")"
 }
 
-# check_usage NAME PROGRAM: without a door path the program prints a usage line and exits 64.
+# check_usage NAME PROGRAM: without a door path the program prints a usage line and exits 64;
+# with --help it prints the usage on stdout and exits 0; an unknown option exits 64. Neither
+# option is taken for a door path (run in an empty directory, nothing may appear there).
 check_usage() {
     local status
     timeout 5 "$2" >/dev/null 2>"$tmp/usage.err"
     status=$?
     [ "$status" -eq 64 ] || die "$1 without a door path exited with status $status, expected 64"
     grep -qi usage "$tmp/usage.err" || die "$1 without a door path printed no usage line on stderr"
+    mkdir -p "$tmp/cwd-$1"
+    (cd "$tmp/cwd-$1" && timeout 5 "$2" --help >"$tmp/usage.out" 2>"$tmp/usage.err")
+    status=$?
+    [ "$status" -eq 0 ] || die "$1 --help exited with status $status, expected 0: $(cat "$tmp/usage.err")"
+    grep -qi usage "$tmp/usage.out" || die "$1 --help printed no usage line on stdout"
+    (cd "$tmp/cwd-$1" && timeout 5 "$2" --no-such-option >/dev/null 2>"$tmp/usage.err")
+    status=$?
+    [ "$status" -eq 64 ] || die "$1 --no-such-option exited with status $status, expected 64"
+    grep -q -- "--no-such-option" "$tmp/usage.err" || die "$1 did not name the unknown option on stderr"
+    [ -z "$(ls -A "$tmp/cwd-$1")" ] || die "$1 left $(ls -A "$tmp/cwd-$1") behind for an option"
 }
 
 cr=$'\r'

@@ -2,6 +2,8 @@
 // edge_poller: waits complete on readiness, early edges are kept, cancel and removal, many fds.
 #include "portunusd/edge_poller.hpp"
 
+#include "run_until.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +17,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using portunusd_test::run_until;
 using portunusd::edge_poller;
 using wait_for = edge_poller::wait_for;
 
@@ -45,18 +48,6 @@ void drain(const portunus::unique_fd& fd)
     char buf[4096];
     while (::read(fd.get(), buf, sizeof buf) > 0) {
     }
-}
-
-/// Runs the loop until `done` or a deadline, so a lost wake-up fails instead of hanging.
-template <typename Pred>
-bool run_until(boost::asio::io_context& loop, Pred done, std::chrono::milliseconds limit = 2000ms)
-{
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-        loop.restart();
-        loop.run_for(10ms);
-    }
-    return done();
 }
 
 struct result {
@@ -132,6 +123,30 @@ TEST_CASE("an edge that came while nobody waited completes the next wait at once
     CHECK(late.calls == 0); // never from inside async_wait itself
     REQUIRE(run_until(loop, [&] { return late.calls == 1; }));
     CHECK_FALSE(late.ec);
+}
+
+TEST_CASE("a hang-up that came with the last bytes keeps the read side ready")
+{
+    // The data and the FIN arrive before anybody looks: one edge for both. The reader takes
+    // the data (a short read) and waits again; no new edge will ever come, so the wait must
+    // complete on what the poller already saw, and the next read reports the end.
+    boost::asio::io_context loop(1);
+    auto& poller = boost::asio::use_service<edge_poller>(loop);
+    socket_pair p;
+    auto reg = watch(poller, p.a);
+    put(p.b);
+    ::shutdown(p.b.get(), SHUT_WR);
+    result first;
+    reg.async_wait(wait_for::read, record(first));
+    REQUIRE(run_until(loop, [&] { return first.calls == 1; }));
+    char c;
+    REQUIRE(::read(p.a.get(), &c, 1) == 1);
+    for (int i = 0; i < 3; ++i) {
+        result after_end;
+        reg.async_wait(wait_for::read, record(after_end));
+        REQUIRE(run_until(loop, [&] { return after_end.calls == 1; }));
+        CHECK(::read(p.a.get(), &c, 1) == 0);
+    }
 }
 
 TEST_CASE("a write wait completes once a full socket drains")
