@@ -111,18 +111,35 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def descendants(pid):
-    """Every live process below pid, found through the parent links in /proc."""
-    children = {}
+def process_stats():
+    """(pid, fields after the command) of every process, from /proc/PID/stat: fields[0] is the
+    state, [1] the ppid, [2] the pgrp, [11:15] utime, stime, cutime, cstime."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
+                yield int(entry), f.read().rpartition(")")[2].split()
         except OSError:
             continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
+
+
+def group_cpu_seconds(pgids):
+    """CPU time (user + system) used so far by every process in these process groups, including
+    children they have reaped: xinetd's per-connection servers end up in xinetd's cutime."""
+    ticks = sum(sum(int(v) for v in fields[11:15]) for _, fields in process_stats() if int(fields[2]) in pgids)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def group_members(pgid):
+    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid]
+
+
+def descendants(pid):
+    """Every live process below pid, found through the parent links in /proc."""
+    children = {}
+    for child, fields in process_stats():
+        children.setdefault(int(fields[1]), []).append(child)
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -193,17 +210,10 @@ def pin_servers(leaders, cpus):
     Returns the number of threads set."""
     # One pass over /proc: the process group and the parent of every process.
     pgids, pids, children = set(leaders), set(), {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
+    for pid, fields in process_stats():
         if int(fields[2]) in pgids:
-            pids.add(int(entry))
-        children.setdefault(int(fields[1]), []).append(int(entry))
+            pids.add(pid)
+        children.setdefault(int(fields[1]), []).append(pid)
     todo = list(leaders)
     while todo:
         for child in children.get(todo.pop(), []):

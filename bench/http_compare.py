@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
+from bench_support import (group_cpu_seconds, group_members, Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
                            add_placement_option, placements, pin_servers, start_on_cpus)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,30 +235,6 @@ class Sampler(threading.Thread):
                     self.peak_threads[pid] = max(self.peak_threads[pid], threads)
             self.samples += 1
             self.done.wait(self.interval)
-
-
-def process_stats():
-    """(pid, fields after the command) of every process, from /proc/PID/stat."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                yield int(entry), f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-
-
-def group_cpu_seconds(pgids):
-    """CPU time (user + system, reaped children included) used so far by every process in these
-    process groups."""
-    # After the command: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15).
-    ticks = sum(sum(int(v) for v in fields[11:15]) for _, fields in process_stats() if int(fields[2]) in pgids)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def group_members(pgid):
-    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid]
 
 
 def cpu_totals():

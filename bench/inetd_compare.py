@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
+from bench_support import (group_cpu_seconds, Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
                            descendants, add_placement_option, placements, pin_servers, start_on_cpus)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,24 +146,6 @@ def wait_for_log_line(path, text, procs, timeout=10.0):
             return
         time.sleep(0.02)
     raise Failure(f"no '{text}' in {path} after {timeout} s")
-
-
-def group_cpu_seconds(pgids):
-    """CPU time (user + system) used so far by every process in these process groups, including
-    children they have reaped: xinetd's per-connection servers end up in xinetd's cutime."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        # fields[0] is the state (field 3 of proc(5)): pgrp is field 5, utime..cstime 14..17.
-        if int(fields[2]) in pgids:
-            ticks += sum(int(v) for v in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_totals():
