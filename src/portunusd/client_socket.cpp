@@ -44,8 +44,9 @@ void client_socket::async_wait(edge_poller::wait_for what, edge_poller::callback
 {
     if (!readiness_.registered()) {
         boost::system::error_code ec;
+        auto& poller = asio::use_service<edge_poller>(asio::query(loop_, asio::execution::context));
         if (fd_)
-            readiness_ = asio::use_service<edge_poller>(asio::query(loop_, asio::execution::context)).add(fd_.get(), ec);
+            readiness_ = poller.add(fd_.get(), ec);
         else
             ec = asio::error::bad_descriptor;
         if (ec) {

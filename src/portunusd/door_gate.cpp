@@ -116,8 +116,7 @@ std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(cons
         c = std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, true);
     }
     boost::system::error_code ec;
-    c->readiness = boost::asio::use_service<edge_poller>(*c->context)
-                       .add(c->fd.get(), ec);
+    c->readiness = boost::asio::use_service<edge_poller>(*c->context).add(c->fd.get(), ec);
     if (ec) {
         spdlog::warn("door {}: cannot watch a door connection: {}", path_, ec.message());
         return nullptr; // the caller pool serves this call
@@ -142,7 +141,8 @@ void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
 
 void door_gate::wait_for_greeting(const std::shared_ptr<loop_connection>& c)
 {
-    c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e) { c->gate->on_greeting(c, e); });
+    c->readiness.async_wait(edge_poller::wait_for::read,
+                            [c](const boost::system::error_code& e) { c->gate->on_greeting(c, e); });
 }
 
 void door_gate::on_greeting(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e)
@@ -162,7 +162,13 @@ void door_gate::send_call(const std::shared_ptr<loop_connection>& c)
     std::error_code ec;
     c->door.begin_call(c->fd, c->j.request, ec);
     if (ec) return hand_to_pool(c);
-    c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
+    wait_for_reply(c);
+}
+
+void door_gate::wait_for_reply(const std::shared_ptr<loop_connection>& c)
+{
+    c->readiness.async_wait(edge_poller::wait_for::read,
+                            [c](const boost::system::error_code& e) { c->gate->on_reply(c, e); });
 }
 
 void door_gate::hand_to_pool(const std::shared_ptr<loop_connection>& c)
@@ -182,8 +188,7 @@ void door_gate::on_reply(const std::shared_ptr<loop_connection>& c, const boost:
     auto result = c->door.end_call(c->fd, out.ec);
     if (out.ec == std::errc::resource_unavailable_try_again) {
         // Readiness came before the reply.
-        c->readiness.async_wait(edge_poller::wait_for::read, [c](const boost::system::error_code& e2) { c->gate->on_reply(c, e2); });
-        return;
+        return wait_for_reply(c);
     }
     // EBADF: revoked before it ran, so the pool may reopen the door and retry.
     if (out.ec == std::errc::bad_file_descriptor) return hand_to_pool(c);

@@ -91,6 +91,7 @@ private:
     void wait_for_greeting(const std::shared_ptr<loop_connection>& c);
     void on_greeting(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e);
     void send_call(const std::shared_ptr<loop_connection>& c);
+    void wait_for_reply(const std::shared_ptr<loop_connection>& c);
     void on_reply(const std::shared_ptr<loop_connection>& c, const boost::system::error_code& e);
     void hand_to_pool(const std::shared_ptr<loop_connection>& c);
     void finish(const std::shared_ptr<loop_connection>& c, call_outcome out, bool reusable);

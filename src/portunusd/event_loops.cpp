@@ -2,6 +2,8 @@
 // Running, stopping and tearing down the daemon's event loops.
 #include "portunusd/event_loops.hpp"
 
+#include "portunusd/edge_poller.hpp"
+
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/prefer.hpp>
 
@@ -14,6 +16,10 @@ event_loops::event_loops(unsigned count)
 {
     for (unsigned i = 0; i < std::max(count, 1u); ++i) {
         loops_.push_back(std::make_unique<loop>());
+        // The loop's readiness set needs a descriptor of its own: take it at start-up, where a
+        // failure is fatal and reported, not at the first wait, which may come when the
+        // descriptor table is full and could then only fail that connection or worse.
+        boost::asio::use_service<edge_poller>(*loops_.back());
         // Only the main loop may run out of work (when stopping); the others wait for sessions.
         if (i > 0)
             keep_running_.push_back(

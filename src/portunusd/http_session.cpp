@@ -326,9 +326,8 @@ void http_session::write(std::string bytes, bool close_after)
     close_after_write_ = close_after;
     // A client that stops reading must not hold the connection forever.
     arm_timer(forward_->config.read_timeout, "write timeout");
-    send_bytes(out_.data(), out_.size(), 0, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-        self->on_write(ec, n);
-    });
+    send_bytes(out_.data(), out_.size(), 0,
+               [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_write(ec, n); });
 }
 
 void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
@@ -336,11 +335,12 @@ void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent,
     boost::system::error_code ec;
     if (!closed_) sent += socket_.send_some(data + sent, n - sent, ec);
     if (!closed_ && !ec && sent < n) {
-        socket_.async_wait(edge_poller::wait_for::write, [self = shared_from_this(), data, n, sent,
-                                                          d = std::move(done)](const boost::system::error_code& e) mutable {
+        auto resume = [self = shared_from_this(), data, n, sent, d = std::move(done)](
+                          const boost::system::error_code& e) mutable {
             if (e) return d(e, sent);
             self->send_bytes(data, n, sent, std::move(d));
-        });
+        };
+        socket_.async_wait(edge_poller::wait_for::write, std::move(resume));
         return;
     }
     if (closed_) ec = asio::error::operation_aborted;
