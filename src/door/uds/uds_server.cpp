@@ -39,9 +39,12 @@ std::uint64_t new_uniquifier()
     return base ^ (++counter * 0x9e3779b97f4a7c15ULL) ^ static_cast<std::uint64_t>(::getpid());
 }
 
-// Bounds how long a pool thread can be held by a peer that stalls mid-message or stops reading
-// its reply: the door's callers are local processes, but they need not be well behaved.
-constexpr timeval peer_io_timeout{10, 0};
+// Bounds how long a pool thread can be held by a peer that stops reading its reply: the door's
+// callers are local processes, but they need not be well behaved.
+constexpr timeval peer_send_timeout{10, 0};
+// How long a thread waits for the next call on its last connection before handing it back to
+// epoll (see serve_connection); it also bounds a peer that stalls mid-message.
+constexpr std::chrono::milliseconds stick_timeout{1000};
 
 } // namespace
 
@@ -63,7 +66,8 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     mutable std::mutex mutex;
     std::condition_variable changed;
     std::size_t total = 0; // pool threads, parked callers included
-    std::size_t idle = 0;  // pool threads not running a handler
+    std::size_t idle = 0;   // pool threads free to take a call on any connection (in epoll_wait)
+    std::size_t sticky = 0; // pool threads waiting for the next call on their last connection
     std::size_t busy = 0;
     bool revoked = false;
     bool attached = false;
@@ -73,7 +77,8 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     void run(bool parked);
     void spawn_locked();
     void accept_all();
-    bool receive_call(connection& c, uds::received_message& m, bool& keep);
+    bool serve_connection(connection& c);
+    bool receive_call(connection& c, uds::received_message& m, bool& keep, int flags);
     bool serve_call(connection& c, uds::received_message& m);
     void refuse_pending_locked();
     void close_connection(connection* c);
@@ -129,30 +134,7 @@ void door_server::impl::run(bool parked)
             continue;
         }
         auto* c = static_cast<connection*>(ev.data.ptr);
-        bool keep = true;
-        uds::received_message m;
-        // A caller often sends its next call while this thread is still finishing the last
-        // reply; taking it here, once, saves the re-arm and the wake-up of another thread that
-        // would otherwise race for it.
-        for (int round = 0; round < 2 && keep && receive_call(*c, m, keep); ++round) {
-            // Only a real call takes the thread out of the idle set, so a client closing its
-            // connection cannot make the pool grow.
-            {
-                std::lock_guard lock(mutex);
-                --idle;
-                ++busy;
-                if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
-                    spawn_locked();
-            }
-            keep = serve_call(*c, m);
-            {
-                std::lock_guard lock(mutex);
-                --busy;
-                ++idle;
-                changed.notify_all();
-            }
-        }
-        if (!keep) {
+        if (!serve_connection(*c)) {
             close_connection(c);
         } else if (!revoked_flag.load()) {
             epoll_event again{};
@@ -171,8 +153,65 @@ void door_server::impl::run(bool parked)
     if (parked) changed.wait(lock, [this] { return total == 0; });
 }
 
+// Serves the calls of one connection that epoll reported readable; false when it is finished.
+// After a call, the thread stays with its connection and waits for the next call in a blocking
+// receive, as long as another thread is free to take calls on other connections: a caller
+// that makes call after call on one connection (an event loop does) then costs this side one
+// receive and one send per call, instead of an epoll wait, a receive, a receive that finds
+// nothing and a re-arm. Only in an uncapped pool, where a thread is added whenever the last
+// free one starts a call; in a capped one a thread held by a quiet connection could make a
+// call on another wait. A quiet connection is handed back to epoll after `stick_timeout`.
+bool door_server::impl::serve_connection(connection& c)
+{
+    bool sticking = false; // between calls on c, neither free nor busy
+    bool keep = true;
+    for (;;) {
+        uds::received_message m;
+        if (!receive_call(c, m, keep, sticking ? 0 : MSG_DONTWAIT)) break;
+        {
+            // Only a real call takes the thread out of the free set, so a client closing its
+            // connection cannot make the pool grow.
+            std::lock_guard lock(mutex);
+            if (sticking)
+                --sticky;
+            else
+                --idle;
+            sticking = false;
+            ++busy;
+            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
+                spawn_locked();
+        }
+        keep = serve_call(c, m);
+        {
+            std::lock_guard lock(mutex);
+            --busy;
+            sticking = keep && !revoked && options.max_threads == 0 && idle > 0;
+            if (sticking)
+                ++sticky;
+            else
+                ++idle;
+            changed.notify_all();
+        }
+        if (!sticking) return keep;
+    }
+    if (sticking) {
+        // The connection went quiet (EAGAIN after SO_RCVTIMEO), closed or failed.
+        std::lock_guard lock(mutex);
+        --sticky;
+        ++idle;
+        changed.notify_all();
+    }
+    return keep;
+}
+
 void door_server::impl::accept_all()
 {
+    // A pool that reaps idle threads sooner than stick_timeout does not keep them stuck longer.
+    const auto stick = (options.idle_timeout.count() > 0 && options.idle_timeout < stick_timeout)
+                           ? options.idle_timeout
+                           : stick_timeout;
+    const timeval receive_timeout{static_cast<time_t>(stick.count() / 1000),
+                                  static_cast<suseconds_t>((stick.count() % 1000) * 1000)};
     for (;;) {
         unique_fd fd(::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!fd) {
@@ -187,8 +226,8 @@ void door_server::impl::accept_all()
             c->caller.gid = cred.gid;
             c->caller.pid = cred.pid;
         }
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &peer_io_timeout, sizeof peer_io_timeout);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &peer_send_timeout, sizeof peer_send_timeout);
         connection* raw = c.get();
         {
             // Checked before the hello: a client that never saw a hello reports EBADF ("nothing
@@ -212,9 +251,9 @@ void door_server::impl::accept_all()
     }
 }
 
-bool door_server::impl::receive_call(connection& c, uds::received_message& m, bool& keep)
+bool door_server::impl::receive_call(connection& c, uds::received_message& m, bool& keep, int flags)
 {
-    if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT)) {
+    if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, flags)) {
         keep = ec.value() == EAGAIN;
         if (ec.value() == EPROTO || ec.value() == EPROTONOSUPPORT || ec.value() == E2BIG)
             uds::send_error(c.fd.get(), ec.value());

@@ -2,6 +2,7 @@
 // server_process: spawning, watching and reaping the helper door_test_server.
 #include "server_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 extern char** environ;
@@ -199,5 +201,23 @@ std::optional<int> server_process::wait_exit(std::chrono::milliseconds timeout)
 long server_process::task_count() const { return count_entries("/proc/" + std::to_string(pid_) + "/task"); }
 
 long server_process::fd_count() const { return count_entries("/proc/" + std::to_string(pid_) + "/fd"); }
+
+long server_process::tasks_in_syscall(long number) const
+{
+    const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+    DIR* dir = ::opendir(tasks.c_str());
+    if (dir == nullptr) return -1;
+    long count = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        // The first field is the number of the system call the thread is blocked in ("running"
+        // when it is not in one).
+        std::ifstream in(tasks + "/" + entry->d_name + "/syscall");
+        long current = -1;
+        if (in >> current && current == number) ++count;
+    }
+    ::closedir(dir);
+    return count;
+}
 
 } // namespace portunus::test

@@ -23,7 +23,8 @@ struct server_options {
 /// The helper server, started with posix_spawn (the test process has threads, so no fork) with
 /// a release pipe on its stdin and its stdout on a pipe read here. The constructor returns once
 /// the helper printed "ready" and, with `park`, its main thread is parked (throws otherwise);
-/// the destructor kills and reaps it. Not thread-safe, except pid(), task_count(), fd_count().
+/// the destructor kills and reaps it. Not thread-safe, except pid(), task_count(),
+/// fd_count(), tasks_in_syscall().
 class server_process {
 public:
     server_process(const std::string& path, const server_options& options);
@@ -51,6 +52,8 @@ public:
     /// Entries in /proc/PID/task and /proc/PID/fd.
     [[nodiscard]] long task_count() const;
     [[nodiscard]] long fd_count() const;
+    /// Threads blocked in system call `number` right now (/proc/PID/task/TID/syscall).
+    [[nodiscard]] long tasks_in_syscall(long number) const;
 
 private:
     void stop() noexcept;
