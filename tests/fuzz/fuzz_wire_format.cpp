@@ -5,6 +5,8 @@
 #include <portunus/door_error.hpp>
 
 #include <cstdlib>
+#include <string_view>
+#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
@@ -24,7 +26,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if ((h.type == message_type::call || h.type == message_type::reply) && !in_memfd &&
             (h.size != body || body > wire_inline_max))
             std::abort();
-        if (in_memfd && h.size <= wire_inline_max) std::abort();
+        if (in_memfd && h.type != message_type::reply_batch && h.size <= wire_inline_max) std::abort();
+        if (in_memfd && h.size + batch_reply_entry_header <= wire_inline_max) std::abort();
+        if ((h.type == message_type::call_batch || h.type == message_type::reply_batch) && !in_memfd) {
+            // A batch body that decodes gives entries that lie inside it and account for all of it.
+            std::vector<batch_entry> entries;
+            const std::string_view text(reinterpret_cast<const char*>(message.data()) + wire_header_size, body);
+            if (!decode_batch(h.type, text, entries)) {
+                std::size_t total = 0;
+                for (const auto& e : entries) {
+                    if (e.data.data() < text.data() || e.data.data() + e.data.size() > text.data() + text.size())
+                        std::abort();
+                    if (e.error < 0 || (e.error != 0 && !e.data.empty())) std::abort();
+                    total += e.data.size() +
+                             (h.type == message_type::reply_batch ? batch_reply_entry_header : batch_call_entry_header);
+                }
+                if (entries.empty() || total != body) std::abort();
+            }
+        }
         if (h.type == message_type::hello) {
             wire_hello hello;
             (void)decode_hello(message.subspan(wire_header_size), hello);

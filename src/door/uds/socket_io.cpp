@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
 
 namespace portunus::uds {
 namespace {
@@ -129,6 +130,55 @@ std::error_code send_message(int sock, message_type type, std::string_view data,
     return send_raw(sock, p, {}, one);
 }
 
+std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error, std::string_view data)
+{
+    wire_header h;
+    h.type = message_type::reply_batch;
+    if (batch_reply_entry_header + data.size() <= wire_inline_max) {
+        std::string body;
+        body.reserve(batch_reply_entry_header + data.size());
+        append_batch_reply(body, tag, error, data);
+        h.size = body.size();
+        return send_raw(sock, h, body, {});
+    }
+    std::error_code ec;
+    unique_fd memfd = make_sealed_memfd(data, ec);
+    if (ec) return ec;
+    std::string entry;
+    append_batch_reply(entry, tag, 0, {});
+    // The entry's length field says where the bytes are: all of them, in the memfd.
+    const auto length = static_cast<std::uint32_t>(data.size());
+    std::memcpy(entry.data() + batch_reply_entry_header - 4, &length, sizeof length);
+    h.flags = flag_payload_in_memfd;
+    h.size = data.size();
+    if ((ec = send_raw(sock, h, entry, {}))) return ec;
+    wire_header p;
+    p.type = message_type::payload;
+    p.nfds = 1;
+    p.size = data.size();
+    const int one[1] = {memfd.get()};
+    return send_raw(sock, p, {}, one);
+}
+
+std::error_code batch_entries(const received_message& m, std::vector<batch_entry>& out)
+{
+    if ((m.header.flags & flag_payload_in_memfd) == 0) return decode_batch(m.header.type, m.data, out);
+    out.clear();
+    std::vector<batch_entry> head;
+    std::string entry(m.inline_body);
+    // Decoded as an entry without its bytes, then given the memfd's.
+    std::memset(entry.data() + batch_reply_entry_header - 4, 0, 4);
+    std::uint32_t length = 0;
+    if (m.inline_body.size() == batch_reply_entry_header)
+        std::memcpy(&length, m.inline_body.data() + batch_reply_entry_header - 4, sizeof length);
+    if (m.header.type != message_type::reply_batch || m.inline_body.size() != batch_reply_entry_header ||
+        decode_batch(message_type::reply_batch, entry, head) || head.size() != 1 || head[0].error != 0 ||
+        length != m.header.size || length != m.data.size())
+        return make_door_error(EPROTO);
+    out.push_back({head[0].tag, 0, m.data});
+    return {};
+}
+
 std::error_code send_error(int sock, int errno_value)
 {
     wire_header h;
@@ -152,6 +202,7 @@ std::error_code receive_message(int sock, std::span<std::byte> buffer, received_
     out.fds.clear();
     out.mapped = door_buffer{};
     out.data = {};
+    out.inline_body = {};
     std::size_t length = 0;
     if (auto ec = receive_raw(sock, buffer, flags, length, out.fds)) return ec;
     std::uint16_t peer_version = 0;
@@ -163,8 +214,9 @@ std::error_code receive_message(int sock, std::span<std::byte> buffer, received_
         out.fds.clear();
         return make_door_error(EPROTO);
     }
+    out.inline_body = {reinterpret_cast<const char*>(buffer.data()) + wire_header_size, length - wire_header_size};
     if ((out.header.flags & flag_payload_in_memfd) == 0) {
-        out.data = {reinterpret_cast<const char*>(buffer.data()) + wire_header_size, length - wire_header_size};
+        out.data = out.inline_body;
         return {};
     }
 

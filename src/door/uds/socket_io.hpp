@@ -18,6 +18,7 @@ namespace portunus::uds {
 struct received_message {
     wire_header header;
     std::string_view data;
+    std::string_view inline_body; ///< the bytes after the header in the first socket message
     door_buffer mapped;
     std::vector<unique_fd> fds;
 };
@@ -34,6 +35,13 @@ char* take_thread_receive_buffer() noexcept;
 std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds);
 std::error_code send_error(int sock, int errno_value);
 std::error_code send_hello(int sock, const wire_hello& hello);
+
+/// Sends the answer to one call of a batch: a reply_batch with one entry, its bytes inline when
+/// they fit, otherwise in a sealed memfd in a second message. `error` non-zero: a failed call.
+std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error, std::string_view data);
+
+/// The entries of a received call_batch or reply_batch (views into `m`); EPROTO if malformed.
+std::error_code batch_entries(const received_message& m, std::vector<batch_entry>& out);
 
 /// Receives one logical message (two socket messages when the payload is in a memfd).
 /// `flags` go to the first recvmsg (e.g. MSG_DONTWAIT). Errors: ECONNRESET when the peer closed,

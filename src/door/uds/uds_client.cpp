@@ -317,6 +317,60 @@ door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) co
     return receive_reply(conn.get(), MSG_DONTWAIT, ec, usable);
 }
 
+bool door_client::accepts_batches() const noexcept
+{
+    return impl_ && (impl_->identity.attributes & uds::wire_attr_batches) != 0;
+}
+
+void door_client::append_batch_call(std::string& body, std::uint32_t tag, std::string_view data)
+{
+    uds::append_batch_call(body, tag, data);
+}
+
+void door_client::send_batch(const unique_fd& conn, std::string_view body, std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_ || !conn || body.size() > batch_body_max) {
+        ec = make_door_error(!impl_ || !conn ? EBADF : E2BIG);
+        return;
+    }
+    ec = uds::send_message(conn.get(), uds::message_type::call_batch, body, {});
+    if (ec && (ec.value() == EPIPE || ec.value() == ECONNRESET || ec.value() == ENOTCONN || ec.value() == ECONNREFUSED))
+        ec = make_door_error(EBADF);
+}
+
+void door_client::receive_batch_replies(const unique_fd& conn, const batch_reply_handler& each,
+                                        std::error_code& ec) const
+{
+    ec.clear();
+    if (!impl_ || !conn) {
+        ec = make_door_error(EBADF);
+        return;
+    }
+    // A block of its own: `each` may make single calls, which receive into the thread's block.
+    static thread_local std::unique_ptr<char[]> block(new char[uds::wire_header_size + uds::wire_inline_max]);
+    const std::span<std::byte> buffer(reinterpret_cast<std::byte*>(block.get()),
+                                      uds::wire_header_size + uds::wire_inline_max);
+    std::vector<uds::batch_entry> entries;
+    for (;;) {
+        uds::received_message m;
+        if ((ec = uds::receive_message(conn.get(), buffer, m, MSG_DONTWAIT))) {
+            if (ec.value() == ECONNRESET) ec = make_door_error(EINTR);
+            return;
+        }
+        if (m.header.type == uds::message_type::error) {
+            ec = make_door_error(m.header.error);
+            return;
+        }
+        if (m.header.type != uds::message_type::reply_batch || uds::batch_entries(m, entries)) {
+            ec = make_door_error(EPROTO);
+            return;
+        }
+        for (const auto& e : entries)
+            each(e.tag, e.error != 0 ? make_door_error(e.error) : std::error_code{}, e.data);
+    }
+}
+
 door_result door_client::impl::finish(unique_fd conn, std::error_code& ec)
 {
     bool usable = false;
@@ -334,7 +388,7 @@ door_info door_client::info(std::error_code& ec) const
         return info;
     }
     info.target = impl_->identity.pid;
-    info.attributes = impl_->identity.attributes;
+    info.attributes = impl_->identity.attributes & ~uds::wire_attr_batches;
     info.uniquifier = impl_->identity.uniquifier;
     // A server that has exited revokes its doors; report that as illumos does, with target -1.
     if (::kill(info.target, 0) != 0 && errno == ESRCH) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -28,6 +29,15 @@ struct connection {
 // Tags for the epoll events that are not connections.
 char listener_tag;
 char wake_tag;
+char work_tag;
+
+// One call of a call_batch, waiting for a thread. The connection is shared: its calls may be
+// served by several threads, and it may be closed (by its client) while some still wait.
+struct work_item {
+    std::shared_ptr<connection> c;
+    std::uint32_t tag = 0;
+    std::string data;
+};
 
 std::uint64_t new_uniquifier()
 {
@@ -72,12 +82,20 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     bool revoked = false;
     bool attached = false;
     std::atomic<bool> revoked_flag{false};
-    std::unordered_map<connection*, std::unique_ptr<connection>> connections;
+    std::unordered_map<connection*, std::shared_ptr<connection>> connections;
+    // Calls of batches not yet taken by a thread (guarded by mutex). work_fd, edge-triggered in
+    // the epoll set, wakes one free thread to help when a thread takes a call and more wait.
+    std::deque<work_item> work;
+    unique_fd work_fd;
+    bool work_wake_pending = false;
 
     void run(bool parked);
     void spawn_locked();
     void accept_all();
     bool serve_connection(connection& c);
+    bool queue_batch(connection& c, const uds::received_message& m);
+    void answer_batch(int fd, const uds::received_message& m, int errno_value);
+    void run_work();
     bool receive_call(connection& c, uds::received_message& m, bool& keep, int flags);
     bool serve_call(connection& c, uds::received_message& m);
     void refuse_pending_locked();
@@ -87,7 +105,8 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     uds::wire_hello hello() const
     {
         return {static_cast<std::int32_t>(::getpid()),
-                options.refuse_descriptors ? std::uint32_t{door_attr_refuse_desc} : 0u, uniquifier};
+                (options.refuse_descriptors ? std::uint32_t{door_attr_refuse_desc} : 0u) | uds::wire_attr_batches,
+                uniquifier};
     }
 };
 
@@ -129,6 +148,14 @@ void door_server::impl::run(bool parked)
             continue;
         }
         if (ev.data.ptr == &wake_tag) break;
+        if (ev.data.ptr == &work_tag) {
+            {
+                std::lock_guard lock(mutex);
+                work_wake_pending = false;
+            }
+            run_work();
+            continue;
+        }
         if (ev.data.ptr == &listener_tag) {
             accept_all();
             continue;
@@ -142,6 +169,7 @@ void door_server::impl::run(bool parked)
             again.data.ptr = c;
             ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c->fd.get(), &again);
         }
+        run_work(); // the calls of a batch just read, if that is what it was
         // After revoke a kept connection stays disarmed; finish_locked() answers and closes it.
     }
 
@@ -168,6 +196,12 @@ bool door_server::impl::serve_connection(connection& c)
     for (;;) {
         uds::received_message m;
         if (!receive_call(c, m, keep, sticking ? 0 : MSG_DONTWAIT)) break;
+        if (m.header.type == uds::message_type::call_batch) {
+            // Its calls go to the work queue; this thread takes them once the connection is
+            // re-armed, so that the client's next batch can be read meanwhile.
+            keep = queue_batch(c, m);
+            break;
+        }
         {
             // Only a real call takes the thread out of the free set, so a client closing its
             // connection cannot make the pool grow.
@@ -218,7 +252,7 @@ void door_server::impl::accept_all()
             if (errno == EINTR || errno == ECONNABORTED) continue;
             break; // EAGAIN, or descriptors exhausted: try again on the next readiness event
         }
-        auto c = std::make_unique<connection>();
+        auto c = std::make_shared<connection>();
         ucred cred{};
         socklen_t len = sizeof cred;
         if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -259,13 +293,17 @@ bool door_server::impl::receive_call(connection& c, uds::received_message& m, bo
             uds::send_error(c.fd.get(), ec.value());
         return false;
     }
-    if (m.header.type != uds::message_type::call) {
+    const bool batch = m.header.type == uds::message_type::call_batch;
+    if (m.header.type != uds::message_type::call && !batch) {
         uds::send_error(c.fd.get(), EPROTO);
         keep = false;
         return false;
     }
     if (revoked_flag.load()) {
-        keep = !uds::send_error(c.fd.get(), EBADF);
+        if (batch)
+            answer_batch(c.fd.get(), m, EBADF);
+        else
+            keep = !uds::send_error(c.fd.get(), EBADF);
         return false;
     }
     if (options.refuse_descriptors && !m.fds.empty()) {
@@ -291,6 +329,84 @@ bool door_server::impl::serve_call(connection& c, uds::received_message& m)
     return !uds::send_message(c.fd.get(), uds::message_type::reply, reply.data, raw);
 }
 
+// Answers every call of a batch with the same error, in one message: EBADF (revoked, nothing
+// ran), or EPROTO for a batch that does not decode (and then the connection is done for).
+void door_server::impl::answer_batch(int fd, const uds::received_message& m, int errno_value)
+{
+    std::vector<uds::batch_entry> entries;
+    if (uds::batch_entries(m, entries)) {
+        uds::send_error(fd, EPROTO);
+        return;
+    }
+    std::string body;
+    for (const auto& e : entries) uds::append_batch_reply(body, e.tag, errno_value, {});
+    uds::send_message(fd, uds::message_type::reply_batch, body, {});
+}
+
+bool door_server::impl::queue_batch(connection& c, const uds::received_message& m)
+{
+    std::vector<uds::batch_entry> entries;
+    if (uds::batch_entries(m, entries)) {
+        uds::send_error(c.fd.get(), EPROTO);
+        return false;
+    }
+    std::lock_guard lock(mutex);
+    const auto it = connections.find(&c);
+    if (it == connections.end()) return false;
+    for (const auto& e : entries) work.push_back({it->second, e.tag, std::string(e.data)});
+    return true;
+}
+
+// Serves queued batch calls until none is left. Each call is a call as any other for the pool:
+// taking it makes the thread busy, taking the last free slot adds a thread (the high-water
+// rule), and while more calls wait one free thread is woken to help, so that a slow call never
+// holds up the calls queued behind it for longer than it takes a thread to wake. Each reply goes
+// out on its own as soon as it is ready.
+void door_server::impl::run_work()
+{
+    for (;;) {
+        work_item w;
+        bool wake = false;
+        {
+            std::lock_guard lock(mutex);
+            if (work.empty()) return;
+            w = std::move(work.front());
+            work.pop_front();
+            --idle;
+            ++busy;
+            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
+                spawn_locked();
+            if (!work.empty() && idle > 0 && !work_wake_pending) {
+                work_wake_pending = true;
+                wake = true;
+            }
+        }
+        if (wake) {
+            const std::uint64_t one = 1;
+            [[maybe_unused]] auto n = ::write(work_fd.get(), &one, sizeof one);
+        }
+        if (revoked_flag.load()) {
+            uds::send_batch_reply(w.c->fd.get(), w.tag, EBADF, {});
+        } else {
+            door_request request{w.data, {}, w.c->caller};
+            try {
+                door_reply reply = handler(request);
+                // A batch reply carries no descriptors; a handler that returns some fails the call.
+                if (!reply.fds.empty())
+                    uds::send_batch_reply(w.c->fd.get(), w.tag, ENOTSUP, {});
+                else
+                    uds::send_batch_reply(w.c->fd.get(), w.tag, 0, reply.data);
+            } catch (...) {
+                uds::send_batch_reply(w.c->fd.get(), w.tag, EINTR, {});
+            }
+        }
+        std::lock_guard lock(mutex);
+        --busy;
+        ++idle;
+        changed.notify_all();
+    }
+}
+
 void door_server::impl::close_connection(connection* c)
 {
     ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
@@ -306,9 +422,15 @@ void door_server::impl::refuse_pending_locked()
     for (auto& [raw, c] : connections) {
         ::shutdown(c->fd.get(), SHUT_RD);
         uds::received_message m;
-        while (!uds::receive_message(c->fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT))
-            uds::send_error(c->fd.get(), EBADF);
+        while (!uds::receive_message(c->fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT)) {
+            if (m.header.type == uds::message_type::call_batch)
+                answer_batch(c->fd.get(), m, EBADF);
+            else
+                uds::send_error(c->fd.get(), EBADF);
+        }
     }
+    for (auto& w : work) uds::send_batch_reply(w.c->fd.get(), w.tag, EBADF, {});
+    work.clear();
 }
 
 // Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
@@ -347,7 +469,8 @@ door_server door_server::create(door_handler handler, door_options options, std:
     i->options = options;
     i->epoll_fd.reset(::epoll_create1(EPOLL_CLOEXEC));
     i->wake_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!i->epoll_fd || !i->wake_fd) {
+    i->work_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!i->epoll_fd || !i->wake_fd || !i->work_fd) {
         ec = make_door_error(errno);
         return {};
     }
@@ -356,6 +479,15 @@ door_server door_server::create(door_handler handler, door_options options, std:
     ev.events = EPOLLIN;
     ev.data.ptr = &wake_tag;
     if (::epoll_ctl(i->epoll_fd.get(), EPOLL_CTL_ADD, i->wake_fd.get(), &ev) != 0) {
+        ec = make_door_error(errno);
+        return {};
+    }
+    // Edge-triggered: each write wakes one waiting thread, and nobody needs to read it back
+    // (the counter cannot overflow at one increment per batch).
+    epoll_event work_ev{};
+    work_ev.events = EPOLLIN | EPOLLET;
+    work_ev.data.ptr = &work_tag;
+    if (::epoll_ctl(i->epoll_fd.get(), EPOLL_CTL_ADD, i->work_fd.get(), &work_ev) != 0) {
         ec = make_door_error(errno);
         return {};
     }

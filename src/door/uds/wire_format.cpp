@@ -58,7 +58,7 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
 
     const auto type = get<std::uint16_t>(p + off_type);
     if (type < static_cast<std::uint16_t>(message_type::hello) ||
-        type > static_cast<std::uint16_t>(message_type::payload))
+        type > static_cast<std::uint16_t>(message_type::reply_batch))
         return malformed;
     out.type = static_cast<message_type>(type);
     out.flags = get<std::uint32_t>(p + off_flags);
@@ -91,10 +91,76 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
         if (out.flags != 0 || out.nfds != 0 || body != 0 || out.size != 0 || out.error <= 0) return malformed;
         break;
     case message_type::payload:
-        if (out.flags != 0 || out.nfds != 1 || body != 0 || out.size <= wire_inline_max || out.error != 0)
+        // The smallest memfd payload is that of a batch reply whose entry header tipped it over.
+        if (out.flags != 0 || out.nfds != 1 || body != 0 || out.size <= wire_inline_max - batch_reply_entry_header ||
+            out.error != 0)
             return malformed;
         break;
+    case message_type::call_batch:
+    case message_type::reply_batch:
+        if (out.nfds != 0 || out.error != 0) return malformed;
+        if (in_memfd) {
+            // One large reply: its entry header inline, its bytes in the memfd.
+            if (out.type != message_type::reply_batch || body != batch_reply_entry_header ||
+                out.size + batch_reply_entry_header <= wire_inline_max)
+                return malformed;
+        } else if (out.size != body || body > wire_inline_max || body == 0) {
+            return malformed;
+        }
+        break;
     }
+    return {};
+}
+
+void append_batch_call(std::string& body, std::uint32_t tag, std::string_view data)
+{
+    const std::size_t at = body.size();
+    body.resize(at + batch_call_entry_header);
+    auto* p = reinterpret_cast<std::byte*>(body.data() + at);
+    put<std::uint32_t>(p, tag);
+    put<std::uint32_t>(p + 4, static_cast<std::uint32_t>(data.size()));
+    body.append(data);
+}
+
+void append_batch_reply(std::string& body, std::uint32_t tag, std::int32_t error, std::string_view data)
+{
+    const std::size_t at = body.size();
+    body.resize(at + batch_reply_entry_header);
+    auto* p = reinterpret_cast<std::byte*>(body.data() + at);
+    put<std::uint32_t>(p, tag);
+    put<std::int32_t>(p + 4, error);
+    put<std::uint32_t>(p + 8, static_cast<std::uint32_t>(data.size()));
+    body.append(data);
+}
+
+std::error_code decode_batch(message_type type, std::string_view body, std::vector<batch_entry>& out)
+{
+    out.clear();
+    const auto malformed = make_door_error(EPROTO);
+    const bool replies = type == message_type::reply_batch;
+    if (!replies && type != message_type::call_batch) return malformed;
+    const std::size_t head = replies ? batch_reply_entry_header : batch_call_entry_header;
+    const auto* p = reinterpret_cast<const std::byte*>(body.data());
+    std::size_t at = 0;
+    while (at < body.size()) {
+        if (body.size() - at < head) {
+            out.clear();
+            return malformed;
+        }
+        batch_entry e;
+        e.tag = get<std::uint32_t>(p + at);
+        e.error = replies ? get<std::int32_t>(p + at + 4) : 0;
+        const std::size_t length = get<std::uint32_t>(p + at + head - 4);
+        at += head;
+        if (length > body.size() - at || e.error < 0 || (e.error != 0 && length != 0)) {
+            out.clear();
+            return malformed;
+        }
+        e.data = body.substr(at, length);
+        at += length;
+        out.push_back(e);
+    }
+    if (out.empty()) return malformed;
     return {};
 }
 

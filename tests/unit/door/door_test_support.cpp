@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +60,11 @@ long count_entries(const std::string& directory)
     }
     ::closedir(dir);
     return count;
+}
+
+bool exited_cleanly(const std::optional<int>& status)
+{
+    return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
 
 double elapsed_ms(steady::time_point since)

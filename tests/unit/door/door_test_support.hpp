@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -21,6 +22,8 @@ using steady = std::chrono::steady_clock;
 
 /// Entries in a directory such as /proc/self/fd, or -1 if it cannot be read (the process is gone).
 long count_entries(const std::string& directory);
+/// A wait status of a process that exited with status 0.
+bool exited_cleanly(const std::optional<int>& status);
 
 /// Waits until `fd` is readable; false once `deadline` passes.
 bool wait_readable(int fd, steady::time_point deadline);

@@ -25,11 +25,6 @@ bool path_exists(const std::string& path)
     return ::lstat(path.c_str(), &st) == 0;
 }
 
-bool exited_cleanly(const std::optional<int>& status)
-{
-    return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-}
-
 } // namespace
 
 TEST_CASE("opening a path that does not exist fails with ENOENT", "[door][lifecycle]")

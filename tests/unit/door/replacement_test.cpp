@@ -18,11 +18,6 @@ namespace {
 using namespace portunus;
 using namespace portunus::test;
 
-bool exited_cleanly(const std::optional<int>& status)
-{
-    return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-}
-
 } // namespace
 
 TEST_CASE("replacing the server 100 times under a continuous call loop loses no call", "[door][replace]")

@@ -97,7 +97,7 @@ std::vector<bad_case> bad_cases()
          EPROTONOSUPPORT, 2},
         {"version 0xffff", poke<std::uint16_t>(call5, at_version, 0xffff), 0, EPROTONOSUPPORT, 0xffff},
         {"type 0", poke<std::uint16_t>(call5, at_type, 0), 0, EPROTO, 1},
-        {"type 6 (one past payload)", poke<std::uint16_t>(call5, at_type, 6), 0, EPROTO, 1},
+        {"type 8 (one past reply_batch)", poke<std::uint16_t>(call5, at_type, 8), 0, EPROTO, 1},
         {"type 0xffff", poke<std::uint16_t>(call5, at_type, 0xffff), 0, EPROTO, 1},
         {"nonzero reserved word", poke<std::uint32_t>(call5, at_reserved, 1), 0, EPROTO, 1},
         {"reserved word high bit", poke<std::uint32_t>(call5, at_reserved, 0x80000000u), 0, EPROTO, 1},
@@ -143,6 +143,20 @@ std::vector<bad_case> bad_cases()
         {"payload with a body", message(header(message_type::payload, max_inline + 1, 1), 8), 1, EPROTO, 1},
         {"payload with the memfd flag", message(header(message_type::payload, max_inline + 1, 1, flag_payload_in_memfd)),
          1, EPROTO, 1},
+        {"empty call batch", message(header(message_type::call_batch, 0)), 0, EPROTO, 1},
+        {"call batch with a descriptor", message(header(message_type::call_batch, 12, 1), 12), 1, EPROTO, 1},
+        {"call batch over the inline maximum", message(header(message_type::call_batch, max_inline + 1), max_inline + 1),
+         0, EPROTO, 1},
+        {"call batch size unlike its body", message(header(message_type::call_batch, 13), 12), 0, EPROTO, 1},
+        {"call batch with the memfd flag", message(header(message_type::call_batch, max_inline + 1, 0,
+                                                          flag_payload_in_memfd), 12), 0, EPROTO, 1},
+        {"call batch with an error", message(header(message_type::call_batch, 12, 0, 0, EBADF), 12), 0, EPROTO, 1},
+        {"memfd reply batch without its entry header",
+         message(header(message_type::reply_batch, max_inline + 1, 0, flag_payload_in_memfd)), 0, EPROTO, 1},
+        {"memfd reply batch that would fit inline",
+         message(header(message_type::reply_batch, max_inline - 12, 0, flag_payload_in_memfd), 12), 0, EPROTO, 1},
+        {"payload too small even for a batch reply", message(header(message_type::payload, max_inline - 12, 1)), 1,
+         EPROTO, 1},
     };
 }
 
@@ -181,6 +195,14 @@ std::vector<valid_case> valid_cases()
          h(message_type::error, 0, 0, 0, EPROTONOSUPPORT)},
         {"payload", message(h(message_type::payload, max_inline + 1, 1, 0, 0)), 1,
          h(message_type::payload, max_inline + 1, 1, 0, 0)},
+        {"call batch", message(h(message_type::call_batch, 20, 0, 0, 0), 20), 0, h(message_type::call_batch, 20, 0, 0, 0)},
+        {"reply batch at the inline maximum", message(h(message_type::reply_batch, max_inline, 0, 0, 0), max_inline), 0,
+         h(message_type::reply_batch, max_inline, 0, 0, 0)},
+        {"memfd reply batch tipped over by its entry header",
+         message(h(message_type::reply_batch, max_inline - 11, 0, flag_payload_in_memfd, 0), 12), 0,
+         h(message_type::reply_batch, max_inline - 11, 0, flag_payload_in_memfd, 0)},
+        {"payload of such a reply", message(h(message_type::payload, max_inline - 11, 1, 0, 0)), 1,
+         h(message_type::payload, max_inline - 11, 1, 0, 0)},
     };
 }
 
@@ -318,4 +340,59 @@ TEST_CASE("unused error field in hello and payload messages is rejected", "[door
     std::uint16_t version = 0;
     CHECK(decode(hello_with_error, 0, out, version).value() == EPROTO);
     CHECK(decode(payload_with_error, 1, out, version).value() == EPROTO);
+}
+
+TEST_CASE("decode_batch splits well-formed bodies and rejects each malformed one", "[door][wire][batch]")
+{
+    portunus::test::leak_check leaks;
+    std::string calls;
+    append_batch_call(calls, 1, "first");
+    append_batch_call(calls, 0xffffffffu, "");
+    append_batch_call(calls, 7, std::string(300, 'x'));
+    std::vector<batch_entry> out;
+    REQUIRE_FALSE(decode_batch(message_type::call_batch, calls, out));
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].tag == 1);
+    CHECK(out[0].data == "first");
+    CHECK(out[1].tag == 0xffffffffu);
+    CHECK(out[1].data.empty());
+    CHECK(out[2].data == std::string(300, 'x'));
+
+    std::string replies;
+    append_batch_reply(replies, 3, 0, "ok");
+    append_batch_reply(replies, 4, EBADF, {});
+    REQUIRE_FALSE(decode_batch(message_type::reply_batch, replies, out));
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].data == "ok");
+    CHECK(out[1].error == EBADF);
+
+    std::string with_bytes;
+    append_batch_reply(with_bytes, 5, EINTR, "no bytes may come with an error");
+    std::string negative;
+    append_batch_reply(negative, 5, -1, {});
+    const struct {
+        const char* name;
+        message_type type;
+        std::string body;
+    } bad[] = {
+        {"no entry", message_type::call_batch, ""},
+        {"a cut entry header", message_type::call_batch, calls.substr(0, 5)},
+        {"a length past the end", message_type::call_batch, calls.substr(0, 12)},
+        {"a call body read as replies with bytes left over", message_type::reply_batch, calls.substr(0, 13)},
+        {"an error with bytes", message_type::reply_batch, with_bytes},
+        {"a negative error", message_type::reply_batch, negative},
+        {"a call type that is not a batch", message_type::call, calls},
+    };
+    for (const auto& c : bad) {
+        INFO("case: " << c.name);
+        const auto ec = decode_batch(c.type, c.body, out);
+        CHECK(ec.value() == EPROTO);
+        CHECK(out.empty());
+    }
+    // Every cut of a valid body that is not at an entry boundary is malformed.
+    for (std::size_t cut = 1; cut < calls.size(); ++cut) {
+        const bool boundary = cut == 13 || cut == 21;
+        INFO("cut at " << cut);
+        CHECK(static_cast<bool>(decode_batch(message_type::call_batch, calls.substr(0, cut), out)) == !boundary);
+    }
 }

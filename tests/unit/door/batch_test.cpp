@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MPL-2.0
+// Batches of tagged calls on one connection, through a real server process.
+#include "door/uds/wire_format.hpp"
+
+#include "door_test_support.hpp"
+#include "server_process.hpp"
+
+#include <poll.h>
+
+#include <csignal>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace portunus;
+using namespace portunus::test;
+
+struct answer {
+    std::error_code error;
+    std::string bytes;
+    double at_ms = 0;
+};
+
+// Reads answers until `count` have come or `timeout` passed; the map is keyed by tag.
+std::map<std::uint32_t, answer> collect(const door_client& client, const unique_fd& conn, std::size_t count,
+                                        std::chrono::milliseconds timeout, std::error_code& final_error)
+{
+    std::map<std::uint32_t, answer> got;
+    const auto start = steady::now();
+    final_error.clear();
+    while (got.size() < count && elapsed_ms(start) < static_cast<double>(timeout.count())) {
+        pollfd p{conn.get(), POLLIN, 0};
+        if (::poll(&p, 1, 50) != 1) continue;
+        std::error_code ec;
+        client.receive_batch_replies(
+            conn,
+            [&](std::uint32_t tag, std::error_code e, std::string_view bytes) {
+                got[tag] = {e, std::string(bytes), elapsed_ms(start)};
+            },
+            ec);
+        if (ec != std::errc::resource_unavailable_try_again) {
+            final_error = ec;
+            break;
+        }
+    }
+    return got;
+}
+
+} // namespace
+
+TEST_CASE("a batch of calls comes back as one answer per tag, large ones included", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {});
+    const auto client = open_door(dir.file("door"));
+    REQUIRE(client.accepts_batches());
+    std::error_code ec;
+    // The batch attribute is the transport's business, not a door attribute.
+    CHECK((client.info(ec).attributes & uds::wire_attr_batches) == 0);
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+
+    // 40 small echo calls, and one as large as a batch can be: its reply, with the longer reply
+    // entry header, no longer fits in a message and comes back through a memfd.
+    std::string body;
+    std::map<std::uint32_t, std::string> sent;
+    for (std::uint32_t tag = 100; tag < 140; ++tag) {
+        sent[tag] = "call " + std::to_string(tag);
+        door_client::append_batch_call(body, tag, sent[tag]);
+    }
+    const std::string big(door_client::batch_body_max - uds::batch_call_entry_header, 'b');
+    sent[7] = big;
+    std::string big_body;
+    door_client::append_batch_call(big_body, 7, big);
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    client.send_batch(conn, big_body, ec);
+    REQUIRE_FALSE(ec);
+    std::error_code final_error;
+    const auto got = collect(client, conn, sent.size(), 5s, final_error);
+    CHECK_FALSE(final_error);
+    REQUIRE(got.size() == sent.size());
+    for (const auto& [tag, bytes] : sent) {
+        INFO("tag " << tag);
+        REQUIRE(got.count(tag) == 1);
+        CHECK_FALSE(got.at(tag).error);
+        CHECK(got.at(tag).bytes == bytes);
+    }
+}
+
+TEST_CASE("a handler that returns descriptors fails only its batch call, with ENOTSUP", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {.mode = "fds"});
+    const auto client = open_door(dir.file("door"));
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    // "fds" mode hands back a pipe unless told "noextra": a reply with descriptors cannot travel
+    // in a batch, so that call must fail, and only that one.
+    std::string body;
+    door_client::append_batch_call(body, 1, "noextra ");
+    door_client::append_batch_call(body, 2, "with a pipe");
+    std::error_code ec;
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::error_code final_error;
+    const auto got = collect(client, conn, 2, 5s, final_error);
+    CHECK_FALSE(final_error);
+    REQUIRE(got.size() == 2);
+    CHECK_FALSE(got.at(1).error);
+    CHECK(got.at(1).bytes == "received 0");
+    CHECK(got.at(2).error == std::errc::not_supported);
+}
+
+TEST_CASE("a slow call in a batch does not hold up the calls queued behind it", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {.mode = "block"});
+    const auto client = open_door(dir.file("door"));
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    std::string body;
+    door_client::append_batch_call(body, 1, "block");
+    for (std::uint32_t tag = 2; tag <= 9; ++tag) door_client::append_batch_call(body, tag, "fast " + std::to_string(tag));
+    std::error_code ec;
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::map<std::uint32_t, answer> fast;
+    std::error_code final_error;
+    {
+        scope_exit unblock([&] { server.release_all(); });
+        REQUIRE(server.wait_lines("enter", 1, 5s));
+        fast = collect(client, conn, 8, 3s, final_error);
+        server.release(1);
+    }
+    CHECK_FALSE(final_error);
+    CHECK(fast.size() == 8);
+    CHECK(fast.count(1) == 0); // still blocked while the others were answered
+    for (const auto& [tag, a] : fast) {
+        CHECK_FALSE(a.error);
+        CHECK(a.bytes == "fast " + std::to_string(tag));
+    }
+    const auto last = collect(client, conn, 1, 5s, final_error);
+    REQUIRE(last.count(1) == 1);
+    CHECK(last.at(1).bytes == "released");
+}
+
+TEST_CASE("revoke answers the batch calls that have not run with EBADF", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    const auto path = dir.file("door");
+    server_process server(path, {.mode = "block", .max_threads = 1});
+    const auto client = open_door(path);
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    std::string body;
+    door_client::append_batch_call(body, 1, "block");
+    door_client::append_batch_call(body, 2, "queued a");
+    door_client::append_batch_call(body, 3, "queued b");
+    std::error_code ec;
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::map<std::uint32_t, answer> got;
+    std::error_code final_error;
+    {
+        scope_exit unblock([&] { server.release_all(); });
+        // One thread, busy with the first call: the other two wait in the queue.
+        REQUIRE(server.wait_lines("enter", 1, 5s));
+        REQUIRE(server.kill(SIGTERM));
+        got = collect(client, conn, 2, 3s, final_error);
+        server.release(1);
+    }
+    CHECK(got.size() == 2);
+    for (const std::uint32_t tag : {2u, 3u}) {
+        INFO("tag " << tag);
+        REQUIRE(got.count(tag) == 1);
+        CHECK(got.at(tag).error == std::errc::bad_file_descriptor);
+    }
+    // The call in flight finishes normally.
+    const auto last = collect(client, conn, 1, 5s, final_error);
+    REQUIRE(last.count(1) == 1);
+    CHECK_FALSE(last.at(1).error);
+    CHECK(last.at(1).bytes == "released");
+    CHECK(exited_cleanly(server.wait_exit(5s)));
+}
+
+TEST_CASE("a malformed batch gets EPROTO and the server keeps serving", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {});
+    const auto client = open_door(dir.file("door"));
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    std::string body;
+    door_client::append_batch_call(body, 1, "whole");
+    body.resize(body.size() - 2); // the entry's length now runs past the end
+    std::error_code ec;
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::error_code final_error;
+    const auto got = collect(client, conn, 1, 3s, final_error);
+    CHECK(got.empty());
+    CHECK(final_error == std::errc::protocol_error);
+    CHECK(client.call("still there", ec).data.view() == "still there");
+    CHECK_FALSE(ec);
+}
