@@ -60,6 +60,12 @@ bool door_gate::start_on_loop(job& j)
     static_cast<void>(j);
     return false; // door_call(3C) blocks: the caller pool is the only way on illumos
 #else
+    if (j.request.size() <= portunus::door_client::batch_call_max) {
+        if (auto link = batch_link_for(j.loop)) {
+            enqueue(link, std::move(j));
+            return true;
+        }
+    }
     auto c = take_loop_connection(j.loop);
     if (!c) return false;
     c->gate = shared_from_this();
@@ -135,7 +141,7 @@ void door_gate::put_loop_connection(std::shared_ptr<loop_connection> c)
             return;
         }
     }
-    loop_slots_.push_back({context, {}});
+    loop_slots_.push_back({context, {}, {}});
     loop_slots_.back().idle.push_back(std::move(c));
 }
 
@@ -217,9 +223,280 @@ void door_gate::finish(const std::shared_ptr<loop_connection>& c, call_outcome o
     }
     out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - c->started);
     j.done(std::move(out));
-    if (auto next = next_or_release()) start(std::move(*next));
+    if (auto next = next_or_release()) start_next(std::move(*next));
 }
 #endif
+
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+door_gate::batch_link::batch_link(const boost::asio::any_io_executor& l, portunus::door_client d, portunus::unique_fd f,
+                                  std::uint64_t gen)
+    : door(std::move(d)), fd(std::move(f)), loop(l), deadline(l), generation(gen)
+{
+}
+
+void door_gate::batch_link::on_deadline()
+{
+    if (auto g = gate) g->expire(shared_from_this());
+}
+
+// The loop's batch link, made on first use from a door connection the loop already has (or an
+// idle one of the door handle). None when the door is not open, does not take batches, or no
+// connection is at hand yet: the call then goes the single-call way, which opens connections,
+// and a later call turns one of them into the link.
+std::shared_ptr<door_gate::batch_link> door_gate::batch_link_for(const boost::asio::any_io_executor& loop)
+{
+    const auto* context = &boost::asio::query(loop, boost::asio::execution::context);
+    std::lock_guard lock(door_mutex_);
+    loop_slot* slot = nullptr;
+    for (auto& s : loop_slots_) {
+        if (s.context == context) slot = &s;
+    }
+    if (slot != nullptr && slot->batch) {
+        if (!slot->batch->retired && slot->batch->generation == generation_) return slot->batch;
+        slot->batch->retired = true;
+        if (slot->batch->outstanding.empty()) slot->batch->readiness.cancel();
+        slot->batch.reset();
+    }
+    if (!door_.is_open() || !door_.accepts_batches()) return nullptr;
+    portunus::unique_fd fd;
+    edge_poller::registration readiness;
+    if (slot != nullptr) {
+        while (!slot->idle.empty() && !fd) {
+            auto c = std::move(slot->idle.back());
+            slot->idle.pop_back();
+            if (c->generation != generation_) continue;
+            fd = std::move(c->fd);
+            readiness = std::move(c->readiness);
+        }
+    }
+    if (!fd) {
+        fd = door_.take_connection();
+        if (!fd) return nullptr;
+        boost::system::error_code ec;
+        readiness =
+            boost::asio::use_service<edge_poller>(boost::asio::query(loop, boost::asio::execution::context)).add(fd.get(), ec);
+        if (ec) {
+            spdlog::warn("door {}: cannot watch a door connection: {}", path_, ec.message());
+            return nullptr;
+        }
+    }
+    auto link = std::make_shared<batch_link>(loop, door_, std::move(fd), generation_);
+    link->readiness = std::move(readiness);
+    if (slot == nullptr) {
+        loop_slots_.push_back({context, {}, {}});
+        slot = &loop_slots_.back();
+    }
+    slot->batch = link;
+    spdlog::debug("door {}: an event loop batches its calls on a door connection of its own", path_);
+    wait_for_answers(link);
+    return link;
+}
+
+void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
+{
+    const std::uint32_t tag = link->next_tag++;
+    constexpr std::size_t entry_header = 8;
+    if (link->unsent.empty() ||
+        link->unsent.back().first.size() + entry_header + j.request.size() > portunus::door_client::batch_body_max)
+        link->unsent.emplace_back();
+    portunus::door_client::append_batch_call(link->unsent.back().first, tag, j.request);
+    link->unsent.back().second.push_back(tag);
+    if (link->outstanding.empty()) {
+        link->gate = shared_from_this();
+        link->deadline.set(call_timeout_, link);
+    }
+    link->outstanding.emplace(tag, batch_link::pending{std::move(j), std::chrono::steady_clock::now()});
+    if (link->flush_posted || link->write_waiting) return;
+    link->flush_posted = true;
+    // Posted: the other calls this turn of the loop makes join the same message.
+    boost::asio::post(link->loop, [link] {
+        link->flush_posted = false;
+        if (auto g = link->gate) g->flush(link);
+    });
+}
+
+void door_gate::flush(const std::shared_ptr<batch_link>& link)
+{
+    while (!link->unsent.empty() && !link->retired) {
+        std::error_code ec;
+        link->door.send_batch(link->fd, link->unsent.front().first, ec);
+        if (ec == std::errc::resource_unavailable_try_again) {
+            // The application is not reading: send the rest once it does.
+            link->write_waiting = true;
+            link->readiness.async_wait(edge_poller::wait_for::write, [link](const boost::system::error_code&) {
+                link->write_waiting = false;
+                if (auto g = link->gate) g->flush(link);
+            });
+            return;
+        }
+        if (ec) return break_link(link, ec);
+        link->unsent.pop_front();
+    }
+}
+
+void door_gate::wait_for_answers(const std::shared_ptr<batch_link>& link)
+{
+    link->readiness.async_wait(edge_poller::wait_for::read,
+                               [link](const boost::system::error_code& e) { on_answers(link, e); });
+}
+
+// Static: answers may come after every call of the link timed out (and its gate let go).
+void door_gate::on_answers(const std::shared_ptr<batch_link>& link, const boost::system::error_code& e)
+{
+    if (e) return; // cancelled: the link is retired
+    std::error_code ec;
+    link->door.receive_batch_replies(
+        link->fd,
+        [&link](std::uint32_t tag, std::error_code error, std::string_view bytes) {
+            if (auto g = link->gate) g->answer(link, tag, error, bytes);
+        },
+        ec);
+    if (ec == std::errc::resource_unavailable_try_again) {
+        if (!(link->retired && link->outstanding.empty())) wait_for_answers(link);
+        return;
+    }
+    link->retired = true;
+    if (auto g = link->gate) return g->break_link(link, ec);
+}
+
+void door_gate::answer(const std::shared_ptr<batch_link>& link, std::uint32_t tag, std::error_code ec,
+                       std::string_view bytes)
+{
+    const auto it = link->outstanding.find(tag);
+    if (it == link->outstanding.end()) return; // timed out already: the late answer is dropped
+    batch_link::pending p = std::move(it->second);
+    link->outstanding.erase(it);
+    const auto self = link->gate; // keeps this gate alive until the end
+    if (link->outstanding.empty()) {
+        link->gate.reset();
+        link->deadline.clear();
+        if (link->retired) link->readiness.cancel();
+    }
+    if (ec == std::errc::bad_file_descriptor) {
+        // Revoked before it ran: the pool opens the door again and retries.
+        p.j.loop = {};
+        return start_on_pool(std::move(p.j));
+    }
+    call_outcome out;
+    out.ec = ec;
+    if (!ec) out.reply.assign(bytes);
+    out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - p.started);
+    complete(std::move(p.j), std::move(out));
+}
+
+void door_gate::expire(const std::shared_ptr<batch_link>& link)
+{
+    const auto self = link->gate;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<job> expired;
+    auto oldest = now;
+    for (auto it = link->outstanding.begin(); it != link->outstanding.end();) {
+        if (now - it->second.started >= call_timeout_) {
+            expired.push_back(std::move(it->second.j));
+            it = link->outstanding.erase(it);
+        } else {
+            oldest = std::min(oldest, it->second.started);
+            ++it;
+        }
+    }
+    if (link->outstanding.empty()) {
+        link->gate.reset();
+        if (link->retired) link->readiness.cancel();
+    } else {
+        link->deadline.set(std::chrono::duration_cast<std::chrono::milliseconds>(oldest + call_timeout_ - now) +
+                               std::chrono::milliseconds(1),
+                           link);
+    }
+    // The application still runs these calls; their answers will find no tag and be dropped.
+    for (auto& j : expired)
+        complete(std::move(j), {portunus::make_door_error(ETIMEDOUT), {}, std::chrono::duration_cast<std::chrono::microseconds>(call_timeout_)});
+}
+
+// The connection failed: calls that never left go to the pool (which reopens the door if it
+// must), calls sent on it are lost with it (EINTR when the application died or closed it).
+void door_gate::break_link(const std::shared_ptr<batch_link>& link, std::error_code ec)
+{
+    const auto self = link->gate;
+    link->retired = true;
+    link->readiness.cancel();
+    std::vector<job> unsent;
+    for (auto& [body, tags] : link->unsent) {
+        for (const auto tag : tags) {
+            const auto it = link->outstanding.find(tag);
+            if (it == link->outstanding.end()) continue;
+            unsent.push_back(std::move(it->second.j));
+            link->outstanding.erase(it);
+        }
+    }
+    link->unsent.clear();
+    std::vector<job> lost;
+    for (auto& [tag, p] : link->outstanding) lost.push_back(std::move(p.j));
+    link->outstanding.clear();
+    link->gate.reset();
+    link->deadline.cancel();
+    if (!self) return;
+    spdlog::debug("door {}: the batch connection of an event loop failed: {}", path_, ec.message());
+    const auto lost_ec = ec == std::errc::bad_file_descriptor ? portunus::make_door_error(EINTR) : ec;
+    for (auto& j : unsent) {
+        j.loop = {};
+        start_on_pool(std::move(j));
+    }
+    for (auto& j : lost) complete(std::move(j), {lost_ec, {}, {}});
+}
+
+void door_gate::complete(job j, call_outcome out)
+{
+    if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted &&
+        out.ec != std::errc::not_supported) {
+        std::lock_guard lock(door_mutex_);
+        door_ = {};
+        ++generation_;
+    }
+    j.done(std::move(out));
+    if (auto next = next_or_release()) start_next(std::move(*next));
+}
+#endif
+
+void door_gate::start_next(job j)
+{
+    // A queued call that came from another event loop must start on that loop: its connections
+    // and batch link are that loop's alone.
+    if (j.loop) {
+        auto loop = j.loop;
+        boost::asio::post(loop, [self = shared_from_this(), j = std::move(j)]() mutable { self->start(std::move(j)); });
+        return;
+    }
+    start(std::move(j));
+}
+
+door_gate::~door_gate()
+{
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    // An idle batch link keeps waiting for answers (to notice a dead application): on its own
+    // loop, stop that, so that its connection closes with this gate.
+    for (auto& slot : loop_slots_) {
+        if (!slot.batch) continue;
+        auto link = std::move(slot.batch);
+        auto loop = link->loop;
+        boost::asio::post(loop, [link] {
+            link->retired = true;
+            link->readiness.cancel();
+        });
+    }
+#endif
+}
+
+void door_gate::abandon_calls() noexcept
+{
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    for (auto& slot : loop_slots_) {
+        if (!slot.batch) continue;
+        slot.batch->outstanding.clear();
+        slot.batch->unsent.clear();
+        slot.batch->gate.reset();
+    }
+#endif
+}
 
 void door_gate::start_on_pool(job j)
 {

@@ -21,6 +21,9 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace portunusd {
 
@@ -47,6 +50,15 @@ public:
     /// event loop itself: no thread hand-off at all. `loop` must be the executor of an
     /// io_context that one thread runs. False when the queue is full (`done` is not called).
     bool submit(std::string request, completion done, boost::asio::any_io_executor loop = {});
+
+    door_gate(const door_gate&) = delete;
+    door_gate& operator=(const door_gate&) = delete;
+    ~door_gate();
+
+    /// For the daemon's exit, once the event loops have stopped: forgets the calls still
+    /// waiting on batch links, whose completions will never run, so that nothing they hold (this
+    /// gate among them) is kept alive in a cycle.
+    void abandon_calls() noexcept;
 
     [[nodiscard]] std::size_t in_flight() const;
     [[nodiscard]] std::size_t queued() const;
@@ -81,11 +93,51 @@ private:
         bool timed_out = false;
         bool connecting; ///< opened by the loop; the server's greeting is not read yet
     };
-    /// The idle loop connections of one io_context.
+    /// The batch link of one event loop: one door connection that carries every small call the
+    /// loop makes to this door, several per message (door_client's batches). The calls made in
+    /// one turn of the loop leave in one send, posted to run after that turn's handlers; the
+    /// answers come back one by one and each completes its call. Touched only by its loop.
+    struct batch_link : std::enable_shared_from_this<batch_link> {
+        batch_link(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
+                   std::uint64_t gen);
+        batch_link(const batch_link&) = delete;
+        batch_link& operator=(const batch_link&) = delete;
+        void on_deadline();
+
+        struct pending {
+            job j;
+            std::chrono::steady_clock::time_point started;
+        };
+        portunus::door_client door;
+        portunus::unique_fd fd;
+        boost::asio::any_io_executor loop;
+        edge_poller::registration readiness; ///< of fd, which outlives it (declared before)
+        lazy_deadline deadline;              ///< at or before the oldest outstanding call's
+        const std::uint64_t generation;      ///< of the door handle it came from
+        std::shared_ptr<door_gate> gate;     ///< set while calls are outstanding
+        std::unordered_map<std::uint32_t, pending> outstanding;
+        /// Bodies not sent yet, with the tags of their calls (which never reached the door).
+        std::deque<std::pair<std::string, std::vector<std::uint32_t>>> unsent;
+        std::uint32_t next_tag = 1;
+        bool flush_posted = false;
+        bool write_waiting = false;
+        bool retired = false; ///< broken, or its door handle was replaced: takes no new calls
+    };
+    /// The idle loop connections of one io_context, and its batch link.
     struct loop_slot {
         const boost::asio::execution_context* context;
         std::vector<std::shared_ptr<loop_connection>> idle;
+        std::shared_ptr<batch_link> batch;
     };
+    std::shared_ptr<batch_link> batch_link_for(const boost::asio::any_io_executor& loop);
+    void enqueue(const std::shared_ptr<batch_link>& link, job j);
+    void flush(const std::shared_ptr<batch_link>& link);
+    static void wait_for_answers(const std::shared_ptr<batch_link>& link);
+    static void on_answers(const std::shared_ptr<batch_link>& link, const boost::system::error_code& e);
+    void answer(const std::shared_ptr<batch_link>& link, std::uint32_t tag, std::error_code ec, std::string_view bytes);
+    void expire(const std::shared_ptr<batch_link>& link);
+    void break_link(const std::shared_ptr<batch_link>& link, std::error_code ec);
+    void complete(job j, call_outcome out);
     std::shared_ptr<loop_connection> take_loop_connection(const boost::asio::any_io_executor& loop);
     void put_loop_connection(std::shared_ptr<loop_connection> c);
     void wait_for_greeting(const std::shared_ptr<loop_connection>& c);
@@ -97,6 +149,7 @@ private:
     void finish(const std::shared_ptr<loop_connection>& c, call_outcome out, bool reusable);
 #endif
     void start(job j);
+    void start_next(job j);
     void start_on_pool(job j);
     bool start_on_loop(job& j);
     std::optional<job> next_or_release();

@@ -17,7 +17,13 @@ server::server(config cfg)
 
 server::~server()
 {
-    for (auto& [key, r] : forwards_) stop_forward(r);
+    for (auto& [key, r] : forwards_) {
+        stop_forward(r);
+        // The loops have stopped: calls they still waited for are never completed.
+        if (!r.state) continue;
+        for (auto& g : r.state->gates) g->abandon_calls();
+        if (r.state->gate) r.state->gate->abandon_calls();
+    }
 }
 
 std::string server::key_of(const forward_config& f)

@@ -55,7 +55,7 @@ class AppRestart(DaemonTest):
         d = self.restart_daemon_at_debug_level()
         for i in range(6):
             self.round_trip(self.port, f"warm {i}".encode())
-        d.wait_log(r"an event loop took a door connection of its own")
+        d.wait_log(r"an event loop (took|batches its calls on) a door connection of its own")
         self.app.kill()
         self.app.wait(3.0)
         self.start_app("app.door", "--tag", "second")
