@@ -24,7 +24,24 @@ namespace {
 struct connection {
     unique_fd fd;
     door_credentials caller;
+    // Answers to batch calls that are finished but not sent yet (reply_batch entries), so that
+    // answers finished back to back leave in one message. Guarded by held_mutex.
+    std::mutex held_mutex;
+    std::string held;
 };
+
+// Held answers past this size are sent at once.
+constexpr std::size_t held_limit = 64 * 1024;
+
+void flush_held(connection& c)
+{
+    std::string out;
+    {
+        std::lock_guard lock(c.held_mutex);
+        out.swap(c.held);
+    }
+    if (!out.empty()) uds::send_message(c.fd.get(), uds::message_type::reply_batch, out, {});
+}
 
 // Tags for the epoll events that are not connections.
 char listener_tag;
@@ -88,6 +105,10 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     std::deque<work_item> work;
     unique_fd work_fd;
     bool work_wake_pending = false;
+    // Connections whose answers a busy thread holds back while it runs the next call of the
+    // same batch; the helper woken through work_fd sends them, so that a slow call holds back
+    // the answers finished before it only until another thread gets the CPU.
+    std::vector<std::shared_ptr<connection>> holders;
 
     void run(bool parked);
     void spawn_locked();
@@ -149,10 +170,13 @@ void door_server::impl::run(bool parked)
         }
         if (ev.data.ptr == &wake_tag) break;
         if (ev.data.ptr == &work_tag) {
+            std::vector<std::shared_ptr<connection>> held;
             {
                 std::lock_guard lock(mutex);
                 work_wake_pending = false;
+                held.swap(holders);
             }
+            for (auto& h : held) flush_held(*h);
             run_work();
             continue;
         }
@@ -364,19 +388,20 @@ bool door_server::impl::queue_batch(connection& c, const uds::received_message& 
 // out on its own as soon as it is ready.
 void door_server::impl::run_work()
 {
+    std::shared_ptr<connection> holding; // whose answers this thread holds back
     for (;;) {
         work_item w;
         bool wake = false;
         {
             std::lock_guard lock(mutex);
-            if (work.empty()) return;
+            if (work.empty()) break;
             w = std::move(work.front());
             work.pop_front();
             --idle;
             ++busy;
             if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
                 spawn_locked();
-            if (!work.empty() && idle > 0 && !work_wake_pending) {
+            if ((!work.empty() || holding) && idle > 0 && !work_wake_pending) {
                 work_wake_pending = true;
                 wake = true;
             }
@@ -385,26 +410,53 @@ void door_server::impl::run_work()
             const std::uint64_t one = 1;
             [[maybe_unused]] auto n = ::write(work_fd.get(), &one, sizeof one);
         }
+        if (holding && holding != w.c) {
+            flush_held(*holding);
+            holding.reset();
+        }
+        std::int32_t error = 0;
+        door_reply reply;
         if (revoked_flag.load()) {
-            uds::send_batch_reply(w.c->fd.get(), w.tag, EBADF, {});
+            error = EBADF;
         } else {
             door_request request{w.data, {}, w.c->caller};
             try {
-                door_reply reply = handler(request);
+                reply = handler(request);
                 // A batch reply carries no descriptors; a handler that returns some fails the call.
-                if (!reply.fds.empty())
-                    uds::send_batch_reply(w.c->fd.get(), w.tag, ENOTSUP, {});
-                else
-                    uds::send_batch_reply(w.c->fd.get(), w.tag, 0, reply.data);
+                if (!reply.fds.empty()) error = ENOTSUP;
             } catch (...) {
-                uds::send_batch_reply(w.c->fd.get(), w.tag, EINTR, {});
+                error = EINTR;
             }
+        }
+        if (error != 0) reply.data.clear();
+        bool hold = false;
+        if (uds::batch_reply_entry_header + reply.data.size() <= held_limit) {
+            std::size_t held_size;
+            {
+                std::lock_guard lock(w.c->held_mutex);
+                uds::append_batch_reply(w.c->held, w.tag, error, reply.data);
+                held_size = w.c->held.size();
+            }
+            std::lock_guard lock(mutex);
+            hold = held_size < held_limit && !work.empty() && work.front().c == w.c;
+            // Listed again whenever it holds answers anew: the helper takes the list.
+            if (hold && (holders.empty() || holders.back() != w.c)) holders.push_back(w.c);
+        } else {
+            flush_held(*w.c);
+            uds::send_batch_reply(w.c->fd.get(), w.tag, error, reply.data);
+        }
+        if (hold) {
+            holding = w.c;
+        } else {
+            flush_held(*w.c);
+            holding.reset();
         }
         std::lock_guard lock(mutex);
         --busy;
         ++idle;
         changed.notify_all();
     }
+    if (holding) flush_held(*holding);
 }
 
 void door_server::impl::close_connection(connection* c)

@@ -212,3 +212,36 @@ TEST_CASE("a malformed batch gets EPROTO and the server keeps serving", "[door][
     CHECK(client.call("still there", ec).data.view() == "still there");
     CHECK_FALSE(ec);
 }
+
+// A thread that runs the calls of a batch one after another holds their answers back to send
+// them together; the call it runs next must not keep them from the caller when it is slow.
+TEST_CASE("answers finished before a slow call of the same batch are not held back by it", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {.mode = "block"});
+    const auto client = open_door(dir.file("door"));
+    unique_fd conn = client.take_connection();
+    REQUIRE(conn);
+    std::string body;
+    for (std::uint32_t tag = 1; tag <= 8; ++tag) door_client::append_batch_call(body, tag, "fast " + std::to_string(tag));
+    door_client::append_batch_call(body, 9, "block");
+    std::error_code ec;
+    client.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::map<std::uint32_t, answer> fast;
+    std::error_code final_error;
+    {
+        scope_exit unblock([&] { server.release_all(); });
+        REQUIRE(server.wait_lines("enter", 1, 5s));
+        fast = collect(client, conn, 8, 3s, final_error);
+        server.release(1);
+    }
+    CHECK_FALSE(final_error);
+    CHECK(fast.size() == 8);
+    CHECK(fast.count(9) == 0);
+    for (const auto& [tag, a] : fast) CHECK(a.bytes == "fast " + std::to_string(tag));
+    const auto last = collect(client, conn, 1, 5s, final_error);
+    REQUIRE(last.count(9) == 1);
+    CHECK(last.at(9).bytes == "released");
+}
