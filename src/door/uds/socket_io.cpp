@@ -109,6 +109,27 @@ char* take_thread_receive_buffer() noexcept
     return receive_block.release();
 }
 
+namespace {
+
+// `h` with `inline_body` and `fds`, then a payload message with a sealed memfd holding `data`.
+std::error_code send_through_memfd(int sock, wire_header h, std::string_view inline_body, std::string_view data,
+                                   std::span<const int> fds)
+{
+    std::error_code ec;
+    unique_fd memfd = make_sealed_memfd(data, ec);
+    if (ec) return ec;
+    h.flags = flag_payload_in_memfd;
+    if ((ec = send_raw(sock, h, inline_body, fds))) return ec;
+    wire_header p;
+    p.type = message_type::payload;
+    p.nfds = 1;
+    p.size = data.size();
+    const int one[1] = {memfd.get()};
+    return send_raw(sock, p, {}, one);
+}
+
+} // namespace
+
 std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds)
 {
     wire_header h;
@@ -117,17 +138,7 @@ std::error_code send_message(int sock, message_type type, std::string_view data,
     h.size = data.size();
     if (data.size() <= wire_inline_max) return send_raw(sock, h, data, fds);
 
-    std::error_code ec;
-    unique_fd memfd = make_sealed_memfd(data, ec);
-    if (ec) return ec;
-    h.flags = flag_payload_in_memfd;
-    if ((ec = send_raw(sock, h, {}, fds))) return ec;
-    wire_header p;
-    p.type = message_type::payload;
-    p.nfds = 1;
-    p.size = data.size();
-    const int one[1] = {memfd.get()};
-    return send_raw(sock, p, {}, one);
+    return send_through_memfd(sock, h, {}, data, fds);
 }
 
 std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error, std::string_view data)
@@ -141,23 +152,13 @@ std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error
         h.size = body.size();
         return send_raw(sock, h, body, {});
     }
-    std::error_code ec;
-    unique_fd memfd = make_sealed_memfd(data, ec);
-    if (ec) return ec;
     std::string entry;
     append_batch_reply(entry, tag, 0, {});
     // The entry's length field says where the bytes are: all of them, in the memfd.
     const auto length = static_cast<std::uint32_t>(data.size());
     std::memcpy(entry.data() + batch_reply_entry_header - 4, &length, sizeof length);
-    h.flags = flag_payload_in_memfd;
     h.size = data.size();
-    if ((ec = send_raw(sock, h, entry, {}))) return ec;
-    wire_header p;
-    p.type = message_type::payload;
-    p.nfds = 1;
-    p.size = data.size();
-    const int one[1] = {memfd.get()};
-    return send_raw(sock, p, {}, one);
+    return send_through_memfd(sock, h, entry, data, {});
 }
 
 std::error_code batch_entries(const received_message& m, std::vector<batch_entry>& out)

@@ -115,6 +115,7 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     void accept_all();
     bool serve_connection(connection& c);
     bool queue_batch(connection& c, const uds::received_message& m);
+    void arm(connection& c);
     void answer_batch(int fd, const uds::received_message& m, int errno_value);
     void run_work();
     bool receive_call(connection& c, uds::received_message& m, bool& keep, int flags);
@@ -188,10 +189,7 @@ void door_server::impl::run(bool parked)
         if (!serve_connection(*c)) {
             close_connection(c);
         } else if (!revoked_flag.load()) {
-            epoll_event again{};
-            again.events = EPOLLIN | EPOLLONESHOT;
-            again.data.ptr = c;
-            ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c->fd.get(), &again);
+            arm(*c);
         }
         run_work(); // the calls of a batch just read, if that is what it was
         // After revoke a kept connection stays disarmed; finish_locked() answers and closes it.
@@ -381,7 +379,18 @@ bool door_server::impl::queue_batch(connection& c, const uds::received_message& 
     return true;
 }
 
-// Serves queued batch calls until none is left. Each call is a call as any other for the pool:
+void door_server::impl::arm(connection& c)
+{
+    epoll_event again{};
+    again.events = EPOLLIN | EPOLLONESHOT;
+    again.data.ptr = &c;
+    ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c.fd.get(), &again);
+}
+
+// Serves queued batch calls until none is left. Only a free thread reads a connection, and it
+// serves the queue before it reads again, so the queue holds at most a batch (128 KiB) per
+// thread that read one: a client cannot make it grow except by making the pool grow, which a
+// door's callers can do anyway (max_threads caps it). Each call is a call as any other for the pool:
 // taking it makes the thread busy, taking the last free slot adds a thread (the high-water
 // rule), and while more calls wait one free thread is woken to help, so that a slow call never
 // holds up the calls queued behind it for longer than it takes a thread to wake. Each reply goes
