@@ -3,6 +3,7 @@
 # A short keep-alive load with wrk against hello_web, and the access log's one line per request.
 import re
 import subprocess
+import threading
 
 import http_harness
 from http_harness import HttpTest, http_forward, request_bytes, route
@@ -23,6 +24,47 @@ class Load(HttpTest):
         m = re.search(r"^\s*(\d+) requests in ", out, re.MULTILINE)
         self.assertIsNotNone(m, out)
         self.assertGreater(int(m.group(1)), 100, out)
+        self.assertTrue(d.alive())
+        self.assertNotRegex(d.log(), r"\b(warning|error|critical):", d.tail())
+
+
+class Concurrency(HttpTest):
+    def test_concurrent_clients_each_get_their_own_answer(self):
+        # 32 kept-alive clients at once: the event loop sends their calls to the door several
+        # per message and matches the answers by tag; a mix-up would hand one client another's.
+        app = self.start_app("app.door")
+        port = self.reserve_port()
+        d = self.start_http([http_forward(port, app.door)], daemon={"log_level": "debug", "access_log": "off"})
+        clients, rounds = 32, 40
+        wrong, errors = [], []
+        start = threading.Barrier(clients)
+
+        def client(n):
+            try:
+                s, reader = self.open(port, timeout=10.0)
+                start.wait(timeout=10)
+                for i in range(rounds):
+                    # Each client sends two pipelined requests at a time, so calls pile up.
+                    s.sendall(request_bytes("GET", f"/echo/{n}/{2 * i}") +
+                              request_bytes("GET", f"/echo/{n}/{2 * i + 1}"))
+                    for k in (2 * i, 2 * i + 1):
+                        r = reader.response()
+                        line = r.body.split(b"\r\n", 1)[0]
+                        if r.status != 200 or line != f"GET /echo/{n}/{k} HTTP/1.1".encode():
+                            wrong.append((n, k, r.status, line))
+                s.close()
+            except Exception as e:  # reported below, with the daemon's log
+                errors.append((n, repr(e)))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        self.assertFalse(any(t.is_alive() for t in threads), "clients still running")
+        self.assertEqual(errors, [], d.tail())
+        self.assertEqual(wrong, [])
+        d.wait_log(r"an event loop batches its calls on a door connection of its own")
         self.assertTrue(d.alive())
         self.assertNotRegex(d.log(), r"\b(warning|error|critical):", d.tail())
 
