@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
 # Door failures as HTTP statuses: 503 + Retry-After, 502 for crashes and bad responses, 504.
+import threading
 import time
 
 import http_harness
@@ -43,6 +44,57 @@ class DoorErrors(HttpTest):
         self.assert_local(r, 503, "Service Unavailable")
         self.assertEqual(r.all("Retry-After"), ["1"])
         d.wait_access_log(r'method=GET path="/crash" status=502 out=0 ')
+
+    def test_crash_under_concurrent_load_answers_every_request(self):
+        # Many calls in flight on the event loop's batch link when the application dies: each
+        # client gets 502 (its call was lost) or 503 (nobody serves the door), none hangs, and
+        # once the application is back every client is served again.
+        app = self.start_app("app.door")
+        port = self.reserve_port()
+        d = self.start_http([http_forward(port, app.door)], daemon={"log_level": "debug"})
+        clients = 16
+        statuses = [[] for _ in range(clients)]
+        errors = []
+        crashed = threading.Event()
+        started = threading.Barrier(clients + 1)
+
+        def client(n):
+            try:
+                s, reader = self.open(port, timeout=5.0)
+                started.wait(timeout=10)
+                # Until well after the crash: every request gets some answer.
+                for i in range(400):
+                    s.sendall(request_bytes("GET", f"/sleep/{1 + i % 3}"))
+                    r = reader.response()
+                    statuses[n].append(r.status)
+                    if r.status != 200 and crashed.is_set() and len(statuses[n]) > 5:
+                        break
+                s.close()
+            except Exception as e:
+                errors.append((n, repr(e)))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for t in threads:
+            t.start()
+        started.wait(timeout=10)
+        d.wait_log(r"an event loop batches its calls on a door connection of its own")
+        time.sleep(0.3)
+        app.kill()
+        crashed.set()
+        for t in threads:
+            t.join(timeout=30)
+        self.assertFalse(any(t.is_alive() for t in threads), "a client is still waiting")
+        self.assertEqual(errors, [], d.tail())
+        seen = {status for st in statuses for status in st}
+        self.assertLessEqual(seen, {200, 502, 503}, statuses)
+        self.assertIn(502, seen, statuses)  # calls were lost with the link, not only refused
+        d.wait_log(r"the batch connection of an event loop failed")
+        self.assertTrue(all(st and st[-1] in (502, 503) for st in statuses), statuses)
+        self.assertTrue(d.alive())
+        self.start_app("app.door")
+        for n in range(clients):
+            r, _ = self.get(port, f"/echo/again/{n}")
+            self.assertEqual((r.status, r.header("X-App")), (200, "http_test_app"))
 
     def test_call_past_call_timeout_is_504(self):
         app = self.start_app("app.door")
