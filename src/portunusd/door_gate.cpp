@@ -294,7 +294,9 @@ std::shared_ptr<door_gate::batch_link> door_gate::batch_link_for(const boost::as
 
 void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
 {
-    const std::uint32_t tag = link->next_tag++;
+    std::uint32_t tag = link->next_tag++;
+    while (link->outstanding.count(tag) != 0) tag = link->next_tag++; // after 2^32 calls
+
     constexpr std::size_t entry_header = 8;
     if (link->unsent.empty() ||
         link->unsent.back().first.size() + entry_header + j.request.size() > portunus::door_client::batch_body_max)
@@ -317,7 +319,9 @@ void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
 
 void door_gate::flush(const std::shared_ptr<batch_link>& link)
 {
-    while (!link->unsent.empty() && !link->retired) {
+    // Sent even when the link was retired meanwhile (its door handle replaced): a door that is
+    // gone refuses the send, and those calls go to the pool below.
+    while (!link->unsent.empty()) {
         std::error_code ec;
         link->door.send_batch(link->fd, link->unsent.front().first, ec);
         if (ec == std::errc::resource_unavailable_try_again) {
@@ -329,8 +333,40 @@ void door_gate::flush(const std::shared_ptr<batch_link>& link)
             });
             return;
         }
-        if (ec) return break_link(link, ec);
+        if (ec) {
+            // None of the unsent calls reached the door: the pool retries them. The ones sent
+            // before may still be answered (a revoked door answers those it has not run with
+            // EBADF and finishes the others), so the link reads on until its connection ends.
+            spdlog::debug("door {}: the batch connection of an event loop refused a send: {}", path_, ec.message());
+            const auto self = link->gate;
+            link->retired = true;
+            requeue_unsent(link);
+            if (link->outstanding.empty()) {
+                link->gate.reset();
+                link->deadline.clear();
+                link->readiness.cancel();
+            }
+            return;
+        }
         link->unsent.pop_front();
+    }
+}
+
+void door_gate::requeue_unsent(const std::shared_ptr<batch_link>& link)
+{
+    std::vector<job> unsent;
+    for (auto& [body, tags] : link->unsent) {
+        for (const auto tag : tags) {
+            const auto it = link->outstanding.find(tag);
+            if (it == link->outstanding.end()) continue; // timed out already
+            unsent.push_back(std::move(it->second.j));
+            link->outstanding.erase(it);
+        }
+    }
+    link->unsent.clear();
+    for (auto& j : unsent) {
+        j.loop = {};
+        start_on_pool(std::move(j));
     }
 }
 
@@ -419,16 +455,7 @@ void door_gate::break_link(const std::shared_ptr<batch_link>& link, std::error_c
     const auto self = link->gate;
     link->retired = true;
     link->readiness.cancel();
-    std::vector<job> unsent;
-    for (auto& [body, tags] : link->unsent) {
-        for (const auto tag : tags) {
-            const auto it = link->outstanding.find(tag);
-            if (it == link->outstanding.end()) continue;
-            unsent.push_back(std::move(it->second.j));
-            link->outstanding.erase(it);
-        }
-    }
-    link->unsent.clear();
+    requeue_unsent(link);
     std::vector<job> lost;
     for (auto& [tag, p] : link->outstanding) lost.push_back(std::move(p.j));
     link->outstanding.clear();
@@ -437,10 +464,6 @@ void door_gate::break_link(const std::shared_ptr<batch_link>& link, std::error_c
     if (!self) return;
     spdlog::debug("door {}: the batch connection of an event loop failed: {}", path_, ec.message());
     const auto lost_ec = ec == std::errc::bad_file_descriptor ? portunus::make_door_error(EINTR) : ec;
-    for (auto& j : unsent) {
-        j.loop = {};
-        start_on_pool(std::move(j));
-    }
     for (auto& j : lost) complete(std::move(j), {lost_ec, {}, {}});
 }
 

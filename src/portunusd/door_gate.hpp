@@ -137,6 +137,7 @@ private:
     void answer(const std::shared_ptr<batch_link>& link, std::uint32_t tag, std::error_code ec, std::string_view bytes);
     void expire(const std::shared_ptr<batch_link>& link);
     void break_link(const std::shared_ptr<batch_link>& link, std::error_code ec);
+    void requeue_unsent(const std::shared_ptr<batch_link>& link);
     void complete(job j, call_outcome out);
     std::shared_ptr<loop_connection> take_loop_connection(const boost::asio::any_io_executor& loop);
     void put_loop_connection(std::shared_ptr<loop_connection> c);

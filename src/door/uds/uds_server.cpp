@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -28,7 +29,28 @@ struct connection {
     // answers finished back to back leave in one message. Guarded by held_mutex.
     std::mutex held_mutex;
     std::string held;
+    // Held across each send: several threads answer the calls of one batch connection, and an
+    // answer through a memfd is two messages that nothing may come between.
+    std::mutex send_mutex;
 };
+
+std::error_code send_error(connection& c, int errno_value)
+{
+    std::lock_guard lock(c.send_mutex);
+    return uds::send_error(c.fd.get(), errno_value);
+}
+
+std::error_code send_message(connection& c, uds::message_type type, std::string_view data, std::span<const int> fds)
+{
+    std::lock_guard lock(c.send_mutex);
+    return uds::send_message(c.fd.get(), type, data, fds);
+}
+
+std::error_code send_batch_reply(connection& c, std::uint32_t tag, std::int32_t error, std::string_view data)
+{
+    std::lock_guard lock(c.send_mutex);
+    return uds::send_batch_reply(c.fd.get(), tag, error, data);
+}
 
 // Held answers past this size are sent at once.
 constexpr std::size_t held_limit = 64 * 1024;
@@ -40,7 +62,7 @@ void flush_held(connection& c)
         std::lock_guard lock(c.held_mutex);
         out.swap(c.held);
     }
-    if (!out.empty()) uds::send_message(c.fd.get(), uds::message_type::reply_batch, out, {});
+    if (!out.empty()) send_message(c, uds::message_type::reply_batch, out, {});
 }
 
 // Tags for the epoll events that are not connections.
@@ -116,7 +138,7 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     bool serve_connection(connection& c);
     bool queue_batch(connection& c, const uds::received_message& m);
     void arm(connection& c);
-    void answer_batch(int fd, const uds::received_message& m, int errno_value);
+    void answer_batch(connection& c, const uds::received_message& m, int errno_value);
     void run_work();
     bool receive_call(connection& c, uds::received_message& m, bool& keep, int flags);
     bool serve_call(connection& c, uds::received_message& m);
@@ -312,24 +334,24 @@ bool door_server::impl::receive_call(connection& c, uds::received_message& m, bo
     if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, flags)) {
         keep = ec.value() == EAGAIN;
         if (ec.value() == EPROTO || ec.value() == EPROTONOSUPPORT || ec.value() == E2BIG)
-            uds::send_error(c.fd.get(), ec.value());
+            send_error(c, ec.value());
         return false;
     }
     const bool batch = m.header.type == uds::message_type::call_batch;
     if (m.header.type != uds::message_type::call && !batch) {
-        uds::send_error(c.fd.get(), EPROTO);
+        send_error(c, EPROTO);
         keep = false;
         return false;
     }
     if (revoked_flag.load()) {
         if (batch)
-            answer_batch(c.fd.get(), m, EBADF);
+            answer_batch(c, m, EBADF);
         else
-            keep = !uds::send_error(c.fd.get(), EBADF);
+            keep = !send_error(c, EBADF);
         return false;
     }
     if (options.refuse_descriptors && !m.fds.empty()) {
-        keep = !uds::send_error(c.fd.get(), ENOTSUP);
+        keep = !send_error(c, ENOTSUP);
         return false;
     }
     return true;
@@ -343,33 +365,40 @@ bool door_server::impl::serve_call(connection& c, uds::received_message& m)
         reply = handler(request);
     } catch (...) {
         // As if the server thread had quit mid-call (EINTR), but the pool keeps its thread.
-        return !uds::send_error(c.fd.get(), EINTR);
+        return !send_error(c, EINTR);
     }
-    if (reply.fds.size() > door_max_descriptors) return !uds::send_error(c.fd.get(), E2BIG);
+    if (reply.fds.size() > door_max_descriptors) return !send_error(c, E2BIG);
     std::vector<int> raw(reply.fds.size());
     for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = reply.fds[i].get();
-    return !uds::send_message(c.fd.get(), uds::message_type::reply, reply.data, raw);
+    return !send_message(c, uds::message_type::reply, reply.data, raw);
 }
 
 // Answers every call of a batch with the same error, in one message: EBADF (revoked, nothing
 // ran), or EPROTO for a batch that does not decode (and then the connection is done for).
-void door_server::impl::answer_batch(int fd, const uds::received_message& m, int errno_value)
+void door_server::impl::answer_batch(connection& c, const uds::received_message& m, int errno_value)
 {
     std::vector<uds::batch_entry> entries;
     if (uds::batch_entries(m, entries)) {
-        uds::send_error(fd, EPROTO);
+        send_error(c, EPROTO);
         return;
     }
+    // A batch of empty calls answered with errors is 12/8 of its size: it may take two messages.
     std::string body;
-    for (const auto& e : entries) uds::append_batch_reply(body, e.tag, errno_value, {});
-    uds::send_message(fd, uds::message_type::reply_batch, body, {});
+    for (const auto& e : entries) {
+        if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
+            send_message(c, uds::message_type::reply_batch, body, {});
+            body.clear();
+        }
+        uds::append_batch_reply(body, e.tag, errno_value, {});
+    }
+    send_message(c, uds::message_type::reply_batch, body, {});
 }
 
 bool door_server::impl::queue_batch(connection& c, const uds::received_message& m)
 {
     std::vector<uds::batch_entry> entries;
     if (uds::batch_entries(m, entries)) {
-        uds::send_error(c.fd.get(), EPROTO);
+        send_error(c, EPROTO);
         return false;
     }
     std::lock_guard lock(mutex);
@@ -398,9 +427,17 @@ void door_server::impl::arm(connection& c)
 void door_server::impl::run_work()
 {
     std::shared_ptr<connection> holding; // whose answers this thread holds back
+    const auto stop_holding = [&] {
+        if (!holding) return;
+        flush_held(*holding);
+        std::lock_guard lock(mutex);
+        std::erase(holders, holding);
+        holding.reset();
+    };
     for (;;) {
         work_item w;
         bool wake = false;
+        bool helper = false; // a thread is or will be awake to send what this one holds
         {
             std::lock_guard lock(mutex);
             if (work.empty()) break;
@@ -414,15 +451,15 @@ void door_server::impl::run_work()
                 work_wake_pending = true;
                 wake = true;
             }
+            helper = work_wake_pending;
         }
         if (wake) {
             const std::uint64_t one = 1;
             [[maybe_unused]] auto n = ::write(work_fd.get(), &one, sizeof one);
         }
-        if (holding && holding != w.c) {
-            flush_held(*holding);
-            holding.reset();
-        }
+        // Held answers wait for this call only if a helper can send them should it be slow
+        // (with every thread busy in a capped pool, none can).
+        if (holding && (holding != w.c || !helper)) stop_holding();
         std::int32_t error = 0;
         door_reply reply;
         if (revoked_flag.load()) {
@@ -433,39 +470,48 @@ void door_server::impl::run_work()
                 reply = handler(request);
                 // A batch reply carries no descriptors; a handler that returns some fails the call.
                 if (!reply.fds.empty()) error = ENOTSUP;
+                // Entry lengths are 32 bits.
+                if (reply.data.size() > 0xffffffffu) error = E2BIG;
             } catch (...) {
                 error = EINTR;
             }
         }
         if (error != 0) reply.data.clear();
+        const std::size_t entry = uds::batch_reply_entry_header + reply.data.size();
         bool hold = false;
-        if (uds::batch_reply_entry_header + reply.data.size() <= held_limit) {
+        if (entry <= held_limit) {
+            std::string full; // what was held, when this answer would not fit beside it
             std::size_t held_size;
             {
                 std::lock_guard lock(w.c->held_mutex);
+                if (w.c->held.size() + entry > uds::wire_inline_max) full.swap(w.c->held);
                 uds::append_batch_reply(w.c->held, w.tag, error, reply.data);
                 held_size = w.c->held.size();
             }
+            if (!full.empty()) send_message(*w.c, uds::message_type::reply_batch, full, {});
             std::lock_guard lock(mutex);
-            hold = held_size < held_limit && !work.empty() && work.front().c == w.c;
-            // Listed again whenever it holds answers anew: the helper takes the list.
-            if (hold && (holders.empty() || holders.back() != w.c)) holders.push_back(w.c);
+            hold = held_size < held_limit && !work.empty() && work.front().c == w.c &&
+                   (work_wake_pending || idle > 0);
+            if (hold && std::find(holders.begin(), holders.end(), w.c) == holders.end()) holders.push_back(w.c);
         } else {
             flush_held(*w.c);
-            uds::send_batch_reply(w.c->fd.get(), w.tag, error, reply.data);
+            send_batch_reply(*w.c, w.tag, error, reply.data);
         }
         if (hold) {
             holding = w.c;
         } else {
-            flush_held(*w.c);
-            holding.reset();
+            if (holding == w.c) {
+                stop_holding();
+            } else {
+                flush_held(*w.c);
+            }
         }
         std::lock_guard lock(mutex);
         --busy;
         ++idle;
         changed.notify_all();
     }
-    if (holding) flush_held(*holding);
+    stop_holding();
 }
 
 void door_server::impl::close_connection(connection* c)
@@ -485,18 +531,35 @@ void door_server::impl::refuse_pending_locked()
         uds::received_message m;
         while (!uds::receive_message(c->fd.get(), uds::thread_receive_buffer(), m, MSG_DONTWAIT)) {
             if (m.header.type == uds::message_type::call_batch)
-                answer_batch(c->fd.get(), m, EBADF);
+                answer_batch(*c, m, EBADF);
             else
-                uds::send_error(c->fd.get(), EBADF);
+                send_error(*c, EBADF);
         }
     }
-    for (auto& w : work) uds::send_batch_reply(w.c->fd.get(), w.tag, EBADF, {});
-    work.clear();
+    // The queued calls of one connection are answered together, as few messages as fit.
+    while (!work.empty()) {
+        const auto c = work.front().c;
+        std::string body;
+        for (auto it = work.begin(); it != work.end();) {
+            if (it->c != c) {
+                ++it;
+                continue;
+            }
+            if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
+                send_message(*c, uds::message_type::reply_batch, body, {});
+                body.clear();
+            }
+            uds::append_batch_reply(body, it->tag, EBADF, {});
+            it = work.erase(it);
+        }
+        send_message(*c, uds::message_type::reply_batch, body, {});
+    }
 }
 
 // Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
 void door_server::impl::finish_locked()
 {
+    holders.clear();
     listen_fd.reset();
     refuse_pending_locked();
     connections.clear();

@@ -1,11 +1,46 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
 # Door failures as HTTP statuses: 503 + Retry-After, 502 for crashes and bad responses, 504.
+import signal
 import threading
 import time
 
 import http_harness
 from http_harness import HttpTest, http_forward, request_bytes
+
+
+class LoadClients:
+    """`count` kept-alive clients in threads, sending /sleep requests until `done(n, statuses)`
+    says stop; each client's statuses and any exception are kept for the test to check."""
+
+    def __init__(self, test, port, count, done):
+        self.statuses = [[] for _ in range(count)]
+        self.errors = []
+        self.started = threading.Barrier(count + 1)
+        self.threads = [threading.Thread(target=self._client, args=(test, port, n, done)) for n in range(count)]
+        for t in self.threads:
+            t.start()
+        self.started.wait(timeout=10)
+
+    def _client(self, test, port, n, done):
+        try:
+            s, reader = test.open(port, timeout=5.0)
+            self.started.wait(timeout=10)
+            for i in range(5000):
+                s.sendall(request_bytes("GET", f"/sleep/{1 + i % 3}"))
+                self.statuses[n].append(reader.response().status)
+                if done(self.statuses[n]):
+                    break
+            s.close()
+        except Exception as e:  # reported by finish()
+            self.errors.append((n, repr(e)))
+
+    def finish(self, test, d):
+        for t in self.threads:
+            t.join(timeout=30)
+        test.assertFalse(any(t.is_alive() for t in self.threads), "a client is still waiting")
+        test.assertEqual(self.errors, [], d.tail())
+        return self.statuses
 
 
 class DoorErrors(HttpTest):
@@ -52,39 +87,13 @@ class DoorErrors(HttpTest):
         app = self.start_app("app.door")
         port = self.reserve_port()
         d = self.start_http([http_forward(port, app.door)], daemon={"log_level": "debug"})
-        clients = 16
-        statuses = [[] for _ in range(clients)]
-        errors = []
         crashed = threading.Event()
-        started = threading.Barrier(clients + 1)
-
-        def client(n):
-            try:
-                s, reader = self.open(port, timeout=5.0)
-                started.wait(timeout=10)
-                # Until well after the crash: every request gets some answer.
-                for i in range(400):
-                    s.sendall(request_bytes("GET", f"/sleep/{1 + i % 3}"))
-                    r = reader.response()
-                    statuses[n].append(r.status)
-                    if r.status != 200 and crashed.is_set() and len(statuses[n]) > 5:
-                        break
-                s.close()
-            except Exception as e:
-                errors.append((n, repr(e)))
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        for t in threads:
-            t.start()
-        started.wait(timeout=10)
+        load = LoadClients(self, port, 16, lambda st: crashed.is_set() and st[-1] != 200 and len(st) > 5)
         d.wait_log(r"an event loop batches its calls on a door connection of its own")
         time.sleep(0.3)
         app.kill()
         crashed.set()
-        for t in threads:
-            t.join(timeout=30)
-        self.assertFalse(any(t.is_alive() for t in threads), "a client is still waiting")
-        self.assertEqual(errors, [], d.tail())
+        statuses = load.finish(self, d)
         seen = {status for st in statuses for status in st}
         self.assertLessEqual(seen, {200, 502, 503}, statuses)
         self.assertIn(502, seen, statuses)  # calls were lost with the link, not only refused
@@ -92,9 +101,33 @@ class DoorErrors(HttpTest):
         self.assertTrue(all(st and st[-1] in (502, 503) for st in statuses), statuses)
         self.assertTrue(d.alive())
         self.start_app("app.door")
-        for n in range(clients):
+        for n in range(16):
             r, _ = self.get(port, f"/echo/again/{n}")
             self.assertEqual((r.status, r.header("X-App")), (200, "http_test_app"))
+
+    def test_upgrade_under_concurrent_load_answers_every_request_200(self):
+        # A new instance takes the path over, then the old one is revoked (SIGTERM) while 16
+        # clients keep calls in flight on the batch link: calls the old one had not run are
+        # answered EBADF and retried on the new one, the ones it was running finish, so no
+        # client sees anything but 200.
+        old = self.start_app("app.door")
+        port = self.reserve_port()
+        d = self.start_http([http_forward(port, old.door)], daemon={"log_level": "debug"})
+        stop = threading.Event()
+        load = LoadClients(self, port, 16, lambda st: stop.is_set())
+        d.wait_log(r"an event loop batches its calls on a door connection of its own")
+        time.sleep(0.3)
+        self.start_app("app.door", name="http_test_app:new")
+        time.sleep(0.3)
+        old.send_signal(signal.SIGTERM)
+        self.assertEqual(old.wait(5.0), 0)
+        time.sleep(0.5)
+        stop.set()
+        statuses = load.finish(self, d)
+        bad = [(n, st) for n, sts in enumerate(statuses) for st in sts if st != 200]
+        self.assertEqual(bad, [], d.tail())
+        self.assertTrue(all(len(sts) > 10 for sts in statuses), [len(sts) for sts in statuses])
+        self.assertTrue(d.alive())
 
     def test_call_past_call_timeout_is_504(self):
         app = self.start_app("app.door")
