@@ -138,6 +138,7 @@ public:
     /// A connection that has carried a batch carries only batches.
     static constexpr std::size_t batch_call_max = 64 * 1024;
     static constexpr std::size_t batch_body_max = 128 * 1024;
+    static constexpr std::size_t batch_call_overhead = 8; ///< bytes a call adds to a body beside its own
     using batch_reply_handler = std::function<void(std::uint32_t tag, std::error_code error, std::string_view bytes)>;
     [[nodiscard]] bool accepts_batches() const noexcept;
     static void append_batch_call(std::string& body, std::uint32_t tag, std::string_view data);

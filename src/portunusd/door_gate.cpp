@@ -210,11 +210,7 @@ void door_gate::finish(const std::shared_ptr<loop_connection>& c, call_outcome o
     const auto self = c->gate; // keeps this gate alive until the end
     c->gate.reset();
     job j = std::move(c->j);
-    if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
-        std::lock_guard lock(door_mutex_);
-        door_ = {};
-        ++generation_;
-    }
+    forget_door_after(out.ec);
     if (reusable) {
         c->deadline.clear();
         put_loop_connection(c);
@@ -297,9 +293,9 @@ void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
     std::uint32_t tag = link->next_tag++;
     while (link->outstanding.count(tag) != 0) tag = link->next_tag++; // after 2^32 calls
 
-    constexpr std::size_t entry_header = 8;
-    if (link->unsent.empty() ||
-        link->unsent.back().first.size() + entry_header + j.request.size() > portunus::door_client::batch_body_max)
+    if (link->unsent.empty() || link->unsent.back().first.size() + portunus::door_client::batch_call_overhead +
+                                        j.request.size() >
+                                    portunus::door_client::batch_body_max)
         link->unsent.emplace_back();
     portunus::door_client::append_batch_call(link->unsent.back().first, tag, j.request);
     link->unsent.back().second.push_back(tag);
@@ -341,15 +337,21 @@ void door_gate::flush(const std::shared_ptr<batch_link>& link)
             const auto self = link->gate;
             link->retired = true;
             requeue_unsent(link);
-            if (link->outstanding.empty()) {
-                link->gate.reset();
-                link->deadline.clear();
-                link->readiness.cancel();
-            }
+            settle(link);
             return;
         }
         link->unsent.pop_front();
     }
+}
+
+// With no call outstanding a link holds no gate and no deadline, and a retired one stops
+// waiting for answers, which lets it go.
+void door_gate::settle(const std::shared_ptr<batch_link>& link)
+{
+    if (!link->outstanding.empty()) return;
+    link->gate.reset();
+    link->deadline.clear();
+    if (link->retired) link->readiness.cancel();
 }
 
 void door_gate::requeue_unsent(const std::shared_ptr<batch_link>& link)
@@ -403,11 +405,7 @@ void door_gate::answer(const std::shared_ptr<batch_link>& link, std::uint32_t ta
     batch_link::pending p = std::move(it->second);
     link->outstanding.erase(it);
     const auto self = link->gate; // keeps this gate alive until the end
-    if (link->outstanding.empty()) {
-        link->gate.reset();
-        link->deadline.clear();
-        if (link->retired) link->readiness.cancel();
-    }
+    settle(link);
     if (ec == std::errc::bad_file_descriptor) {
         // Revoked before it ran: the pool opens the door again and retries.
         p.j.loop = {};
@@ -436,8 +434,7 @@ void door_gate::expire(const std::shared_ptr<batch_link>& link)
         }
     }
     if (link->outstanding.empty()) {
-        link->gate.reset();
-        if (link->retired) link->readiness.cancel();
+        settle(link);
     } else {
         link->deadline.set(std::chrono::duration_cast<std::chrono::milliseconds>(oldest + call_timeout_ - now) +
                                std::chrono::milliseconds(1),
@@ -469,12 +466,7 @@ void door_gate::break_link(const std::shared_ptr<batch_link>& link, std::error_c
 
 void door_gate::complete(job j, call_outcome out)
 {
-    if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted &&
-        out.ec != std::errc::not_supported) {
-        std::lock_guard lock(door_mutex_);
-        door_ = {};
-        ++generation_;
-    }
+    forget_door_after(out.ec);
     j.done(std::move(out));
     if (auto next = next_or_release()) start_next(std::move(*next));
 }
@@ -519,6 +511,17 @@ void door_gate::abandon_calls() noexcept
         slot.batch->gate.reset();
     }
 #endif
+}
+
+// Errors that belong to one call (its timeout, its handler failing, descriptors it may not
+// carry) leave the door as it is; any other error makes the next request open it again from
+// scratch (a door that failed to open, or one that went away).
+void door_gate::forget_door_after(const std::error_code& ec)
+{
+    if (!ec || ec == std::errc::timed_out || ec == std::errc::interrupted || ec == std::errc::not_supported) return;
+    std::lock_guard lock(door_mutex_);
+    door_ = {};
+    ++generation_;
 }
 
 void door_gate::start_on_pool(job j)
@@ -572,12 +575,7 @@ call_outcome door_gate::call(const std::string& request)
         }
         if (!out.ec) out.reply.assign(result.data.view());
     }
-    if (out.ec && out.ec != std::errc::timed_out && out.ec != std::errc::interrupted) {
-        // Forget a door that failed to open so that the next request tries again from scratch.
-        std::lock_guard lock(door_mutex_);
-        door_ = {};
-        ++generation_;
-    }
+    forget_door_after(out.ec);
     out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     return out;
 }

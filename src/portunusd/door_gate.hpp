@@ -138,6 +138,7 @@ private:
     void expire(const std::shared_ptr<batch_link>& link);
     void break_link(const std::shared_ptr<batch_link>& link, std::error_code ec);
     void requeue_unsent(const std::shared_ptr<batch_link>& link);
+    static void settle(const std::shared_ptr<batch_link>& link);
     void complete(job j, call_outcome out);
     std::shared_ptr<loop_connection> take_loop_connection(const boost::asio::any_io_executor& loop);
     void put_loop_connection(std::shared_ptr<loop_connection> c);
@@ -151,6 +152,7 @@ private:
 #endif
     void start(job j);
     void start_next(job j);
+    void forget_door_after(const std::error_code& ec);
     void start_on_pool(job j);
     bool start_on_loop(job& j);
     std::optional<job> next_or_release();

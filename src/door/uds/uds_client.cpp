@@ -317,6 +317,9 @@ door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) co
     return receive_reply(conn.get(), MSG_DONTWAIT, ec, usable);
 }
 
+static_assert(door_client::batch_call_overhead == uds::batch_call_entry_header);
+static_assert(door_client::batch_body_max == uds::wire_inline_max);
+
 bool door_client::accepts_batches() const noexcept
 {
     return impl_ && (impl_->identity.attributes & uds::wire_attr_batches) != 0;

@@ -52,6 +52,21 @@ std::error_code send_batch_reply(connection& c, std::uint32_t tag, std::int32_t 
     return uds::send_batch_reply(c.fd.get(), tag, error, data);
 }
 
+// Answers the batch calls `tags` with one error, in as few messages as fit (error entries are
+// larger than empty calls, so the answers to one batch may need two).
+void send_errors(connection& c, const std::vector<std::uint32_t>& tags, int errno_value)
+{
+    std::string body;
+    for (const auto tag : tags) {
+        if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
+            send_message(c, uds::message_type::reply_batch, body, {});
+            body.clear();
+        }
+        uds::append_batch_reply(body, tag, errno_value, {});
+    }
+    if (!body.empty()) send_message(c, uds::message_type::reply_batch, body, {});
+}
+
 // Held answers past this size are sent at once.
 constexpr std::size_t held_limit = 64 * 1024;
 
@@ -99,7 +114,7 @@ constexpr std::chrono::milliseconds stick_timeout{1000};
 
 // Every pool thread waits in epoll_wait on one set that holds the listening socket, a wake
 // eventfd and every connection (EPOLLONESHOT, so one call is served by exactly one thread).
-// The high-water rule lives in dispatch(): a thread that takes the last idle slot to run a call
+// The high-water rule lives in call_started_locked(): a thread that takes the last idle slot to run a call
 // first adds a thread, exactly as libc's depletion callback does on illumos.
 struct door_server::impl : std::enable_shared_from_this<impl> {
     door_handler handler;
@@ -134,8 +149,9 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
 
     void run(bool parked);
     void spawn_locked();
+    void call_started_locked();
     void accept_all();
-    bool serve_connection(connection& c);
+    bool serve_connection(connection& c, bool& queued);
     bool queue_batch(connection& c, const uds::received_message& m);
     void arm(connection& c);
     void answer_batch(connection& c, const uds::received_message& m, int errno_value);
@@ -166,6 +182,14 @@ void door_server::impl::spawn_locked()
         --total;
         --idle;
     }
+}
+
+// A thread that left the free set starts a call. The high-water rule: when it took the last
+// free slot, a thread is added first, as libc's depletion callback does on illumos.
+void door_server::impl::call_started_locked()
+{
+    ++busy;
+    if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads)) spawn_locked();
 }
 
 void door_server::impl::run(bool parked)
@@ -208,12 +232,13 @@ void door_server::impl::run(bool parked)
             continue;
         }
         auto* c = static_cast<connection*>(ev.data.ptr);
-        if (!serve_connection(*c)) {
+        bool queued = false;
+        if (!serve_connection(*c, queued)) {
             close_connection(c);
         } else if (!revoked_flag.load()) {
             arm(*c);
         }
-        run_work(); // the calls of a batch just read, if that is what it was
+        if (queued) run_work(); // the calls of the batch just read
         // After revoke a kept connection stays disarmed; finish_locked() answers and closes it.
     }
 
@@ -233,7 +258,7 @@ void door_server::impl::run(bool parked)
 // nothing and a re-arm. Only in an uncapped pool, where a thread is added whenever the last
 // free one starts a call; in a capped one a thread held by a quiet connection could make a
 // call on another wait. A quiet connection is handed back to epoll after `stick_timeout`.
-bool door_server::impl::serve_connection(connection& c)
+bool door_server::impl::serve_connection(connection& c, bool& queued)
 {
     bool sticking = false; // between calls on c, neither free nor busy
     bool keep = true;
@@ -244,6 +269,7 @@ bool door_server::impl::serve_connection(connection& c)
             // Its calls go to the work queue; this thread takes them once the connection is
             // re-armed, so that the client's next batch can be read meanwhile.
             keep = queue_batch(c, m);
+            queued = keep;
             break;
         }
         {
@@ -255,9 +281,7 @@ bool door_server::impl::serve_connection(connection& c)
             else
                 --idle;
             sticking = false;
-            ++busy;
-            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
-                spawn_locked();
+            call_started_locked();
         }
         keep = serve_call(c, m);
         {
@@ -382,16 +406,9 @@ void door_server::impl::answer_batch(connection& c, const uds::received_message&
         send_error(c, EPROTO);
         return;
     }
-    // A batch of empty calls answered with errors is 12/8 of its size: it may take two messages.
-    std::string body;
-    for (const auto& e : entries) {
-        if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
-            send_message(c, uds::message_type::reply_batch, body, {});
-            body.clear();
-        }
-        uds::append_batch_reply(body, e.tag, errno_value, {});
-    }
-    send_message(c, uds::message_type::reply_batch, body, {});
+    std::vector<std::uint32_t> tags;
+    for (const auto& e : entries) tags.push_back(e.tag);
+    send_errors(c, tags, errno_value);
 }
 
 bool door_server::impl::queue_batch(connection& c, const uds::received_message& m)
@@ -422,8 +439,8 @@ void door_server::impl::arm(connection& c)
 // door's callers can do anyway (max_threads caps it). Each call is a call as any other for the pool:
 // taking it makes the thread busy, taking the last free slot adds a thread (the high-water
 // rule), and while more calls wait one free thread is woken to help, so that a slow call never
-// holds up the calls queued behind it for longer than it takes a thread to wake. Each reply goes
-// out on its own as soon as it is ready.
+// holds up the calls queued behind it for longer than it takes a thread to wake. Answers
+// finished back to back for one connection leave together (see `holders`).
 void door_server::impl::run_work()
 {
     std::shared_ptr<connection> holding; // whose answers this thread holds back
@@ -444,9 +461,7 @@ void door_server::impl::run_work()
             w = std::move(work.front());
             work.pop_front();
             --idle;
-            ++busy;
-            if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads))
-                spawn_locked();
+            call_started_locked();
             if ((!work.empty() || holding) && idle > 0 && !work_wake_pending) {
                 work_wake_pending = true;
                 wake = true;
@@ -497,15 +512,8 @@ void door_server::impl::run_work()
             flush_held(*w.c);
             send_batch_reply(*w.c, w.tag, error, reply.data);
         }
-        if (hold) {
-            holding = w.c;
-        } else {
-            if (holding == w.c) {
-                stop_holding();
-            } else {
-                flush_held(*w.c);
-            }
-        }
+        holding = w.c;
+        if (!hold) stop_holding();
         std::lock_guard lock(mutex);
         --busy;
         ++idle;
@@ -536,23 +544,19 @@ void door_server::impl::refuse_pending_locked()
                 send_error(*c, EBADF);
         }
     }
-    // The queued calls of one connection are answered together, as few messages as fit.
+    // The queued calls of one connection are answered together.
     while (!work.empty()) {
         const auto c = work.front().c;
-        std::string body;
+        std::vector<std::uint32_t> tags;
         for (auto it = work.begin(); it != work.end();) {
             if (it->c != c) {
                 ++it;
                 continue;
             }
-            if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
-                send_message(*c, uds::message_type::reply_batch, body, {});
-                body.clear();
-            }
-            uds::append_batch_reply(body, it->tag, EBADF, {});
+            tags.push_back(it->tag);
             it = work.erase(it);
         }
-        send_message(*c, uds::message_type::reply_batch, body, {});
+        send_errors(*c, tags, EBADF);
     }
 }
 
