@@ -81,6 +81,11 @@ portunus::http::response status(int code)
     return r;
 }
 
+// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, holding this
+// thread for good, and a device may wait for its medium. Only regular files are read, and for
+// them the flag changes nothing; serve_file() clears it before reading all the same.
+constexpr int open_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+
 // Opens `path` below the root one component at a time with O_NOFOLLOW, so neither ".." nor a
 // symbolic link anywhere on the way can lead outside the root.
 int open_beneath(const std::string& path)
@@ -96,7 +101,7 @@ int open_beneath(const std::string& path)
             ::close(dir);
             return -1;
         }
-        const int next = part == "." ? ::dup(dir) : ::openat(dir, part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        const int next = part == "." ? ::dup(dir) : ::openat(dir, part.c_str(), open_flags);
         ::close(dir);
         if (end == std::string::npos) return next;
         dir = next;
@@ -119,21 +124,25 @@ portunus::http::response serve_file(const portunus::http::request& req)
     int fd = open_beneath(path);
     if (fd < 0) return status(404);
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::fstat(fd, &st) != 0) return ::close(fd), status(500);
+    if (S_ISDIR(st.st_mode)) {
         if (!path.empty() && path.back() != '/' && !raw.empty()) {
             ::close(fd);
             auto r = status(301);
             r.header("Location", std::string(req.path()) + "/");
             return r;
         }
-        const int index = ::openat(fd, "index.html", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        const int index = ::openat(fd, "index.html", open_flags);
         ::close(fd);
         fd = index;
         path += "/index.html";
         if (fd < 0 || ::fstat(fd, &st) != 0) return fd >= 0 ? (::close(fd), status(404)) : status(404);
     }
+    // A FIFO, socket or device is no file to serve: 404, as if it were not there.
     if (!S_ISREG(st.st_mode)) return ::close(fd), status(404);
     if (st.st_size > max_file) return ::close(fd), status(413);
+    if (const int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        return ::close(fd), status(500);
 
     portunus::http::response r;
     r.header("Last-Modified", http_date(st.st_mtime));
@@ -162,7 +171,11 @@ portunus::http::response serve_file(const portunus::http::request& req)
 
 int main(int argc, char** argv)
 {
-    if (const auto status = portunus_apps::check_arguments(argc, argv, 2, 3, "DOOR_PATH ROOT_DIRECTORY [STRIP_PREFIX]")) return *status;
+    constexpr const char* synopsis =
+        "DOOR_PATH ROOT_DIRECTORY [STRIP_PREFIX]\n"
+        "Serves the regular files under ROOT_DIRECTORY, index.html for a directory.\n"
+        "Symbolic links, \"..\", FIFOs, sockets and devices are 404.";
+    if (const auto status = portunus_apps::check_arguments(argc, argv, 2, 3, synopsis)) return *status;
     root_fd = ::open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         std::perror(argv[2]);

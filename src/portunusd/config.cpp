@@ -25,9 +25,12 @@ std::string read_whole_file(const std::string& path, std::string& text)
 {
     if (path.find('\0') != std::string::npos)
         return std::strerror(ENOENT);
+    // Without O_NONBLOCK, opening a FIFO waits for a writer, and a reload runs on the loop
+    // that accepts connections. Nothing but a regular file is read, so the flag changes
+    // nothing for what is.
     int fd = -1;
     do
-        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return std::strerror(errno);
@@ -38,6 +41,8 @@ std::string read_whole_file(const std::string& path, std::string& text)
         reason = std::strerror(errno);
     else if (S_ISDIR(st.st_mode))
         reason = std::strerror(EISDIR);
+    else if (!S_ISREG(st.st_mode))
+        reason = "not a regular file";
     std::array<char, 16 * 1024> buffer{};
     while (reason.empty()) {
         const ssize_t n = ::read(fd, buffer.data(), buffer.size());

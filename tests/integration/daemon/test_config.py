@@ -68,6 +68,20 @@ class ConfigCheck(DaemonTest):
         self.assertEqual((out.returncode, out.stdout, out.stderr),
                          (96, "", f"{missing}:1:1: cannot read: No such file or directory\n"))
 
+    def test_not_a_regular_file(self):
+        # Opening a FIFO for reading waits for a writer: the daemon must refuse it without waiting.
+        fifo = self.path("fifo.toml")
+        os.mkfifo(fifo)
+        for path in (fifo, os.devnull):
+            for args in (["-n", "-f", path], ["-f", path]):
+                with self.subTest(args=args):
+                    try:
+                        out = run_daemon(args, timeout=5)
+                    except subprocess.TimeoutExpired:
+                        self.fail(f"portunusd {' '.join(args)} still running after 5 s")
+                    self.assertEqual((out.returncode, out.stdout, out.stderr),
+                                     (96, "", f"{path}:1:1: cannot read: not a regular file\n"))
+
     def test_unknown_option_is_a_usage_error(self):
         out = run_daemon(["-x"])
         self.assertEqual(out.returncode, 64)

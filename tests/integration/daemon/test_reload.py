@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
 # SIGHUP under load: forwards added, removed and changed while an unchanged one never misses.
+import os
+import re
 import signal
 import socket
 import threading
@@ -66,6 +68,15 @@ def one_connection(stop, load, s, prefix):
         except Exception as e:
             load.record(f"long-lived request {i}: {e!r}")
             return
+
+
+def release_fifo_reader(path):
+    """Opens `path` for writing and closes it, which ends a blocked open() for reading with EOF."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # not a FIFO any more, or nobody is waiting on it
+    os.close(fd)
 
 
 class Reload(DaemonTest):
@@ -142,6 +153,44 @@ class Reload(DaemonTest):
         self.round_trip(self.gone, b"still", b"B:still")
 
         # The daemon still listens for SIGHUP, and a fixed file is taken.
+        m = self.reload(d, [self.fwd("steady", self.steady, self.b.door)])
+        self.assertEqual(m.group(0), "reload: 0 forward(s) added, 1 changed, 1 removed")
+        self.round_trip(self.steady, b"fixed", b"B:fixed")
+        self.assert_refused(self.gone)
+
+    def test_fifo_in_place_of_the_config_is_refused(self):
+        forwards = [self.fwd("steady", self.steady, self.a.door), self.fwd("other", self.gone, self.b.door)]
+        d = self.start_daemon(forwards)
+        started = time.monotonic()
+        self.round_trip(self.steady, b"before", b"A:before")
+        baseline = time.monotonic() - started
+
+        os.unlink(d.config_path)
+        os.mkfifo(d.config_path)
+        # Should the daemon wait for a writer after all, this lets it go before cleanup stops it.
+        self.addCleanup(release_fifo_reader, d.config_path)
+        hups = d.count(r"SIGHUP: reloading")
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(r"SIGHUP: reloading", count=hups + 1)
+        # The reload runs on the loop that accepts connections: requests made right after it
+        # must be answered as fast as before.
+        bound = max(1.0, 5 * baseline)
+        for i in range(5):
+            request = b"during %d" % i
+            started = time.monotonic()
+            try:
+                self.round_trip(self.steady, request, b"A:" + request, timeout=bound + 2)
+                self.round_trip(self.gone, request, b"B:" + request, timeout=bound + 2)
+            except (OSError, AssertionError) as e:
+                self.fail(f"request {i} after SIGHUP with a FIFO as the config: {e!r}; log:\n{d.tail()}")
+            elapsed = time.monotonic() - started
+            self.assertLess(elapsed, 2 * bound, f"request {i} after SIGHUP took {elapsed:.2f} s")
+        d.wait_log(rf"error: {re.escape(d.config_path)}:1:1: cannot read: not a regular file")
+        d.wait_log(r"reload: configuration has 1 error\(s\); still running the previous one")
+        self.assertTrue(d.alive())
+
+        # A regular file in its place is read again on the next SIGHUP.
+        os.unlink(d.config_path)
         m = self.reload(d, [self.fwd("steady", self.steady, self.b.door)])
         self.assertEqual(m.group(0), "reload: 0 forward(s) added, 1 changed, 1 removed")
         self.round_trip(self.steady, b"fixed", b"B:fixed")

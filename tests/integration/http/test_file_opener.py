@@ -3,13 +3,25 @@
 # file_opener end to end behind a GET /static map: files, index.html, 301, 304, and every escape refused.
 import email.utils
 import os
+import socket
+import time
 
 import http_harness
 from http_harness import HttpTest, http_forward, request_bytes, route
+from harness import thread_count
 
 INDEX = b"<!doctype html><title>root</title>\n"
 SUB_INDEX = b"<!doctype html><title>sub</title>\n"
 SECRET = b"the secret outside the root\n"
+
+
+def release_fifo_reader(path):
+    """Opens `path` for writing and closes it, which ends a blocked open() for reading with EOF."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # nobody is waiting on it
+    os.close(fd)
 
 
 class FileOpener(HttpTest):
@@ -31,9 +43,12 @@ class FileOpener(HttpTest):
         self.mtime = 1_700_000_000
         os.utime(os.path.join(www, "a.txt"), (self.mtime, self.mtime))
 
-        app = self.start_app("files.door", www, "/static", program_name="file_opener")
+        self.app = self.start_app("files.door", www, "/static", program_name="file_opener")
         self.port = self.reserve_port()
-        self.daemon = self.start_http([http_forward(self.port, name="site", maps=[route("/static", app.door, "GET")])])
+        # Short enough that a call stuck in the application shows up as a 504 well within the
+        # reader's wait, rather than as a client timeout.
+        self.daemon = self.start_http([http_forward(self.port, name="site", call_timeout="2s",
+                                                    maps=[route("/static", self.app.door, "GET")])])
         self.url = f"http://127.0.0.1:{self.port}"
 
     def fetch(self, target, headers=(), method="GET"):
@@ -102,6 +117,38 @@ class FileOpener(HttpTest):
         for target in ("/static/outside", "/static/inside"):
             r = self.fetch(target)
             self.assertEqual((r.status, r.body), (404, b"404 Not Found\n"), target)
+
+    def test_only_regular_files_are_served(self):
+        # Opening a FIFO for reading waits for a writer, which would hold an application thread
+        # per request for good; a socket cannot be opened at all. Both are 404, like a file that
+        # is not there.
+        www = self.path("www")
+        fifo = os.path.join(www, "pipe.txt")
+        os.mkfifo(fifo)
+        self.addCleanup(release_fifo_reader, fifo)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(os.path.join(www, "sock.txt"))
+        listener.listen()
+        os.mkdir(os.path.join(www, "piped"))
+        os.mkfifo(os.path.join(www, "piped", "index.html"))
+        self.addCleanup(release_fifo_reader, os.path.join(www, "piped", "index.html"))
+
+        self.assertEqual(self.fetch("/static/a.txt").status, 200)
+        threads_before = thread_count(self.app.pid)
+        results = []
+        for i in range(10):
+            target = ("/static/pipe.txt", "/static/sock.txt", "/static/piped/")[i % 3]
+            started = time.monotonic()
+            r = self.fetch(target)
+            results.append((target, r.status, round(time.monotonic() - started, 2)))
+        threads_after = thread_count(self.app.pid)
+        report = f"(target, status, seconds): {results}; file_opener threads: {threads_before} before, " \
+                 f"{threads_after} after"
+        self.assertTrue(all(status == 404 and elapsed < 1.0 for _, status, elapsed in results), report)
+        self.assertLessEqual(threads_after, threads_before + 1, report)
+        # Still serving.
+        self.assertEqual(self.fetch("/static/a.txt").body, b"plain text\n")
 
     def test_nul_is_400(self):
         r = self.fetch("/static/a.txt%00.html")
