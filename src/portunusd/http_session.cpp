@@ -14,6 +14,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -53,7 +54,10 @@ int status_for(const std::error_code& ec)
 http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                            session_registry& registry)
     : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)), peer_(c.peer),
+      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)),
+      // A header section at its limit can always be buffered whole, and a read is never refused
+      // for less than a block.
+      read_ahead_limit_(std::max<std::size_t>(forward_->config.max_header_bytes, read_block_size)), peer_(c.peer),
       local_(c.local), peer_text_(address_text(peer_.address()))
 {
 }
@@ -95,6 +99,12 @@ void http_session::do_read()
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
+void http_session::read_ahead()
+{
+    // After the client's FIN every read would report it again.
+    if (!peer_done_ && buffered() < read_ahead_limit_) do_read();
+}
+
 void http_session::on_readable(const boost::system::error_code& ec)
 {
     if (ec) return on_read(ec, nullptr, 0);
@@ -132,19 +142,31 @@ void http_session::on_read(const boost::system::error_code& ec, const char* data
         request_started_ = std::chrono::steady_clock::now();
         arm_timer(forward_->config.header_timeout, "header timeout");
     }
+    if (in_start_ > 0 && in_start_ >= buffered()) {
+        // Consumed bytes are dropped here, once the rest to move is no more than they are,
+        // rather than on every request: moving costs at most what was consumed, and the buffer
+        // stays under twice the read-ahead limit plus a read.
+        in_.erase(0, in_start_);
+        in_start_ = 0;
+    }
     in_.append(data, n);
-    if (!busy_) request_bytes_ += n;
     forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
-    if (!busy_) process();
+    if (busy_) return read_ahead();
+    request_bytes_ += n;
+    process();
 }
 
 void http_session::process()
 {
     if (closed_ || busy_) return;
-    if (draining_ && in_.empty()) return close("shutdown");
+    if (draining_ && buffered() == 0) return close("shutdown");
     std::size_t consumed = 0;
-    const auto status = parser_.parse(in_, consumed);
-    in_.erase(0, consumed);
+    const auto status = parser_.parse(std::string_view(in_).substr(in_start_), consumed);
+    in_start_ += consumed;
+    if (in_start_ == in_.size()) {
+        in_.clear();
+        in_start_ = 0;
+    }
     switch (status) {
     case http::parse_status::need_more:
         if (parser_.headers_done()) {
@@ -244,7 +266,7 @@ void http_session::dispatch(http::request request)
     }
     // Keep reading while the door works, so a client closing early is noticed and pipelined
     // requests are buffered; they are parsed only after this response is written.
-    do_read();
+    read_ahead();
 }
 
 const std::array<http::header_field, 3>& http_session::forwarded_fields()
@@ -362,15 +384,17 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
     if (ec) return close("write error: " + ec.message());
     if (close_after_write_) return close("done");
     if (draining_) return close("shutdown");
-    if (peer_done_ && in_.empty()) return close("client closed");
+    if (peer_done_ && buffered() == 0) return close("client closed");
     request_started_ = std::chrono::steady_clock::now();
-    if (in_.empty()) {
+    if (buffered() == 0) {
         in_request_ = false;
+        // An idle connection keeps no buffer that pipelining grew.
+        if (in_.capacity() > read_block_size) std::string().swap(in_);
         arm_timer(forward_->config.idle_timeout, "idle timeout");
     } else {
         // A pipelined request was already buffered: its header clock starts now.
         in_request_ = true;
-        request_bytes_ = in_.size();
+        request_bytes_ = buffered();
         arm_timer(forward_->config.header_timeout, "header timeout");
     }
     process();

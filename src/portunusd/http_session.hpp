@@ -24,7 +24,8 @@ namespace portunusd {
 
 
 /// HTTP/1.1 with keep-alive and pipelining: requests are answered strictly in order, one door
-/// call at a time per connection; bytes of the next request wait in the buffer meanwhile.
+/// call at a time per connection; bytes of the next request wait in the buffer meanwhile, and
+/// past a bound in the client's socket.
 /// Everything runs on the connection's event loop, which one thread runs. The socket is a
 /// client_socket, watched by the loop's edge_poller: a kept-alive request costs its read and
 /// its write, and no re-arm.
@@ -40,6 +41,10 @@ public:
 
 private:
     void do_read();
+    /// While a request is answered, reads the next one's bytes up to read_ahead_limit_ only: a
+    /// client that pipelines far ahead waits in TCP flow control, not in the daemon's memory.
+    void read_ahead();
+    [[nodiscard]] std::size_t buffered() const noexcept { return in_.size() - in_start_; }
     void on_readable(const boost::system::error_code& ec);
     void on_read(const boost::system::error_code& ec, const char* data, std::size_t n);
     const std::array<http::header_field, 3>& forwarded_fields();
@@ -63,7 +68,11 @@ private:
     connection_slot slot_;
     session_registry& registry_;
     http::request_parser parser_;
-    std::string in_;       ///< received bytes not yet consumed by the parser
+    /// Received bytes; those before in_start_ are consumed. A request taken from the front
+    /// moves in_start_ instead of the rest of a pipeline, which moves only when a read appends.
+    std::string in_;
+    std::size_t in_start_ = 0;
+    const std::size_t read_ahead_limit_;
     std::string out_;      ///< the response being written
     const boost::asio::ip::tcp::endpoint peer_;
     boost::asio::ip::tcp::endpoint local_;
