@@ -2,6 +2,8 @@
 // Method and path-prefix routing for http forwards.
 #include "portunusd/http_router.hpp"
 
+#include "portunusd/http/target.hpp"
+
 #include <algorithm>
 
 namespace portunusd {
@@ -26,44 +28,27 @@ bool takes(const http_route& r, std::string_view method)
 
 std::optional<std::string> routing_path(std::string_view target)
 {
-    // Absolute form (RFC 9112 §3.2.2), which servers must accept: route on its path.
-    for (const std::string_view scheme : {"http://", "https://"}) {
-        if (target.substr(0, scheme.size()) == scheme) {
-            const auto slash = target.find('/', scheme.size());
-            target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-            break;
-        }
+    // The parser hands out normalized targets already; normalizing here as well keeps the
+    // router's answer the same for any caller, and a second pass changes nothing.
+    target = target.substr(0, target.find('#'));
+    std::optional<std::string> path;
+    if (!target.empty() && target.front() == '/') {
+        path = http::normalize_target(target);
+    } else if (const auto absolute = http::split_absolute_form(target)) {
+        path = http::normalize_target("/" + std::string(absolute->rest));
     }
-    if (target.empty() || target.front() != '/') return std::nullopt;
-    target = target.substr(0, target.find_first_of("?#"));
-    std::vector<std::string_view> segments;
-    std::size_t start = 1;
-    for (;;) {
-        const auto end = target.find('/', start);
-        const auto segment = target.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        if (segment == "..") {
-            if (segments.empty()) return std::nullopt;
-            segments.pop_back();
-        } else if (segment != ".") {
-            segments.push_back(segment);
-        }
-        if (end == std::string_view::npos) break;
-        start = end + 1;
-    }
-    std::string path;
-    for (const auto& s : segments) {
-        path += '/';
-        path += s;
-    }
-    // "/a/" keeps its trailing slash (its last segment is empty); "/a/." and "/a/.." end in
-    // a directory too.
-    if (path.empty() || (!target.empty() && (target.ends_with("/.") || target.ends_with("/..")))) path += '/';
+    if (path) path->resize(std::min(path->find('?'), path->size()));
     return path;
 }
 
 http_router::http_router(std::vector<http_route> routes, std::optional<std::size_t> catch_all)
     : routes_(std::move(routes)), catch_all_(catch_all)
 {
+    // Prefixes are compared with normalized paths, so they are normalized the same way: a
+    // prefix written "/%7Euser" or "/a%2fb" still matches what clients send.
+    for (http_route& r : routes_)
+        if (auto normalized = http::normalize_target(r.prefix); normalized && normalized->find('?') == std::string::npos)
+            r.prefix = std::move(*normalized);
     std::stable_sort(routes_.begin(), routes_.end(),
                      [](const http_route& a, const http_route& b) { return a.prefix.size() > b.prefix.size(); });
 }

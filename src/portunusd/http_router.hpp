@@ -25,9 +25,9 @@ struct route_match {
     std::string allow; ///< for method_not_allowed: the methods the matching prefix takes, "GET, HEAD"
 };
 
-/// The path of an origin-form target with its query dropped and its dot segments removed
-/// (RFC 3986 §5.2.4), so "/api/../admin" is routed as "/admin". nullopt when the target is not
-/// origin-form or climbs above the root.
+/// The normalized path (http::normalize_target()) of an origin- or absolute-form target, without
+/// its query: "/api/../admin", "//admin" and "/%61dmin" are all routed as "/admin". nullopt when
+/// the target is neither form or cannot be normalized.
 std::optional<std::string> routing_path(std::string_view target);
 
 /// Immutable after construction, so sessions on any thread may share one.
@@ -37,7 +37,8 @@ public:
     http_router(std::vector<http_route> routes, std::optional<std::size_t> catch_all);
 
     /// The longest matching prefix wins; a prefix matches the path itself and everything
-    /// below it ("/api" matches "/api" and "/api/x", not "/apix"). If the winning prefix has no
+    /// below it ("/api" matches "/api" and "/api/x", not "/apix"), byte for byte after both
+    /// are normalized, so case matters and "%2F" is not a separator. If the winning prefix has no
     /// route for the method, the answer is 405 with the methods it does take. HEAD is served
     /// by a GET route unless a HEAD route exists.
     [[nodiscard]] route_match match(std::string_view method, std::string_view target) const;

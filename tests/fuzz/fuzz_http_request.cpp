@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MPL-2.0
 // libFuzzer target for the HTTP request parser: verdicts independent of how bytes arrive, limits
-// kept, and what an application receives parsing back to the same request.
+// kept, what an application receives parsing back to the same request, and normalized targets
+// that are canonical.
 #include "portunusd/http/request_parser.hpp"
+#include "portunusd/http/target.hpp"
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,12 +68,61 @@ std::uint64_t fnv1a(std::string_view s)
     return h;
 }
 
+// A normalized path starts with "/", has no empty, "." or ".." segment (escaped or not), no
+// escape of an unreserved character or with lowercase hex, and normalizing it again changes
+// nothing; the query is the input's.
+void check_normalized(std::string_view input, const std::string& out)
+{
+    require(!out.empty() && out.front() == '/');
+    const std::string_view path = std::string_view(out).substr(0, out.find('?'));
+    const std::string_view query = std::string_view(out).substr(path.size());
+    const std::size_t input_query = input.find('?');
+    require(query == (input_query == std::string_view::npos ? std::string_view() : input.substr(input_query)));
+    require(path.find("//") == std::string_view::npos);
+    require(path.find("/./") == std::string_view::npos && path.find("/../") == std::string_view::npos);
+    require(path != "/." && !path.ends_with("/.") && !path.ends_with("/.."));
+    require(path.find('\0') == std::string_view::npos);
+    for (std::size_t i = path.find('%'); i != std::string_view::npos; i = path.find('%', i + 1)) {
+        require(i + 2 < path.size());
+        const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+        require(hex(path[i + 1]) && hex(path[i + 2]));
+        const int v = (path[i + 1] <= '9' ? path[i + 1] - '0' : path[i + 1] - 'A' + 10) * 16 +
+                      (path[i + 2] <= '9' ? path[i + 2] - '0' : path[i + 2] - 'A' + 10);
+        const bool unreserved = (v >= '0' && v <= '9') || (v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z') ||
+                                v == '-' || v == '.' || v == '_' || v == '~';
+        require(v != 0 && !unreserved);
+    }
+    require(normalize_target(out) == out);
+}
+
+void check_target(std::string_view input)
+{
+    // The first line as a whole, and the target inside it when it reads as a request line, so
+    // request seeds reach the normalizer with their real targets.
+    const std::string_view line = input.substr(0, input.find('\n'));
+    std::string_view target;
+    if (const std::size_t space = line.find(' '); space != std::string_view::npos) {
+        target = line.substr(space + 1);
+        target = target.substr(0, target.find(' '));
+    }
+    for (const std::string_view candidate : {line, target}) {
+        if (const std::optional<std::string> out = normalize_target(candidate)) check_normalized(candidate, *out);
+        else require(candidate.empty() || candidate.front() != '/' || candidate.find('%') != std::string_view::npos ||
+                     candidate.find('\0') != std::string_view::npos);
+        if (const auto absolute = split_absolute_form(candidate)) {
+            require(!absolute->authority.empty() && absolute->authority.find('@') == std::string_view::npos);
+            require(absolute->rest.empty() || absolute->rest.front() == '/' || absolute->rest.front() == '?');
+        }
+    }
+}
+
 void check_request(const request& r, const parser_limits& limits)
 {
     require(r.body.size() <= limits.max_body);
     require(r.headers.size() <= limits.max_headers);
     require(!r.method.empty() && r.method.size() <= max_method_length && r.method != "CONNECT");
     require(!r.target.empty());
+    if (r.target != "*") require(normalize_target(r.target) == r.target);
     require(r.version_minor == 0 || r.version_minor == 1);
     require(!r.expect_continue || r.version_minor == 1);
     if (r.version_minor == 1) require(r.find("Host") != nullptr);
@@ -127,6 +179,7 @@ void check(std::string_view input, const parser_limits& limits)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
+    check_target(input);
     check(input, parser_limits{});
     // Tight limits put every bound within the fuzzer's reach.
     parser_limits tight;

@@ -20,7 +20,7 @@ struct header_field {
 /// the complete, de-chunked content; trailer fields were dropped.
 struct request {
     std::string method;
-    std::string target;                ///< origin-, absolute- or asterisk-form, as sent
+    std::string target;                ///< normalized origin-form (normalize_target()), or "*"
     int version_minor = 1;             ///< HTTP/1.0 or HTTP/1.1
     std::vector<header_field> headers; ///< every field line, in order (including framing fields)
     std::string body;
@@ -42,7 +42,7 @@ struct request {
 bool is_daemon_field(std::string_view name) noexcept;
 
 /// The request as one application sees it, in this order:
-///  - the request line as received (`METHOD SP target SP HTTP/1.x`);
+///  - the request line `METHOD SP target SP HTTP/1.0|HTTP/1.1`, with the normalized target;
 ///  - every header field in order, `name: value`, except daemon fields (is_daemon_field), fields
 ///    named by a Connection option (Host excepted: an option cannot remove the origin) and
 ///    fields named in `drop_names` (case-insensitive; the daemon passes the names of the

@@ -3,6 +3,7 @@
 #include "portunusd/http/request_parser.hpp"
 #include "portunusd/http/request_rules.hpp"
 #include "portunusd/http/syntax.hpp"
+#include "portunusd/http/target.hpp"
 
 namespace portunusd::http::detail {
 namespace {
@@ -13,21 +14,6 @@ namespace {
 bool is_target_char(unsigned char c) noexcept
 {
     return (c > 0x20 && c < 0x7f && c != '#') || c >= 0x80;
-}
-
-// absolute-form is accepted for the two schemes an origin server can be asked about, with a
-// non-empty authority; anything else that does not start with '/' would be authority-form or
-// a scheme the daemon cannot serve.
-bool is_absolute_form(std::string_view target) noexcept
-{
-    std::string_view rest;
-    if (target.size() > 7 && syntax::iequals(target.substr(0, 7), "http://"))
-        rest = target.substr(7);
-    else if (target.size() > 8 && syntax::iequals(target.substr(0, 8), "https://"))
-        rest = target.substr(8);
-    else
-        return false;
-    return rest.find_first_of("/?") != 0;
 }
 
 } // namespace
@@ -56,14 +42,23 @@ std::error_code parse_request_line(std::string_view line, request& out)
     // Methods are case-sensitive; only the exact name CONNECT asks for a tunnel.
     if (method.size() > max_method_length || method == "CONNECT") return http_error::method_not_implemented;
 
+    // Routing and the application see one normalized origin-form, so a prefix cannot be
+    // reached, or missed, through another spelling of the same path.
+    std::optional<std::string> normalized;
     if (target == "*") {
         if (method != "OPTIONS") return http_error::bad_target;
-    } else if (target.front() != '/' && !is_absolute_form(target)) {
-        return http_error::bad_target;
+        normalized.emplace(target);
+    } else if (target.front() == '/') {
+        normalized = normalize_target(target);
+    } else if (const std::optional<absolute_target> absolute = split_absolute_form(target)) {
+        // A leading "/" gives "/" for an empty path and "/?q" for a bare query; before a path
+        // it is a repeated slash, which normalization merges.
+        normalized = normalize_target("/" + std::string(absolute->rest));
     }
+    if (!normalized) return http_error::bad_target;
 
     out.method.assign(method);
-    out.target.assign(target);
+    out.target = std::move(*normalized);
     out.version_minor = version[7] - '0';
     return {};
 }

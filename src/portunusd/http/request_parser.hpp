@@ -35,7 +35,9 @@ enum class parse_status { complete, need_more, error };
 ///  - up to max_leading_empty_lines empty lines before the request line are skipped;
 ///  - request line: exactly `METHOD SP target SP HTTP/1.0|HTTP/1.1`; other well-formed versions
 ///    505; CONNECT 501 (a tunnel cannot be relayed one call at a time); `*` only with OPTIONS;
-///    absolute-form only for http and https;
+///    absolute-form only for http and https, without userinfo;
+///  - the target is normalized (normalize_target()); one that cannot be is 400. An
+///    absolute-form target becomes its origin-form;
 ///  - field lines: token name directly followed by `:`; obs-fold, NUL, CTLs and DEL are 400;
 ///  - exactly one Host in HTTP/1.1 (at most one in 1.0), with a valid uri-host[:port] value;
 ///  - Content-Length: digits only; repeats (lines or list elements) must agree;

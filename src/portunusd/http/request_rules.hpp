@@ -11,9 +11,9 @@
 
 namespace portunusd::http::detail {
 
-/// Checks a request line (without its CRLF) and fills method, target and version_minor.
-/// Precedence: syntax (400) before version support (505) before method support (501) before
-/// the target's form (400).
+/// Checks a request line (without its CRLF) and fills method, target (normalized origin-form, or
+/// "*") and version_minor. Precedence: syntax (400) before version support (505) before method
+/// support (501) before the target's form and escapes (400).
 std::error_code parse_request_line(std::string_view line, request& out);
 
 /// Splits a field line (without its CRLF) into its name and its OWS-trimmed value, both views

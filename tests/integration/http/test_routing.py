@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
-# Routing through [[forward.map]]: longest prefix, segment boundaries, 404, 405 + Allow, HEAD via GET.
+# Routing through [[forward.map]]: longest prefix, segment boundaries, 404, 405 + Allow, HEAD via GET,
+# and normalized paths that a prefix cannot be bypassed around.
+import os
+
 import http_harness
-from http_harness import HttpTest, big_body, http_forward, request_bytes, route
+from http_harness import HttpTest, app_request, big_body, http_forward, request_bytes, route
 
 
 class Routing(HttpTest):
@@ -52,18 +55,24 @@ class Routing(HttpTest):
         self.assertEqual(self.calls("api"), 0)
 
     def test_dot_segments_are_resolved_before_routing(self):
-        # The application still receives the target as sent.
+        # The application receives the path it was routed by.
         r, _ = self.get(self.port, "/static/../api/v2/x")
         self.assertEqual((r.status, r.header("X-App")), (200, "v2"))
-        self.assertEqual(r.body, b"tag=v2 path=/static/../api/v2/x\n")
-        # Climbing above the root is refused by the daemon itself; the request was framed
-        # correctly, so the connection goes on.
+        self.assertEqual(r.body, b"tag=v2 path=/api/v2/x\n")
+        # Dot segments never climb above the root: "/../api" is "/api".
         s, reader = self.open(self.port)
         s.sendall(request_bytes("GET", "/../api") + request_bytes("GET", "/api/x"))
         r = reader.response()
-        self.assertEqual((r.status, r.body), (400, b"400 Bad Request\n"))
+        self.assertEqual((r.status, r.header("X-App"), r.body), (200, "api", b"tag=api path=/api\n"))
         self.assertEqual(reader.response().header("X-App"), "api")
-        self.assertEqual(self.calls("api"), 1)
+        self.assertEqual(self.calls("api"), 2)
+
+    def test_a_target_that_cannot_be_normalized_is_400(self):
+        for target in ("/api/%zz", "/api/a%00b", "/api/%4"):
+            r, reader = self.get(self.port, target)
+            self.assertEqual((r.status, r.body, r.header("Connection")), (400, b"400 Bad Request\n", "close"), target)
+            self.assertTrue(reader.closed())
+        self.assertEqual((self.calls("api"), self.calls("root")), (0, 0))
 
     def test_no_catch_all_answers_404_and_keeps_the_connection(self):
         s, reader = self.open(self.bare)
@@ -125,6 +134,61 @@ class Routing(HttpTest):
         self.assertIn(b"HTTP/1.1 200 OK\r\n", out)
         self.assertIn(b"Content-Length: 1000\r\n", out)
         self.assertTrue(out.endswith(b"\r\n\r\n"), out)
+
+
+class NormalizedRouting(HttpTest):
+    """GET /static -> file_opener, everything else -> a catch-all test app."""
+
+    A_TXT = b"the a.txt file\n"
+
+    def setUp(self):
+        super().setUp()
+        www = self.path("www")
+        os.makedirs(os.path.join(www, "sub"))
+        with open(os.path.join(www, "a.txt"), "wb") as f:
+            f.write(self.A_TXT)
+        files = self.start_app("files.door", www, "/static", program_name="file_opener")
+        rest = self.start_app("rest.door", "--tag", "rest", "--log", self.path("rest.calls"))
+        self.port = self.reserve_port()
+        self.daemon = self.start_http([http_forward(self.port, rest.door, name="site",
+                                                    maps=[route("/static", files.door, "GET")])])
+
+    def rest_calls(self):
+        return self.call_lines(self.path("rest.calls"))
+
+    def test_every_spelling_of_a_static_path_is_served_by_the_static_door(self):
+        for target in ("/static/a.txt", "/%73tatic/a.txt", "//static/a.txt", "/./static/a.txt",
+                       "/static/../static/a.txt", "/static/sub/%2e%2e/a.txt", "/static//a.txt",
+                       "/%73%74%61%74%69%63/%61.txt", "/x/%2E%2E/static/a.txt", "http://x/static/a.txt",
+                       "HTTP://x//static/./a.txt"):
+            r, _ = self.get(self.port, target)
+            self.assertEqual((r.status, r.body), (200, self.A_TXT), f"{target}: {r}")
+            self.assertIsNone(r.header("X-App"), target)
+        self.assertEqual(self.rest_calls(), 0)
+        # The access log shows the path as routed and served.
+        lines = self.assert_access_lines(self.daemon, r'forward=site .*path="/static/a\.txt" status=200 ', 11)
+        self.assertFalse([line for line in lines if "%" in line or "//" in line], lines)
+
+    def test_matching_is_case_sensitive_and_an_encoded_slash_is_not_a_separator(self):
+        for target in ("/STATIC/a.txt", "/static%2Fa.txt", "/static%2fa.txt"):
+            r, _ = self.get(self.port, target)
+            self.assertEqual((r.status, r.header("X-App")), (200, "rest"), target)
+        r, _ = self.get(self.port, "/static%2fa.txt")
+        self.assertEqual(r.body, b"tag=rest path=/static%2Fa.txt\n")
+        self.assertEqual(self.rest_calls(), 4)
+
+    def test_the_query_is_kept_as_sent(self):
+        r, _ = self.get(self.port, "/%61/./b/?x=/../y&z=%7e%2f")
+        self.assertEqual(r.body, b"tag=rest path=/a/b/?x=/../y&z=%7e%2f\n")
+
+    def test_absolute_forms_not_served_are_400(self):
+        for raw in (b"GET http://user@x/echo HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET ftp://x/echo HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET http:///echo HTTP/1.1\r\nHost: x\r\n\r\n"):
+            r, reader = self.send(self.port, raw)
+            self.assertEqual((r.status, r.header("Connection")), (400, "close"), raw)
+            self.assertTrue(reader.closed())
+        self.assertEqual(self.rest_calls(), 0)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-// Routing by method and path prefix: longest prefix, 404, 405 with Allow, dot segments.
+// Routing by method and path prefix: longest prefix, 404, 405 with Allow, normalized paths.
 #include "portunusd/http_router.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,7 +24,7 @@ http_router sample(bool with_catch_all)
 
 } // namespace
 
-TEST_CASE("routing_path removes queries and dot segments", "[http][router]")
+TEST_CASE("routing_path is the normalized path without the query", "[http][router]")
 {
     struct row {
         const char* target;
@@ -39,11 +39,22 @@ TEST_CASE("routing_path removes queries and dot segments", "[http][router]")
         {"/a/b/..", "/a/"},
         {"/a/b/.", "/a/b/"},
         {"/a/", "/a/"},
-        {"/..", nullptr},
-        {"/a/../../etc/passwd", nullptr},
+        // Dot segments never climb above the root (RFC 3986 §5.2.4).
+        {"/..", "/"},
+        {"/a/../../etc/passwd", "/etc/passwd"},
+        {"/%73tatic/a.txt", "/static/a.txt"},
+        {"//static//a.txt", "/static/a.txt"},
+        {"/static/sub/%2e%2E/a.txt", "/static/a.txt"},
+        {"/a%2fb?c", "/a%2Fb"},
+        {"/a?x=/../y", "/a"},
         {"http://example.org/a/../b?q", "/b"},
+        {"HTTP://example.org/%73", "/s"},
         {"https://example.org", "/"},
+        {"http://example.org?q", "/"},
+        {"http://user@example.org/", nullptr},
         {"ftp://example.org/", nullptr},
+        {"/%zz", nullptr},
+        {"/a%00", nullptr},
         {"", nullptr},
         {"a/b", nullptr},
     };
@@ -57,6 +68,41 @@ TEST_CASE("routing_path removes queries and dot segments", "[http][router]")
             CHECK(*p == r.path);
         }
     }
+}
+
+TEST_CASE("a prefix cannot be bypassed by another spelling of the path", "[http][router]")
+{
+    const http_router router({{{"GET"}, "/static", 1}, {{}, "/admin", 2}}, 9);
+    for (const char* target : {"/static/a.txt", "/%73tatic/a.txt", "/%73%74%61%74%69%63/a.txt", "//static/a.txt",
+                               "/./static/a.txt", "/static/../static/a.txt", "/static/sub/%2e%2e/a.txt",
+                               "/x/../static/a.txt", "/../static/a.txt", "http://x/static/a.txt",
+                               "HTTPS://x//static/./a.txt", "/static", "/static/"}) {
+        INFO(target);
+        const auto m = router.match("GET", target);
+        CHECK(m.outcome == result::found);
+        CHECK(m.target == 1);
+    }
+    for (const char* target : {"/%61dmin", "//admin/x", "/admin/./", "/public/%2e%2e/admin/users"}) {
+        INFO(target);
+        CHECK(router.match("DELETE", target).target == 2);
+    }
+    // Matching stays case-sensitive, and an encoded slash is not a segment boundary.
+    for (const char* target : {"/STATIC/a.txt", "/Static", "/static%2Fa.txt", "/static%2fa.txt", "/staticx"}) {
+        INFO(target);
+        const auto m = router.match("GET", target);
+        CHECK(m.outcome == result::found);
+        CHECK(m.target == 9);
+    }
+}
+
+TEST_CASE("prefixes are normalized like paths", "[http][router]")
+{
+    const http_router router({{{}, "/%73tatic", 1}, {{}, "/a%2fb", 2}}, 9);
+    CHECK(router.match("GET", "/static/x").target == 1);
+    CHECK(router.match("GET", "/%73tatic").target == 1);
+    CHECK(router.match("GET", "/a%2Fb/x").target == 2);
+    CHECK(router.match("GET", "/a%2fb").target == 2);
+    CHECK(router.match("GET", "/a/b").target == 9);
 }
 
 TEST_CASE("the longest matching prefix wins", "[http][router]")
@@ -109,7 +155,9 @@ TEST_CASE("no prefix: 404, or the catch-all door", "[http][router]")
 TEST_CASE("targets that are not paths are bad requests", "[http][router]")
 {
     const auto router = sample(true);
-    CHECK(router.match("GET", "/../x").outcome == result::bad_path);
+    CHECK(router.match("GET", "/%zz").outcome == result::bad_path);
+    CHECK(router.match("GET", "/a%00").outcome == result::bad_path);
+    CHECK(router.match("GET", "http://u@h/").outcome == result::bad_path);
     CHECK(router.match("GET", "example.org:443").outcome == result::bad_path);
     CHECK(router.match("OPTIONS", "*").outcome == result::found);
 }

@@ -59,8 +59,10 @@ std::vector<valid_case> corpus()
          make("PUT", "/f", 1, {{"Host", "a"}, {"Expect", "100-Continue"}, {"Content-Length", "2"}}, "ok", true, false,
               true)},
         {"leading empty line", "\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", make("OPTIONS", "*", 1, {{"Host", "a"}})},
-        {"absolute-form", "GET HTTPS://a.example/p HTTP/1.1\r\nHost: a.example\r\n\r\n",
-         make("GET", "HTTPS://a.example/p", 1, {{"Host", "a.example"}})},
+        {"absolute-form", "GET HTTPS://a.example/p HTTP/1.1\r\nHost: b.example\r\n\r\n",
+         make("GET", "/p", 1, {{"Host", "b.example"}})},
+        {"normalized target", "GET //a/./b/%2e%2e/%63?q=/../%7e HTTP/1.1\r\nHost: a\r\n\r\n",
+         make("GET", "/a/c?q=/../%7e", 1, {{"Host", "a"}})},
     };
 }
 
