@@ -119,7 +119,8 @@ void check_target(std::string_view input)
 void check_request(const request& r, const parser_limits& limits)
 {
     require(r.body.size() <= limits.max_body);
-    require(r.headers.size() <= limits.max_headers);
+    // An absolute-form HTTP/1.0 request without Host gains one, carrying the target's authority.
+    require(r.headers.size() <= limits.max_headers + 1);
     require(!r.method.empty() && r.method.size() <= max_method_length && r.method != "CONNECT");
     require(!r.target.empty());
     if (r.target != "*") require(normalize_target(r.target) == r.target);

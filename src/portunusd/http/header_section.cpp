@@ -197,4 +197,17 @@ std::error_code check_header_section(request& r, std::size_t max_body, body_fram
     return {};
 }
 
+void apply_authority(request& r, std::string_view authority)
+{
+    if (authority.empty()) return;
+    // check_header_section() has refused a second Host, so the first is the only one.
+    for (header_field& f : r.headers) {
+        if (iequals(f.name, "Host")) {
+            f.value.assign(authority);
+            return;
+        }
+    }
+    r.headers.insert(r.headers.begin(), header_field{"Host", std::string(authority)});
+}
+
 } // namespace portunusd::http::detail

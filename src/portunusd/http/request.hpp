@@ -21,7 +21,7 @@ struct header_field {
 struct request {
     std::string method;
     std::string target;                ///< normalized origin-form (normalize_target()), or "*"
-    int version_minor = 1;             ///< HTTP/1.0 or HTTP/1.1
+    int version_minor = 1;             ///< HTTP/1.0, or HTTP/1.1 for every later HTTP/1.x
     std::vector<header_field> headers; ///< every field line, in order (including framing fields)
     std::string body;
     bool keep_alive = true;            ///< 1.1: unless `Connection: close`; 1.0: only with `keep-alive`

@@ -18,7 +18,7 @@ bool is_target_char(unsigned char c) noexcept
 
 } // namespace
 
-std::error_code parse_request_line(std::string_view line, request& out)
+std::error_code parse_request_line(std::string_view line, request& out, std::string& authority)
 {
     const std::size_t first = line.find(' ');
     if (first == std::string_view::npos) return http_error::bad_request_line;
@@ -37,7 +37,8 @@ std::error_code parse_request_line(std::string_view line, request& out)
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !syntax::is_digit(version[5]) ||
         version[6] != '.' || !syntax::is_digit(version[7]))
         return http_error::bad_version;
-    if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) return http_error::version_not_supported;
+    // RFC 9110 §2.5: a later 1.x minor version is read as the highest one implemented, 1.1.
+    if (version[5] != '1') return http_error::version_not_supported;
 
     // Methods are case-sensitive; only the exact name CONNECT asks for a tunnel.
     if (method.size() > max_method_length || method == "CONNECT") return http_error::method_not_implemented;
@@ -45,21 +46,28 @@ std::error_code parse_request_line(std::string_view line, request& out)
     // Routing and the application see one normalized origin-form, so a prefix cannot be
     // reached, or missed, through another spelling of the same path.
     std::optional<std::string> normalized;
+    authority.clear();
     if (target == "*") {
         if (method != "OPTIONS") return http_error::bad_target;
         normalized.emplace(target);
     } else if (target.front() == '/') {
         normalized = normalize_target(target);
     } else if (const std::optional<absolute_target> absolute = split_absolute_form(target)) {
-        // A leading "/" gives "/" for an empty path and "/?q" for a bare query; before a path
-        // it is a repeated slash, which normalization merges.
-        normalized = normalize_target("/" + std::string(absolute->rest));
+        // RFC 9112 §3.2.2: the target's authority replaces Host, once the header section is read.
+        authority.assign(absolute->authority);
+        // RFC 9112 §3.2.4: OPTIONS on a bare authority asks about the server, as "*" does.
+        // Otherwise a leading "/" gives "/" for an empty path and "/?q" for a bare query; before
+        // a path it is a repeated slash, which normalization merges.
+        if (method == "OPTIONS" && absolute->rest.empty())
+            normalized.emplace("*");
+        else
+            normalized = normalize_target("/" + std::string(absolute->rest));
     }
     if (!normalized) return http_error::bad_target;
 
     out.method.assign(method);
     out.target = std::move(*normalized);
-    out.version_minor = version[7] - '0';
+    out.version_minor = version[7] == '0' ? 0 : 1;
     return {};
 }
 

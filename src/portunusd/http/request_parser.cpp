@@ -36,6 +36,7 @@ void request_parser::reset() noexcept
     request_.keep_alive = true;
     request_.expect_continue = false;
     request_.was_chunked = false;
+    authority_.clear();
     error_.clear();
     phase_ = phase::request_line;
     headers_done_ = false;
@@ -94,7 +95,7 @@ std::error_code request_parser::on_request_line(std::string_view line)
     // RFC 9112 §2.2: a few empty lines before a request are tolerated (some clients send CRLF
     // after a POST body); an endless stream of them is not a request.
     if (line.empty()) return ++empty_lines_ > max_leading_empty_lines ? http_error::bad_request_line : std::error_code{};
-    if (const std::error_code ec = detail::parse_request_line(line, request_)) return ec;
+    if (const std::error_code ec = detail::parse_request_line(line, request_, authority_)) return ec;
     phase_ = phase::headers;
     return {};
 }
@@ -114,6 +115,7 @@ std::error_code request_parser::on_headers_end()
 {
     detail::body_framing framing;
     if (const std::error_code ec = detail::check_header_section(request_, limits_.max_body, framing)) return ec;
+    detail::apply_authority(request_, authority_);
     headers_done_ = true;
     if (framing.chunked) {
         phase_ = phase::chunk_size;

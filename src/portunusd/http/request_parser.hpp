@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -33,11 +34,11 @@ enum class parse_status { complete, need_more, error };
 /// construct that two HTTP implementations could frame differently:
 ///  - every line must end in CRLF; a bare CR or bare LF anywhere is 400;
 ///  - up to max_leading_empty_lines empty lines before the request line are skipped;
-///  - request line: exactly `METHOD SP target SP HTTP/1.0|HTTP/1.1`; other well-formed versions
-///    505; CONNECT 501 (a tunnel cannot be relayed one call at a time); `*` only with OPTIONS;
-///    absolute-form only for http and https, without userinfo;
+///  - request line: exactly `METHOD SP target SP HTTP/D.D`; HTTP/1.x above 1.0 is read as 1.1,
+///    other majors are 505; CONNECT 501 (a tunnel cannot be relayed one call at a time); `*`
+///    only with OPTIONS; absolute-form only for http and https, without userinfo;
 ///  - the target is normalized (normalize_target()); one that cannot be is 400. An
-///    absolute-form target becomes its origin-form;
+///    absolute-form target becomes its origin-form, and its authority the Host value;
 ///  - field lines: token name directly followed by `:`; obs-fold, NUL, CTLs and DEL are 400;
 ///  - exactly one Host in HTTP/1.1 (at most one in 1.0), with a valid uri-host[:port] value;
 ///  - Content-Length: digits only; repeats (lines or list elements) must agree;
@@ -98,6 +99,7 @@ private:
 
     parser_limits limits_;
     request request_;
+    std::string authority_;            ///< of an absolute-form target; becomes the Host value
     std::error_code error_;
     phase phase_ = phase::request_line;
     bool headers_done_ = false;

@@ -6,15 +6,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <system_error>
 
 namespace portunusd::http::detail {
 
 /// Checks a request line (without its CRLF) and fills method, target (normalized origin-form, or
-/// "*") and version_minor. Precedence: syntax (400) before version support (505) before method
-/// support (501) before the target's form and escapes (400).
-std::error_code parse_request_line(std::string_view line, request& out);
+/// "*") and version_minor (1 for every HTTP/1.x above 1.0). `authority` is the authority of an
+/// absolute-form target, empty otherwise. Precedence: syntax (400) before version support (505)
+/// before method support (501) before the target's form and escapes (400).
+std::error_code parse_request_line(std::string_view line, request& out, std::string& authority);
+
+/// Applies an absolute-form target's authority: the value of the Host field, which is added at
+/// the front if the request had none (HTTP/1.0). Call after check_header_section().
+void apply_authority(request& r, std::string_view authority);
 
 /// Splits a field line (without its CRLF) into its name and its OWS-trimmed value, both views
 /// into `line`.

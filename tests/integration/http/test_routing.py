@@ -181,6 +181,20 @@ class NormalizedRouting(HttpTest):
         r, _ = self.get(self.port, "/%61/./b/?x=/../y&z=%7e%2f")
         self.assertEqual(r.body, b"tag=rest path=/a/b/?x=/../y&z=%7e%2f\n")
 
+    def test_absolute_form_becomes_origin_form_with_its_authority_as_host(self):
+        r, _ = self.send(self.port, b"GET http://evil.example/echo/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual((r.status, r.header("X-App")), (200, "rest"), r)
+        line, fields, _ = app_request(r.body)
+        self.assertEqual(line, "GET /echo/abs?q=1 HTTP/1.1")
+        self.assertEqual([v for n, v in fields if n.lower() == "host"], ["evil.example"])
+        # No path: "/", and the port stays in Host.
+        r, _ = self.send(self.port, b"GET HTTP://evil.example:8080?q HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual((r.status, r.body), (200, b"tag=rest path=/?q\n"))
+        # HTTP/1.0 without Host gets one.
+        r, _ = self.send(self.port, b"GET http://h.example/echo HTTP/1.0\r\n\r\n")
+        line, fields, _ = app_request(r.body)
+        self.assertEqual((line, [v for n, v in fields if n.lower() == "host"]), ("GET /echo HTTP/1.0", ["h.example"]))
+
     def test_absolute_forms_not_served_are_400(self):
         for raw in (b"GET http://user@x/echo HTTP/1.1\r\nHost: x\r\n\r\n",
                     b"GET ftp://x/echo HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -189,6 +203,26 @@ class NormalizedRouting(HttpTest):
             self.assertEqual((r.status, r.header("Connection")), (400, "close"), raw)
             self.assertTrue(reader.closed())
         self.assertEqual(self.rest_calls(), 0)
+
+    def test_http_1_2_is_served_as_http_1_1(self):
+        s, reader = self.open(self.port)
+        s.sendall(request_bytes("GET", "/echo/v", version="HTTP/1.2"))
+        r = reader.response()
+        self.assertEqual((r.status, r.version), (200, "HTTP/1.1"))
+        self.assertTrue(r.raw.startswith(b"HTTP/1.1 200 "), r.raw[:40])
+        line, _, _ = app_request(r.body)
+        self.assertEqual(line, "GET /echo/v HTTP/1.1")
+        # Kept alive, as HTTP/1.1 is by default.
+        s.sendall(request_bytes("GET", "/static/a.txt", version="HTTP/1.2"))
+        r = reader.response()
+        self.assertEqual((r.status, r.version, r.body), (200, "HTTP/1.1", self.A_TXT))
+        # 2.x and above stay unsupported.
+        r, reader = self.get(self.port, "/echo", version="HTTP/2.0")
+        self.assertEqual((r.status, r.version), (505, "HTTP/1.1"))
+        self.assertTrue(reader.closed())
+        # HTTP/1.0 stays 1.0 for the application.
+        r, _ = self.get(self.port, "/echo", version="HTTP/1.0")
+        self.assertEqual(app_request(r.body)[0], "GET /echo HTTP/1.0")
 
 
 if __name__ == "__main__":

@@ -60,9 +60,10 @@ std::vector<valid_case> corpus()
               true)},
         {"leading empty line", "\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", make("OPTIONS", "*", 1, {{"Host", "a"}})},
         {"absolute-form", "GET HTTPS://a.example/p HTTP/1.1\r\nHost: b.example\r\n\r\n",
-         make("GET", "/p", 1, {{"Host", "b.example"}})},
+         make("GET", "/p", 1, {{"Host", "a.example"}})},
         {"normalized target", "GET //a/./b/%2e%2e/%63?q=/../%7e HTTP/1.1\r\nHost: a\r\n\r\n",
          make("GET", "/a/c?q=/../%7e", 1, {{"Host", "a"}})},
+        {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", make("GET", "/", 1, {{"Host", "a"}})},
     };
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-// The request-target as routing and the application see it: normalized paths, and absolute-form
-// turned into origin-form.
+// The request-target as routing and the application see it: normalized paths, absolute-form
+// turned into origin-form plus Host, and HTTP/1.x versions above 1.1 read as 1.1.
 #include "http_test_support.hpp"
 
 #include "portunusd/http/syntax.hpp"
@@ -179,11 +179,27 @@ std::vector<parse_case> parse_cases()
         accepted("query kept", "GET /a/../b?x=/../y&z=%7e HTTP/1.1\r\n" + h, "/b?x=/../y&z=%7e", "x"),
         accepted("asterisk-form is left alone", "OPTIONS * HTTP/1.1\r\n" + h, "*", "x"),
 
-        accepted("absolute-form", "GET http://evil.example/abs HTTP/1.1\r\n" + h, "/abs", "x"),
-        accepted("absolute-form, uppercase scheme, no path", "GET HTTP://h HTTP/1.1\r\n" + h, "/", "x"),
-        accepted("absolute-form, query without path", "GET http://h?q HTTP/1.1\r\n" + h, "/?q", "x"),
-        accepted("absolute-form https normalized", "GET https://h/s/%2e%2E/%73 HTTP/1.1\r\n" + h, "/s", "x"),
+        // Absolute-form: origin-form for the application, the authority as its Host.
+        accepted("absolute-form", "GET http://evil.example/abs HTTP/1.1\r\n" + h, "/abs", "evil.example"),
+        accepted("absolute-form with port and query", "GET http://host:8080/p?q HTTP/1.1\r\n" + h, "/p?q", "host:8080"),
+        accepted("absolute-form, uppercase scheme, no path", "GET HTTP://h HTTP/1.1\r\n" + h, "/", "h"),
+        accepted("absolute-form, query without path", "GET http://h?q HTTP/1.1\r\n" + h, "/?q", "h"),
+        accepted("absolute-form https normalized", "GET https://h/s/%2e%2E/%73 HTTP/1.1\r\n" + h, "/s", "h"),
+        accepted("absolute-form, Host field case kept", "GET http://a.b/ HTTP/1.1\r\nhOsT: x\r\n\r\n", "/", "a.b"),
+        accepted("absolute-form in HTTP/1.0 adds Host", "GET http://h:81/x HTTP/1.0\r\n\r\n", "/x", "h:81", 0),
+        accepted("OPTIONS on a bare authority is asterisk-form", "OPTIONS http://h HTTP/1.1\r\n" + h, "*", "h"),
+        accepted("OPTIONS on a path stays a path", "OPTIONS http://h/ HTTP/1.1\r\n" + h, "/", "h"),
+        accepted("OPTIONS with a query stays a path", "OPTIONS http://h?q HTTP/1.1\r\n" + h, "/?q", "h"),
+
+        // Versions.
         accepted("HTTP/1.0 stays 1.0", "GET / HTTP/1.0\r\n\r\n", "/", std::nullopt, 0),
+        accepted("HTTP/1.1", "GET / HTTP/1.1\r\n" + h, "/", "x"),
+        accepted("HTTP/1.2 is read as 1.1", "GET / HTTP/1.2\r\n" + h, "/", "x"),
+        accepted("HTTP/1.9 is read as 1.1", "GET / HTTP/1.9\r\n" + h, "/", "x"),
+        refused("HTTP/1.2 needs Host like 1.1", "GET / HTTP/1.2\r\n\r\n", e::missing_host),
+        refused("HTTP/2.0", "GET / HTTP/2.0\r\n" + h, e::version_not_supported),
+        refused("HTTP/3.1", "GET / HTTP/3.1\r\n" + h, e::version_not_supported),
+        refused("HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", e::version_not_supported),
 
         // Targets that cannot be normalized, or forms not served.
         refused("bad escape", "GET /%zz HTTP/1.1\r\n" + h, e::bad_target),
@@ -193,6 +209,9 @@ std::vector<parse_case> parse_cases()
         refused("userinfo in absolute-form", "GET http://user@h/ HTTP/1.1\r\n" + h, e::bad_target),
         refused("ftp absolute-form", "GET ftp://h/ HTTP/1.1\r\n" + h, e::bad_target),
         refused("absolute-form without host", "GET http://:80/ HTTP/1.1\r\n" + h, e::bad_target),
+        refused("absolute-form still needs a valid Host field", "GET http://h/ HTTP/1.1\r\nHost: a,b\r\n\r\n",
+                e::bad_host),
+        refused("absolute-form still needs Host in 1.1", "GET http://h/ HTTP/1.1\r\n\r\n", e::missing_host),
     };
 }
 
@@ -228,13 +247,28 @@ TEST_CASE("the parser hands out normalized targets, whole and split at every byt
     }
 }
 
-TEST_CASE("the application receives the normalized target", "[http][target][serialize]")
+TEST_CASE("the application receives the normalized origin-form, the authority as Host, and HTTP/1.1",
+          "[http][target][serialize]")
 {
-    const outcome o = parse_whole("GET /%73tatic//sub/%2e%2e/a%2fb.txt?x=%2e%2e HTTP/1.1\r\nHost: x\r\n\r\n");
-    REQUIRE(o.requests.size() == 1);
-    CHECK(serialize_for_application(o.requests[0], {}, {}) ==
+    const auto app = [](const std::string& input) {
+        const outcome o = parse_whole(input);
+        REQUIRE(o.requests.size() == 1);
+        return serialize_for_application(o.requests[0], {}, {});
+    };
+    CHECK(app("GET http://evil.example/abs?q=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n") ==
+          "GET /abs?q=1 HTTP/1.1\r\n"
+          "Host: evil.example\r\n"
+          "Accept: */*\r\n"
+          "Connection: keep-alive\r\n"
+          "\r\n");
+    CHECK(app("GET /%73tatic//sub/%2e%2e/a%2fb.txt?x=%2e%2e HTTP/1.2\r\nHost: x\r\n\r\n") ==
           "GET /static/a%2Fb.txt?x=%2e%2e HTTP/1.1\r\n"
           "Host: x\r\n"
           "Connection: keep-alive\r\n"
+          "\r\n");
+    CHECK(app("GET http://h/x HTTP/1.0\r\n\r\n") ==
+          "GET /x HTTP/1.0\r\n"
+          "Host: h\r\n"
+          "Connection: close\r\n"
           "\r\n");
 }
