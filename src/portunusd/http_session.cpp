@@ -346,7 +346,8 @@ void http_session::write(std::string bytes, bool close_after)
     }
     out_ = std::move(bytes);
     close_after_write_ = close_after;
-    // A client that stops reading must not hold the connection forever.
+    // A client that stops reading must not hold the connection forever; send_bytes() moves the
+    // deadline on as long as it takes some of the response.
     arm_timer(forward_->config.read_timeout, "write timeout");
     send_bytes(out_.data(), out_.size(), 0,
                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_write(ec, n); });
@@ -355,7 +356,13 @@ void http_session::write(std::string bytes, bool close_after)
 void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
 {
     boost::system::error_code ec;
-    if (!closed_) sent += socket_.send_some(data + sent, n - sent, ec);
+    if (!closed_) {
+        const std::size_t took = socket_.send_some(data + sent, n - sent, ec);
+        sent += took;
+        // The write timeout bounds a pause, not the transfer: a slow reader that keeps taking
+        // its response keeps its connection, as with nginx's send_timeout.
+        if (took > 0 && sent < n && data == out_.data()) arm_timer(forward_->config.read_timeout, "write timeout");
+    }
     if (!closed_ && !ec && sent < n) {
         auto resume = [self = shared_from_this(), data, n, sent, d = std::move(done)](
                           const boost::system::error_code& e) mutable {

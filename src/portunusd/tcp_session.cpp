@@ -169,11 +169,13 @@ void tcp_session::do_write()
 {
     // Most replies fit in the socket's send buffer: one send, no wait and nothing posted.
     boost::system::error_code ec;
+    const std::size_t before = written_;
     written_ += socket_.send_some(reply_.data() + written_, reply_.size() - written_, ec);
     if (ec || written_ == reply_.size()) return on_write(ec, written_);
-    // A client that stops reading would otherwise pin the reply (and the slot) forever: the
-    // whole rest of the reply must go within read_timeout of the first stall.
-    if (!write_stalled_) {
+    // A client that stops reading would otherwise pin the reply (and the slot) forever, but one
+    // that reads slowly and steadily keeps it: the reply waits at most read_timeout for the
+    // client to take any of it.
+    if (!write_stalled_ || written_ > before) {
         write_stalled_ = true;
         arm_timer(forward_->config.read_timeout, "write timeout");
     }

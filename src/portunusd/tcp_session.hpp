@@ -82,7 +82,7 @@ private:
     session_registry& registry_;
     std::string reply_;
     std::size_t written_ = 0;    ///< of reply_
-    bool write_stalled_ = false; ///< reply_ did not fit the socket: the write timeout runs
+    bool write_stalled_ = false; ///< reply_ did not fit the socket: the write timeout runs, from the last progress
     bool more_to_read_ = false;  ///< the last read filled its room: read again before waiting
     const boost::asio::ip::tcp::endpoint peer_;
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

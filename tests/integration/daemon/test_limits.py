@@ -196,7 +196,7 @@ class SlowClients(DaemonTest):
         d.wait_access_log(r'tcp forward=it client=\S+ calls=5 in=5 out=5 result="idle timeout"')
 
     def test_client_that_stops_reading_is_dropped_after_read_timeout(self):
-        # read_timeout also bounds how long a reply may wait for the client to take it.
+        # read_timeout also bounds how long a reply may wait without the client taking any of it.
         app = self.start_app("echo.door")
         port = self.reserve_port()
         d = self.start_daemon([tcp("stuck", port, app.door, read_timeout="500ms", idle_timeout="30s")])

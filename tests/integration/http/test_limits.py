@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
 # The request limits: 431 for header bytes and count, 413, 414, 408 for slow headers and bodies,
-# and the write timeout for a client that stops reading its response.
+# and the write timeout for a client that stops reading its response, not for one that reads it
+# slowly.
+import select
 import socket
 import time
 
@@ -143,6 +145,88 @@ class Limits(HttpTest):
         self.assertTrue(ended, f"the connection was still open after {received} bytes")
         self.assertLess(received, 10 << 20)
         self.assertLess(time.monotonic() - started, 4.0)
+
+
+class SlowReaders(HttpTest):
+    """read_timeout bounds a pause in taking a response, not the whole transfer."""
+
+    RATE = 4 << 20  # bytes per second the steady reader takes
+    SIZE = 12 << 20  # three seconds of it, three times read_timeout
+
+    def setUp(self):
+        super().setUp()
+        self.app = self.start_app("app.door")
+        self.http = self.reserve_port()
+        self.tcp = self.reserve_port()
+        # A tcp forward to the same application: the request is relayed as one call, and the
+        # whole http response comes back as one large reply.
+        self.daemon = self.start_http([
+            http_forward(self.http, self.app.door, read_timeout="1s"),
+            {"name": "raw", "protocol": "tcp", "listen": http_harness.listen_text("127.0.0.1", self.tcp),
+             "door": self.app.door, "read_timeout": "1s"}])
+
+    def read_steadily(self, port, size, seconds=None):
+        """Asks for /big/size and reads the response at RATE, for `seconds` if given. Returns
+        (the bytes read, the socket, whether the connection ended while reading)."""
+        s = self.connect(port)
+        # Small client buffers, so that the daemon's writes wait on this reader all along.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(request_bytes("GET", f"/big/{size}"))
+        s.settimeout(2.0)
+        data = bytearray()
+        started = time.monotonic()
+        stop_at = started + (seconds if seconds is not None else 20.0)
+        while time.monotonic() < stop_at:
+            pause = started + len(data) / self.RATE - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                chunk = s.recv(32768)
+            except (ConnectionResetError, socket.timeout):
+                return data, s, True
+            if not chunk:
+                return data, s, True
+            data += chunk
+            head_end = data.find(b"\r\n\r\n")
+            if head_end >= 0 and len(data) >= head_end + 4 + size:
+                break
+        return data, s, False
+
+    def assert_whole_response(self, data, size):
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head[:200])
+        self.assertIn(b"Content-Length: %d\r\n" % size, head)
+        self.assertEqual(len(body), size)
+        self.assertTrue(body == http_harness.big_body(size), "the body differs from what the application sent")
+
+    def test_steady_reader_gets_a_response_that_takes_longer_than_read_timeout(self):
+        for protocol, port in (("http", self.http), ("tcp", self.tcp)):
+            with self.subTest(protocol):
+                started = time.monotonic()
+                data, _, ended = self.read_steadily(port, self.SIZE)
+                elapsed = time.monotonic() - started
+                self.assertFalse(ended, f"cut off after {len(data)} bytes, {elapsed:.1f} s")
+                self.assertGreater(elapsed, 2.0)  # it really took longer than read_timeout
+                self.assert_whole_response(data, self.SIZE)
+
+    def test_reader_that_stops_midway_is_reset_read_timeout_later(self):
+        for protocol, port in (("http", self.http), ("tcp", self.tcp)):
+            with self.subTest(protocol):
+                data, s, ended = self.read_steadily(port, 64 << 20, seconds=1.5)
+                self.assertFalse(ended, f"cut off after {len(data)} bytes while reading")
+                stopped = time.monotonic()
+                # Without reading, which would count as progress: the reset shows as a hang-up
+                # on the socket.
+                p = select.poll()
+                p.register(s, 0)
+                while time.monotonic() - stopped < 4.0 and not p.poll(50):
+                    pass
+                waited = time.monotonic() - stopped
+                # The daemon's last write may come a little before the client's last read: it
+                # writes again only once a good part of its socket's buffer has drained.
+                self.assertGreater(waited, 0.5)
+                self.assertLess(waited, 2.5, f"still open {waited:.1f} s after the client stopped")
+
 
 if __name__ == "__main__":
     http_harness.main()
