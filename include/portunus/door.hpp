@@ -88,6 +88,10 @@ public:
 
     /// Opens the door at `path`. ENOENT if the path does not exist; EBADF if nothing serves it.
     static door_client open(const std::string& path, std::error_code& ec);
+    /// Like open(), but fails with ETIMEDOUT once `timeout` passes before the door answers (a
+    /// userland door's server that is stopped, or a socket that never greets); a timeout of 0
+    /// waits for ever. Opening a native door never waits, so illumos ignores the deadline.
+    static door_client open(const std::string& path, std::chrono::milliseconds timeout, std::error_code& ec);
 
     /// Calls the door: `data` and `fds` in, reply out. The descriptors are always consumed
     /// (closed after sending, as DOOR_RELEASE does), whether or not the call succeeds.

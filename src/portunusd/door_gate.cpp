@@ -19,15 +19,16 @@ door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_
 
 bool door_gate::submit(std::string request, completion done, boost::asio::any_io_executor loop)
 {
+    job j{std::move(request), std::move(done), std::move(loop), std::chrono::steady_clock::now() + call_timeout_};
     std::unique_lock lock(mutex_);
     if (running_ < max_concurrency_) {
         ++running_;
         lock.unlock();
-        start({std::move(request), std::move(done), std::move(loop)});
+        start(std::move(j));
         return true;
     }
     if (waiting_.size() >= queue_limit_) return false;
-    waiting_.push_back({std::move(request), std::move(done), std::move(loop)});
+    waiting_.push_back(std::move(j));
     return true;
 }
 
@@ -60,6 +61,8 @@ bool door_gate::start_on_loop(job& j)
     static_cast<void>(j);
     return false; // door_call(3C) blocks: the caller pool is the only way on illumos
 #else
+    // A call whose time ran out in the queue fails on the pool, the one place that reports it.
+    if (std::chrono::steady_clock::now() >= j.deadline) return false;
     if (j.request.size() <= portunus::door_client::batch_call_max) {
         if (auto link = batch_link_for(j.loop)) {
             enqueue(link, std::move(j));
@@ -72,7 +75,7 @@ bool door_gate::start_on_loop(job& j)
     c->j = std::move(j);
     c->started = std::chrono::steady_clock::now();
     c->timed_out = false;
-    c->deadline.set(call_timeout_, c);
+    c->deadline.set_earlier(c->j.deadline, c);
     if (c->connecting)
         wait_for_greeting(c);
     else
@@ -299,10 +302,8 @@ void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
         link->unsent.emplace_back();
     portunus::door_client::append_batch_call(link->unsent.back().first, tag, j.request);
     link->unsent.back().second.push_back(tag);
-    if (link->outstanding.empty()) {
-        link->gate = shared_from_this();
-        link->deadline.set(call_timeout_, link);
-    }
+    if (link->outstanding.empty()) link->gate = shared_from_this();
+    link->deadline.set_earlier(j.deadline, link);
     link->outstanding.emplace(tag, batch_link::pending{std::move(j), std::chrono::steady_clock::now()});
     if (link->flush_posted || link->write_waiting) return;
     link->flush_posted = true;
@@ -422,27 +423,21 @@ void door_gate::expire(const std::shared_ptr<batch_link>& link)
 {
     const auto self = link->gate;
     const auto now = std::chrono::steady_clock::now();
-    std::vector<job> expired;
-    auto oldest = now;
+    std::vector<batch_link::pending> expired;
     for (auto it = link->outstanding.begin(); it != link->outstanding.end();) {
-        if (now - it->second.started >= call_timeout_) {
-            expired.push_back(std::move(it->second.j));
+        if (now >= it->second.j.deadline) {
+            expired.push_back(std::move(it->second));
             it = link->outstanding.erase(it);
         } else {
-            oldest = std::min(oldest, it->second.started);
+            link->deadline.set_earlier(it->second.j.deadline, link);
             ++it;
         }
     }
-    if (link->outstanding.empty()) {
-        settle(link);
-    } else {
-        link->deadline.set(std::chrono::duration_cast<std::chrono::milliseconds>(oldest + call_timeout_ - now) +
-                               std::chrono::milliseconds(1),
-                           link);
-    }
+    if (link->outstanding.empty()) settle(link);
     // The application still runs these calls; their answers will find no tag and be dropped.
-    for (auto& j : expired)
-        complete(std::move(j), {portunus::make_door_error(ETIMEDOUT), {}, std::chrono::duration_cast<std::chrono::microseconds>(call_timeout_)});
+    for (auto& p : expired)
+        complete(std::move(p.j), {portunus::make_door_error(ETIMEDOUT), {},
+                                  std::chrono::duration_cast<std::chrono::microseconds>(now - p.started)});
 }
 
 // The connection failed: calls that never left go to the pool (which reopens the door if it
@@ -530,7 +525,7 @@ void door_gate::start_on_pool(job j)
         // The thread that finishes a call takes the next queued one itself: handing it to the
         // pool instead would find no idle thread (this one is not idle yet) and grow the pool.
         for (;;) {
-            call_outcome outcome = self->call(j.request);
+            call_outcome outcome = self->call(j);
             j.done(std::move(outcome));
             auto next = self->next_or_release();
             if (!next) return;
@@ -551,27 +546,65 @@ std::optional<door_gate::job> door_gate::next_or_release()
     return next;
 }
 
-portunus::door_client door_gate::current_door(std::error_code& ec, bool reopen)
+namespace {
+
+// What is left of a deadline for a door operation; zero when it has passed (a zero timeout
+// would mean "for ever" to door_client).
+std::chrono::milliseconds time_left(std::chrono::steady_clock::time_point deadline)
 {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return std::max(left, std::chrono::milliseconds{0});
+}
+
+} // namespace
+
+// Opening waits for the application's greeting, which a stopped or hung application never
+// sends: it runs outside door_mutex_, which the event loops take, and within the call's
+// deadline. Callers that open at once each open their own; the first to finish is kept.
+portunus::door_client door_gate::current_door(std::error_code& ec, bool reopen,
+                                              std::chrono::steady_clock::time_point deadline)
+{
+    std::uint64_t seen = 0;
+    {
+        std::lock_guard lock(door_mutex_);
+        if (door_.is_open() && !reopen) return door_;
+        seen = generation_;
+    }
+    const auto left = time_left(deadline);
+    if (left.count() == 0) {
+        ec = portunus::make_door_error(ETIMEDOUT);
+        return {};
+    }
+    auto opened = portunus::door_client::open(path_, left, ec);
+    if (ec) return {};
     std::lock_guard lock(door_mutex_);
-    if (door_.is_open() && !reopen) return door_;
-    door_ = portunus::door_client::open(path_, ec);
+    // Another caller opened the door meanwhile: share its handle (and its connections).
+    if (generation_ != seen && door_.is_open()) return door_;
+    door_ = std::move(opened);
     ++generation_;
     return door_;
 }
 
-call_outcome door_gate::call(const std::string& request)
+call_outcome door_gate::call(const job& j)
 {
     const auto started = std::chrono::steady_clock::now();
     call_outcome out;
-    portunus::door_client door = current_door(out.ec, false);
+    portunus::door_client door = current_door(out.ec, false, j.deadline);
+    const auto call_within_deadline = [&] {
+        const auto left = time_left(j.deadline);
+        if (left.count() == 0) {
+            out.ec = portunus::make_door_error(ETIMEDOUT);
+            return portunus::door_result{};
+        }
+        return door.call(j.request, {}, left, out.ec);
+    };
     if (!out.ec) {
-        auto result = door.call(request, {}, call_timeout_, out.ec);
+        auto result = call_within_deadline();
         // EBADF means the call never ran: the application restarted or was upgraded since the
         // door was opened. Open the path again and retry once.
         if (out.ec == std::errc::bad_file_descriptor) {
-            door = current_door(out.ec, true);
-            if (!out.ec) result = door.call(request, {}, call_timeout_, out.ec);
+            door = current_door(out.ec, true, j.deadline);
+            if (!out.ec) result = call_within_deadline();
         }
         if (!out.ec) out.reply.assign(result.data.view());
     }

@@ -45,7 +45,7 @@ public:
     door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
               std::chrono::milliseconds call_timeout, caller_pool& pool);
 
-    /// Queues one call; `done` runs on a caller-pool thread, or, when `loop` is given and the
+    /// Queues one call, which must end within call_timeout from now (ETIMEDOUT); `done` runs on a caller-pool thread, or, when `loop` is given and the
     /// backend allows it (userland doors), on `loop` after a call made without blocking from the
     /// event loop itself: no thread hand-off at all. `loop` must be the executor of an
     /// io_context that one thread runs. False when the queue is full (`done` is not called).
@@ -69,6 +69,8 @@ private:
         std::string request;
         completion done;
         boost::asio::any_io_executor loop;
+        /// call_timeout after submit(): time in the queue and opening the door count too.
+        std::chrono::steady_clock::time_point deadline;
     };
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
     /// A door connection of one event loop: registered with the loop's edge_poller once,
@@ -156,8 +158,8 @@ private:
     void start_on_pool(job j);
     bool start_on_loop(job& j);
     std::optional<job> next_or_release();
-    call_outcome call(const std::string& request);
-    portunus::door_client current_door(std::error_code& ec, bool reopen);
+    call_outcome call(const job& j);
+    portunus::door_client current_door(std::error_code& ec, bool reopen, std::chrono::steady_clock::time_point deadline);
 
     const std::string path_;
     const unsigned max_concurrency_;
@@ -169,6 +171,7 @@ private:
     std::size_t running_ = 0;
     std::deque<job> waiting_;
 
+    // Never held across a wait: opening a door happens outside it (see current_door()).
     std::mutex door_mutex_;
     portunus::door_client door_;    // guarded by door_mutex_; copies share one connection pool
     std::uint64_t generation_ = 0;  // guarded by door_mutex_; bumped whenever door_ changes

@@ -36,6 +36,17 @@ public:
         arm(owner);
     }
 
+    /// Expires at `due` unless an earlier deadline is set already; for an owner whose deadline
+    /// is the earliest of several (a door connection carrying many calls).
+    template <typename Owner>
+    void set_earlier(clock::time_point due, const std::shared_ptr<Owner>& owner)
+    {
+        if (due >= due_) return;
+        due_ = due;
+        if (armed_ && wake_at_ <= due_) return;
+        arm(owner);
+    }
+
     /// No deadline until the next set(); a pending wake-up finds nothing to do.
     void clear() noexcept { due_ = clock::time_point::max(); }
 

@@ -76,6 +76,11 @@ door_result take_results(const door_arg_t& arg, const char* own_buffer, std::err
 
 door_client door_client::open(const std::string& path, std::error_code& ec)
 {
+    return open(path, std::chrono::milliseconds{0}, ec);
+}
+
+door_client door_client::open(const std::string& path, std::chrono::milliseconds, std::error_code& ec)
+{
     ec.clear();
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {

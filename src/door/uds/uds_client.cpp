@@ -207,6 +207,11 @@ void door_client::impl::give_back(unique_fd fd)
 
 door_client door_client::open(const std::string& path, std::error_code& ec)
 {
+    return open(path, std::chrono::milliseconds{0}, ec);
+}
+
+door_client door_client::open(const std::string& path, std::chrono::milliseconds timeout, std::error_code& ec)
+{
     ec.clear();
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
@@ -215,7 +220,10 @@ door_client door_client::open(const std::string& path, std::error_code& ec)
     }
     auto i = std::make_shared<impl>();
     i->path = path;
-    unique_fd first = i->connect(ec, true, std::nullopt);
+    // A server that is stopped, or a socket nobody accepts on, takes the connection into its
+    // backlog and never greets: only the deadline ends that wait.
+    unique_fd first =
+        i->connect(ec, true, timeout.count() > 0 ? impl::deadline_t(clock::now() + timeout) : std::nullopt);
     if (ec) return {};
     i->idle.push_back(std::move(first));
     door_client c;

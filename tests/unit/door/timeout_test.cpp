@@ -3,7 +3,12 @@
 #include "door_test_support.hpp"
 #include "server_process.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <atomic>
+#include <csignal>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -79,4 +84,52 @@ TEST_CASE("a call's timeout also bounds connecting to a busy server", "[door][ti
     CHECK_DOOR_ERROR(late_ec, std::errc::timed_out);
     CHECK(late_ms < 1000.0);
     CHECK_FALSE(blocked_ec);
+}
+
+// Opening waits for the server's greeting. A socket that is listened on but never greets (a
+// stopped application, or anything else bound at the path) must not hold the opener for ever.
+TEST_CASE("open with a timeout gives up on a listener that never greets", "[door][timeout][open]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    const auto path = dir.file("mute");
+    unique_fd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    REQUIRE(listener);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.get(), 16) == 0);
+
+    std::error_code ec;
+    const auto start = steady::now();
+    const auto client = door_client::open(path, 150ms, ec);
+    const double gave_up = elapsed_ms(start);
+    CHECK_DOOR_ERROR(ec, std::errc::timed_out);
+    CHECK_FALSE(client.is_open());
+    CHECK(gave_up >= 140.0);
+    CHECK(gave_up < 1000.0);
+}
+
+TEST_CASE("open with a timeout gives up on a stopped server, and succeeds once it runs again",
+          "[door][timeout][open]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {.mode = "echo"});
+    REQUIRE(server.kill(SIGSTOP));
+    scope_exit resume([&] { server.kill(SIGCONT); });
+
+    std::error_code ec;
+    const auto start = steady::now();
+    door_client::open(dir.file("door"), 150ms, ec);
+    const double gave_up = elapsed_ms(start);
+    CHECK_DOOR_ERROR(ec, std::errc::timed_out);
+    CHECK(gave_up < 1000.0);
+
+    REQUIRE(server.kill(SIGCONT));
+    const auto client = door_client::open(dir.file("door"), 5s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(client.call("awake", ec).data.view() == "awake");
+    CHECK_FALSE(ec);
 }
