@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -103,6 +104,14 @@ public:
     door_result call(std::string_view data, std::vector<unique_fd> fds,
                      std::chrono::milliseconds timeout, std::error_code& ec) const;
 
+    /// Like call() with a timeout, for data given in up to `door_max_pieces` pieces that the server
+    /// receives as one: a large body and the few bytes before it need not be copied together
+    /// first. (Userland doors write the pieces straight into the message or its memfd; illumos
+    /// joins them, since door_call(3C) takes one buffer.)
+    static constexpr std::size_t door_max_pieces = 4;
+    door_result call(std::span<const std::string_view> pieces, std::vector<unique_fd> fds,
+                     std::chrono::milliseconds timeout, std::error_code& ec) const;
+
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
     /// Event-loop interface (userland doors only). An event loop keeps connections of its own,
     /// non-blocking and registered with the loop for their whole life, so that a call costs one
@@ -123,6 +132,7 @@ public:
     unique_fd begin_connection(std::error_code& ec) const;
     void finish_connection(const unique_fd& connection, std::error_code& ec) const;
     void begin_call(const unique_fd& connection, std::string_view data, std::error_code& ec) const;
+    void begin_call(const unique_fd& connection, std::span<const std::string_view> pieces, std::error_code& ec) const;
     door_result end_call(const unique_fd& connection, std::error_code& ec) const;
 
     /// Batches (userland doors): several small calls in one message on an event loop's

@@ -19,7 +19,13 @@ door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_
 
 bool door_gate::submit(std::string request, completion done, boost::asio::any_io_executor loop)
 {
-    job j{std::move(request), std::move(done), std::move(loop), std::chrono::steady_clock::now() + call_timeout_};
+    return submit(std::move(request), {}, std::move(done), std::move(loop));
+}
+
+bool door_gate::submit(std::string head, std::string body, completion done, boost::asio::any_io_executor loop)
+{
+    job j{std::move(head), std::move(body), std::move(done), std::move(loop),
+          std::chrono::steady_clock::now() + call_timeout_};
     std::unique_lock lock(mutex_);
     if (running_ < max_concurrency_) {
         ++running_;
@@ -63,7 +69,7 @@ bool door_gate::start_on_loop(job& j)
 #else
     // A call whose time ran out in the queue fails on the pool, the one place that reports it.
     if (std::chrono::steady_clock::now() >= j.deadline) return false;
-    if (j.request.size() <= portunus::door_client::batch_call_max) {
+    if (j.request.size() + j.body.size() <= portunus::door_client::batch_call_max) {
         if (auto link = batch_link_for(j.loop)) {
             enqueue(link, std::move(j));
             return true;
@@ -169,7 +175,8 @@ void door_gate::on_greeting(const std::shared_ptr<loop_connection>& c, const boo
 void door_gate::send_call(const std::shared_ptr<loop_connection>& c)
 {
     std::error_code ec;
-    c->door.begin_call(c->fd, c->j.request, ec);
+    const std::string_view pieces[2] = {c->j.request, c->j.body};
+    c->door.begin_call(c->fd, pieces, ec);
     if (ec) return hand_to_pool(c);
     wait_for_reply(c);
 }
@@ -296,6 +303,11 @@ void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
     std::uint32_t tag = link->next_tag++;
     while (link->outstanding.count(tag) != 0) tag = link->next_tag++; // after 2^32 calls
 
+    if (!j.body.empty()) {
+        // A batch entry is one piece; a small body is cheaper to join than to send alone.
+        j.request += j.body;
+        j.body = {};
+    }
     if (link->unsent.empty() || link->unsent.back().first.size() + portunus::door_client::batch_call_overhead +
                                         j.request.size() >
                                     portunus::door_client::batch_body_max)
@@ -596,7 +608,8 @@ call_outcome door_gate::call(const job& j)
             out.ec = portunus::make_door_error(ETIMEDOUT);
             return portunus::door_result{};
         }
-        return door.call(j.request, {}, left, out.ec);
+        const std::string_view pieces[2] = {j.request, j.body};
+        return door.call(pieces, {}, left, out.ec);
     };
     if (!out.ec) {
         auto result = call_within_deadline();

@@ -50,6 +50,9 @@ public:
     /// event loop itself: no thread hand-off at all. `loop` must be the executor of an
     /// io_context that one thread runs. False when the queue is full (`done` is not called).
     bool submit(std::string request, completion done, boost::asio::any_io_executor loop = {});
+    /// The same for a request whose application sees `head` then `body` as one message: a
+    /// large body travels without being copied behind its head first.
+    bool submit(std::string head, std::string body, completion done, boost::asio::any_io_executor loop);
 
     door_gate(const door_gate&) = delete;
     door_gate& operator=(const door_gate&) = delete;
@@ -67,6 +70,7 @@ public:
 private:
     struct job {
         std::string request;
+        std::string body; ///< sent right after `request`, as part of the same call
         completion done;
         boost::asio::any_io_executor loop;
         /// call_timeout after submit(): time in the queue and opening the door count too.

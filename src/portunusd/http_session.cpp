@@ -245,12 +245,15 @@ void http_session::dispatch(http::request request)
     }
     if (last) request.keep_alive = false;
 
-    std::string bytes = http::serialize_for_application(request, forwarded_fields(), forwarded_names);
+    // The body goes behind the head as it is: an upload of many megabytes is held once.
+    std::string head = http::serialize_head_for_application(request, forwarded_fields(), forwarded_names);
+    std::string body = std::move(request.body);
+    request.body = {};
 
     auto self = shared_from_this();
     const std::size_t gate = m.target;
     auto shared_request = std::make_shared<http::request>(std::move(request));
-    const bool queued = forward_->gates[gate]->submit(std::move(bytes), [self, shared_request, gate](call_outcome o) {
+    const bool queued = forward_->gates[gate]->submit(std::move(head), std::move(body), [self, shared_request, gate](call_outcome o) {
         asio::dispatch(self->socket_.executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
             self->on_reply(std::move(*shared_request), gate, std::move(o));
         });

@@ -6,9 +6,14 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 namespace portunusd {
@@ -26,6 +31,19 @@ spdlog::level::level_enum level_from(const std::string& name, int extra_verbosit
     for (int i = 0; i < extra_verbosity && level > spdlog::level::trace; ++i)
         level = static_cast<spdlog::level::level_enum>(level - 1);
     return level;
+}
+
+// The access log is written from the event loops: a FIFO (blocked until a reader comes, then
+// whenever it is full) or a device there would stall every connection. Only a regular file is
+// taken, checked without blocking before spdlog opens it.
+std::string check_log_file(const std::string& path)
+{
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+    if (fd < 0) return path + ": " + (errno == ENXIO ? "not a regular file" : std::strerror(errno));
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    ::close(fd);
+    return regular ? std::string{} : path + ": not a regular file";
 }
 
 } // namespace
@@ -52,6 +70,7 @@ std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
             next = std::make_shared<spdlog::logger>(
                 "access", std::make_shared<spdlog::sinks::syslog_sink_mt>("portunusd", LOG_PID, LOG_DAEMON, false));
         } else if (cfg.access_log != "off") {
+            if (auto error = check_log_file(cfg.access_log); !error.empty()) return error;
             next = std::make_shared<spdlog::logger>(
                 "access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.access_log, false));
         }

@@ -161,6 +161,18 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
     return call(data, std::move(fds), ec);
 }
 
+door_result door_client::call(std::span<const std::string_view> pieces, std::vector<unique_fd> fds,
+                              std::chrono::milliseconds timeout, std::error_code& ec) const
+{
+    if (pieces.size() == 1) return call(pieces.front(), std::move(fds), timeout, ec);
+    std::string joined;
+    std::size_t size = 0;
+    for (const auto p : pieces) size += p.size();
+    joined.reserve(size);
+    for (const auto p : pieces) joined.append(p);
+    return call(joined, std::move(fds), timeout, ec);
+}
+
 door_info door_client::info(std::error_code& ec) const
 {
     ec.clear();

@@ -23,20 +23,34 @@ std::error_code last_error() { return make_door_error(errno); }
 
 constexpr std::size_t control_space = CMSG_SPACE(sizeof(int) * wire_max_fds);
 
-std::error_code send_raw(int sock, const wire_header& h, std::string_view data, std::span<const int> fds)
+std::size_t total_size(std::span<const std::string_view> pieces) noexcept
 {
+    std::size_t n = 0;
+    for (const auto p : pieces) n += p.size();
+    return n;
+}
+
+std::error_code send_raw(int sock, const wire_header& h, std::span<const std::string_view> pieces,
+                         std::span<const int> fds)
+{
+    if (pieces.size() > door_client::door_max_pieces) return make_door_error(E2BIG);
     std::array<std::byte, wire_header_size> head;
     encode_header(h, head);
-    iovec iov[2];
+    iovec iov[1 + door_client::door_max_pieces];
     iov[0].iov_base = head.data();
     iov[0].iov_len = head.size();
-    iov[1].iov_base = const_cast<char*>(data.data());
-    iov[1].iov_len = data.size();
+    std::size_t count = 1;
+    for (const auto p : pieces) {
+        if (p.empty()) continue;
+        iov[count].iov_base = const_cast<char*>(p.data()); // sendmsg only reads it
+        iov[count].iov_len = p.size();
+        ++count;
+    }
 
     alignas(cmsghdr) char control[control_space];
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = data.empty() ? 1 : 2;
+    msg.msg_iovlen = count;
     if (!fds.empty()) {
         const std::size_t bytes = sizeof(int) * fds.size();
         msg.msg_control = control;
@@ -111,34 +125,43 @@ char* take_thread_receive_buffer() noexcept
 
 namespace {
 
-// `h` with `inline_body` and `fds`, then a payload message with a sealed memfd holding `data`.
-std::error_code send_through_memfd(int sock, wire_header h, std::string_view inline_body, std::string_view data,
-                                   std::span<const int> fds)
+// `h` with `inline_body` and `fds`, then a payload message with a sealed memfd holding the
+// pieces back to back.
+std::error_code send_through_memfd(int sock, wire_header h, std::string_view inline_body,
+                                   std::span<const std::string_view> pieces, std::span<const int> fds)
 {
     std::error_code ec;
-    unique_fd memfd = make_sealed_memfd(data, ec);
+    unique_fd memfd = make_sealed_memfd(pieces, ec);
     if (ec) return ec;
     h.flags = flag_payload_in_memfd;
-    if ((ec = send_raw(sock, h, inline_body, fds))) return ec;
+    const std::string_view inline_pieces[1] = {inline_body};
+    if ((ec = send_raw(sock, h, inline_pieces, fds))) return ec;
     wire_header p;
     p.type = message_type::payload;
     p.nfds = 1;
-    p.size = data.size();
+    p.size = total_size(pieces);
     const int one[1] = {memfd.get()};
-    return send_raw(sock, p, {}, one);
+    return send_raw(sock, p, std::span<const std::string_view>{}, one);
 }
 
 } // namespace
 
 std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds)
 {
+    const std::string_view pieces[1] = {data};
+    return send_message(sock, type, pieces, fds);
+}
+
+std::error_code send_message(int sock, message_type type, std::span<const std::string_view> pieces,
+                             std::span<const int> fds)
+{
     wire_header h;
     h.type = type;
     h.nfds = static_cast<std::uint32_t>(fds.size());
-    h.size = data.size();
-    if (data.size() <= wire_inline_max) return send_raw(sock, h, data, fds);
+    h.size = total_size(pieces);
+    if (h.size <= wire_inline_max) return send_raw(sock, h, pieces, fds);
 
-    return send_through_memfd(sock, h, {}, data, fds);
+    return send_through_memfd(sock, h, {}, pieces, fds);
 }
 
 std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error, std::string_view data)
@@ -150,7 +173,8 @@ std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error
         body.reserve(batch_reply_entry_header + data.size());
         append_batch_reply(body, tag, error, data);
         h.size = body.size();
-        return send_raw(sock, h, body, {});
+        const std::string_view pieces[1] = {body};
+        return send_raw(sock, h, pieces, {});
     }
     std::string entry;
     append_batch_reply(entry, tag, 0, {});
@@ -158,7 +182,8 @@ std::error_code send_batch_reply(int sock, std::uint32_t tag, std::int32_t error
     const auto length = static_cast<std::uint32_t>(data.size());
     std::memcpy(entry.data() + batch_reply_entry_header - 4, &length, sizeof length);
     h.size = data.size();
-    return send_through_memfd(sock, h, entry, data, {});
+    const std::string_view pieces[1] = {data};
+    return send_through_memfd(sock, h, entry, pieces, {});
 }
 
 std::error_code batch_entries(const received_message& m, std::vector<batch_entry>& out)
@@ -185,7 +210,7 @@ std::error_code send_error(int sock, int errno_value)
     wire_header h;
     h.type = message_type::error;
     h.error = errno_value;
-    return send_raw(sock, h, {}, {});
+    return send_raw(sock, h, std::span<const std::string_view>{}, {});
 }
 
 std::error_code send_hello(int sock, const wire_hello& hello)
@@ -195,7 +220,8 @@ std::error_code send_hello(int sock, const wire_hello& hello)
     wire_header h;
     h.type = message_type::hello;
     h.size = body.size();
-    return send_raw(sock, h, {reinterpret_cast<const char*>(body.data()), body.size()}, {});
+    const std::string_view pieces[1] = {{reinterpret_cast<const char*>(body.data()), body.size()}};
+    return send_raw(sock, h, pieces, {});
 }
 
 std::error_code receive_message(int sock, std::span<std::byte> buffer, received_message& out, int flags)
@@ -247,24 +273,35 @@ std::error_code receive_message(int sock, std::span<std::byte> buffer, received_
 
 unique_fd make_sealed_memfd(std::string_view data, std::error_code& ec)
 {
+    const std::string_view pieces[1] = {data};
+    return make_sealed_memfd(pieces, ec);
+}
+
+unique_fd make_sealed_memfd(std::span<const std::string_view> pieces, std::error_code& ec)
+{
     unique_fd fd(::memfd_create("portunus-door", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd) {
         ec = last_error();
         return {};
     }
-    if (::ftruncate(fd.get(), static_cast<off_t>(data.size())) != 0) {
+    if (::ftruncate(fd.get(), static_cast<off_t>(total_size(pieces))) != 0) {
         ec = last_error();
         return {};
     }
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            ec = n < 0 ? last_error() : make_door_error(EIO);
-            return {};
+    std::size_t offset = 0;
+    for (const auto data : pieces) {
+        std::size_t done = 0;
+        while (done < data.size()) {
+            const ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done,
+                                       static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                ec = n < 0 ? last_error() : make_door_error(EIO);
+                return {};
+            }
+            done += static_cast<std::size_t>(n);
         }
-        done += static_cast<std::size_t>(n);
+        offset += data.size();
     }
     if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
         ec = last_error();

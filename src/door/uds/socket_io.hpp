@@ -33,6 +33,9 @@ char* take_thread_receive_buffer() noexcept;
 /// message. `fds` are sent as they are; the caller keeps ownership and closes them afterwards.
 /// Errors: the errno of sendmsg (EPIPE, ECONNRESET, EAGAIN on a send timeout ...), or of the memfd.
 std::error_code send_message(int sock, message_type type, std::string_view data, std::span<const int> fds);
+/// The same with the data in pieces (at most door_client::door_max_pieces), sent as one.
+std::error_code send_message(int sock, message_type type, std::span<const std::string_view> pieces,
+                             std::span<const int> fds);
 std::error_code send_error(int sock, int errno_value);
 std::error_code send_hello(int sock, const wire_hello& hello);
 
@@ -51,6 +54,7 @@ std::error_code receive_message(int sock, std::span<std::byte> buffer, received_
 
 /// Creates a memfd holding `data`, sealed against any change. Linux only.
 unique_fd make_sealed_memfd(std::string_view data, std::error_code& ec);
+unique_fd make_sealed_memfd(std::span<const std::string_view> pieces, std::error_code& ec);
 
 /// Maps a received memfd read-only, after checking its seals and size (EPROTO otherwise), so that
 /// the sender can no longer change what the receiver has validated.

@@ -62,9 +62,9 @@ using clock = std::chrono::steady_clock;
 
 // Sends one call. A send that fails means the request never reached a server: the
 // connection's server is gone, which is EBADF in door terms.
-std::error_code send_call(int conn, std::string_view data, std::span<const int> fds)
+std::error_code send_call(int conn, std::span<const std::string_view> pieces, std::span<const int> fds)
 {
-    auto ec = uds::send_message(conn, uds::message_type::call, data, fds);
+    auto ec = uds::send_message(conn, uds::message_type::call, pieces, fds);
     if (ec && (ec.value() == EPIPE || ec.value() == ECONNRESET || ec.value() == ENOTCONN ||
                ec.value() == ECONNREFUSED))
         ec = make_door_error(EBADF);
@@ -239,12 +239,19 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
 door_result door_client::call(std::string_view data, std::vector<unique_fd> fds, std::chrono::milliseconds timeout,
                               std::error_code& ec) const
 {
+    const std::string_view pieces[1] = {data};
+    return call(pieces, std::move(fds), timeout, ec);
+}
+
+door_result door_client::call(std::span<const std::string_view> pieces, std::vector<unique_fd> fds,
+                              std::chrono::milliseconds timeout, std::error_code& ec) const
+{
     ec.clear();
     if (!impl_) {
         ec = make_door_error(EBADF);
         return {};
     }
-    if (fds.size() > door_max_descriptors) {
+    if (fds.size() > door_max_descriptors || pieces.size() > door_max_pieces) {
         ec = make_door_error(E2BIG);
         return {};
     }
@@ -258,7 +265,7 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
 
     std::vector<int> raw(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) raw[i] = fds[i].get();
-    ec = send_call(conn.get(), data, raw);
+    ec = send_call(conn.get(), pieces, raw);
     fds.clear(); // DOOR_RELEASE: the descriptors are the server's now, or lost with the call
     if (ec) return {};
     if (timeout.count() > 0) {
@@ -284,6 +291,12 @@ unique_fd door_client::take_connection() const
 
 void door_client::begin_call(const unique_fd& conn, std::string_view data, std::error_code& ec) const
 {
+    const std::string_view pieces[1] = {data};
+    begin_call(conn, pieces, ec);
+}
+
+void door_client::begin_call(const unique_fd& conn, std::span<const std::string_view> pieces, std::error_code& ec) const
+{
     ec.clear();
     if (!impl_ || !conn) {
         ec = make_door_error(EBADF);
@@ -291,7 +304,7 @@ void door_client::begin_call(const unique_fd& conn, std::string_view data, std::
     }
     // A call message is at most 128 KiB plus a header, well inside the socket's send buffer,
     // which holds nothing else: this send does not block.
-    ec = send_call(conn.get(), data, {});
+    ec = send_call(conn.get(), pieces, {});
 }
 
 unique_fd door_client::begin_connection(std::error_code& ec) const

@@ -61,8 +61,10 @@ bool is_daemon_field(std::string_view name) noexcept
     return false;
 }
 
-std::string serialize_for_application(const request& r, std::span<const header_field> extra,
-                                      std::span<const std::string_view> drop_names)
+namespace {
+
+std::string serialize(const request& r, std::span<const header_field> extra, std::span<const std::string_view> drop_names,
+                      bool with_body)
 {
     constexpr std::string_view version_10 = " HTTP/1.0\r\n";
     constexpr std::string_view version_11 = " HTTP/1.1\r\n";
@@ -80,7 +82,7 @@ std::string serialize_for_application(const request& r, std::span<const header_f
     size += std::string_view("Connection").size() + connection.size() + 4;
     if (with_length) size += std::string_view("Content-Length").size() + length.size() + 4;
     for (const header_field& f : extra) size += f.name.size() + f.value.size() + 4;
-    size += 2 + r.body.size();
+    size += 2 + (with_body ? r.body.size() : 0);
 
     std::string out;
     out.reserve(size);
@@ -90,8 +92,23 @@ std::string serialize_for_application(const request& r, std::span<const header_f
     append_field(out, "Connection", connection);
     if (with_length) append_field(out, "Content-Length", length);
     for (const header_field& f : extra) append_field(out, f.name, f.value);
-    out.append("\r\n").append(r.body);
+    out.append("\r\n");
+    if (with_body) out.append(r.body);
     return out;
+}
+
+} // namespace
+
+std::string serialize_for_application(const request& r, std::span<const header_field> extra,
+                                      std::span<const std::string_view> drop_names)
+{
+    return serialize(r, extra, drop_names, true);
+}
+
+std::string serialize_head_for_application(const request& r, std::span<const header_field> extra,
+                                           std::span<const std::string_view> drop_names)
+{
+    return serialize(r, extra, drop_names, false);
 }
 
 } // namespace portunusd::http

@@ -57,5 +57,9 @@ bool is_daemon_field(std::string_view name) noexcept;
 /// Pure; one allocation.
 std::string serialize_for_application(const request& r, std::span<const header_field> extra,
                                       std::span<const std::string_view> drop_names);
+/// The same without the body: everything up to and including the empty line, for a body that
+/// is sent behind it as it is (a large upload is then never copied). Pure; one allocation.
+std::string serialize_head_for_application(const request& r, std::span<const header_field> extra,
+                                           std::span<const std::string_view> drop_names);
 
 } // namespace portunusd::http

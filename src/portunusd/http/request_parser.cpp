@@ -7,13 +7,15 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 namespace portunusd::http {
 namespace {
 
-// A Content-Length is a promise, not data: buffers grow as bytes arrive, so a client cannot make
-// the daemon commit a megabyte per connection with a few header bytes.
-constexpr std::size_t max_body_reserve = 16 * 1024;
+// A body of known length is collected into one buffer of exactly its size: growing it as bytes
+// arrive would copy it at every doubling and, at the last one, hold it twice. The reservation
+// is address space, not memory (a large block is mapped on demand and its pages are used only
+// as bytes arrive), and max_body bounds it.
 
 // A limit configured as "as large as possible" must not wrap to a tiny one.
 constexpr std::size_t with_crlf(std::size_t limit) noexcept
@@ -121,7 +123,11 @@ std::error_code request_parser::on_headers_end()
         phase_ = phase::chunk_size;
     } else if (framing.length > 0) {
         remaining_ = framing.length;
-        request_.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(framing.length, max_body_reserve)));
+        try {
+            request_.body.reserve(static_cast<std::size_t>(framing.length));
+        } catch (const std::bad_alloc&) {
+            return http_error::body_too_large; // the address space for it is not to be had now
+        }
         phase_ = phase::identity_body;
     } else {
         phase_ = phase::done;

@@ -3,6 +3,7 @@
 # The access log: one line per connection or datagram with its numbers, and never a request body.
 import os
 import socket
+import time
 
 import harness
 from harness import DaemonTest, listen_text
@@ -70,6 +71,29 @@ class AccessLog(DaemonTest):
         with open(d.access_log_path + ".1") as f:
             self.assertEqual(f.read().count("forward=rotated"), 2)  # the readiness probe, "before"
         self.assertEqual(d.access_log().count("forward=rotated"), 1)
+
+    def test_an_access_log_that_is_not_a_regular_file_is_refused(self):
+        # A FIFO with no reader would block the daemon when it opens the log, and every loop
+        # whenever the pipe is full: refused at start-up and on reload, never waited for.
+        app = self.start_app("echo.door")
+        port = self.reserve_port()
+        fifo = self.path("access.fifo")
+        os.mkfifo(fifo)
+        forwards = [{"name": "fifo", "protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": app.door}]
+        d = self.start_daemon(forwards, daemon={"access_log": fifo}, wait=False, name="refused")
+        status = d.wait(5)
+        self.assertEqual(status, 95, d.tail())
+        self.assertIn(f"{fifo}: not a regular file", d.log())
+
+        # Reload onto the FIFO: refused, the daemon keeps answering and keeps its old log.
+        d = self.start_daemon(forwards)
+        self.round_trip(port, b"before")
+        self.reload(d, forwards, daemon={"access_log": fifo})
+        self.assertRegex(d.log(), r"cannot open log: .*access\.fifo: not a regular file")
+        started = time.monotonic()
+        self.round_trip(port, b"after!")
+        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertTrue(d.alive())
 
 
 if __name__ == "__main__":

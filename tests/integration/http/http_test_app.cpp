@@ -16,6 +16,7 @@
 //   /mismatch   Content-Length 100 with a 10-byte body
 //   /crash      std::abort() in the middle of the call
 //   /raw        the request body, verbatim, as the whole response (tests craft any reply)
+//   /sum        200, body "length=N sum=S\n": the request body's length and the sum of its bytes
 //   anything    200, body "tag=TAG path=TARGET\n"
 // Every response also says which instance served it (X-App: TAG) and, unless the behaviour
 // decides otherwise, mirrors the Connection field the daemon sent. The body is sent for HEAD
@@ -134,7 +135,7 @@ portunus::door_reply handle(portunus::door_request& call)
         const std::string_view segment = path.substr(start, end - start);
         if (segment == "echo" || segment == "status" || segment == "big" || segment == "sleep" ||
             segment == "close" || segment == "bad" || segment == "empty" || segment == "unframed" ||
-            segment == "mismatch" || segment == "crash" || segment == "raw") {
+            segment == "mismatch" || segment == "crash" || segment == "raw" || segment == "sum") {
             behaviour = segment;
             if (end < path.size()) {
                 const auto next = std::min(path.find('/', end + 1), path.size());
@@ -167,6 +168,15 @@ portunus::door_reply handle(portunus::door_request& call)
                 {}};
     }
     if (behaviour == "crash") std::abort();
+    if (behaviour == "sum") {
+        const auto end = data.find("\r\n\r\n");
+        const std::string_view body = end == std::string_view::npos ? std::string_view{} : data.substr(end + 4);
+        std::uint64_t sum = 0;
+        for (const char c : body) sum += static_cast<unsigned char>(c);
+        return {response(200, "length=" + std::to_string(body.size()) + " sum=" + std::to_string(sum) + "\n",
+                         connection),
+                {}};
+    }
     if (behaviour == "raw") {
         const auto end = data.find("\r\n\r\n");
         return {std::string(end == std::string_view::npos ? std::string_view{} : data.substr(end + 4)), {}};

@@ -6,6 +6,7 @@ import os
 import re
 
 import http_harness
+import harness  # noqa: E402  (http_harness puts its folder on the path)
 from http_harness import HttpTest, app_request, big_body, http_forward, request_bytes
 
 
@@ -118,6 +119,60 @@ class Bodies(HttpTest):
         self.assertEqual(body, b"a=1&b=2")
         self.assertEqual([v for n, v in fields if n == "Content-Length"], ["7"])
         self.assertTrue(re.match(r"curl/", dict(fields)["User-Agent"]))
+
+
+class LargeBodies(HttpTest):
+    """An upload is held once by the daemon: its peak memory follows the bodies in flight."""
+
+    MIB = 1 << 20
+
+    def setUp(self):
+        super().setUp()
+        self.app = self.start_app("app.door")
+        self.port = self.reserve_port()
+        self.daemon = self.start_http([http_forward(self.port, self.app.door, max_body=64 * self.MIB)])
+        self.url = f"http://127.0.0.1:{self.port}"
+        code, _, err = self.curl("--data-binary", "warm-up", self.url + "/sum")
+        self.assertEqual(code, 0, err)
+        self.idle_kib = int(harness.status_field(self.daemon.pid, "VmRSS")[0])
+
+    def upload(self, name, size):
+        body = os.urandom(size)
+        with open(self.path(name), "wb") as f:
+            f.write(body)
+        return body
+
+    def post(self, name):
+        return self.curl("--data-binary", "@" + self.path(name), self.url + "/sum", timeout=60)
+
+    def growth_kib(self):
+        return int(harness.status_field(self.daemon.pid, "VmHWM")[0]) - self.idle_kib
+
+    def test_a_large_upload_costs_its_size_once(self):
+        body = self.upload("big.bin", 48 * self.MIB)
+        code, out, err = self.post("big.bin")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out, b"length=%d sum=%d\n" % (len(body), sum(body)))
+        growth = self.growth_kib()
+        limit = 1.1 * len(body) / 1024 + 6 * 1024
+        self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for a {len(body) >> 10} KiB body")
+
+    def test_concurrent_uploads_cost_the_bodies_in_flight(self):
+        bodies = [self.upload(f"b{i}.bin", 16 * self.MIB) for i in range(4)]
+        results = [None] * 4
+
+        def post(_stop, i):
+            results[i] = self.post(f"b{i}.bin")
+
+        threads = [self.background(post, i) for i in range(4)]
+        for t in threads:
+            t.join(70)
+        for body, (code, out, err) in zip(bodies, results):
+            self.assertEqual(code, 0, err)
+            self.assertEqual(out, b"length=%d sum=%d\n" % (len(body), sum(body)))
+        growth = self.growth_kib()
+        limit = 1.1 * sum(len(b) for b in bodies) / 1024 + 6 * 1024
+        self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for 4 bodies of 16 MiB")
 
 
 if __name__ == "__main__":

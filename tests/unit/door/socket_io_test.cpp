@@ -131,6 +131,26 @@ TEST_CASE("payloads over the inline maximum arrive through a sealed memfd", "[do
     CHECK(m.data == data);
 }
 
+TEST_CASE("data in pieces arrives as one message, inline or through a memfd", "[door][socket]")
+{
+    leak_check leaks;
+    socket_pair p;
+    const std::string head = "POST / HTTP/1.1\r\n\r\n";
+    for (const std::size_t body_size : {std::size_t{0}, std::size_t{100}, wire_inline_max - head.size(),
+                                        wire_inline_max - head.size() + 1, 3 * wire_inline_max}) {
+        INFO("body of " << body_size << " bytes");
+        const std::string body = pattern(body_size);
+        const std::string_view pieces[] = {head, {}, body};
+        REQUIRE_FALSE(send_message(p.sender.get(), message_type::call, pieces, {}));
+        received_message m;
+        REQUIRE_FALSE(receive(p.receiver.get(), m));
+        CHECK(((m.header.flags & flag_payload_in_memfd) != 0) == (head.size() + body_size > wire_inline_max));
+        CHECK(m.data == head + body);
+    }
+    const std::string_view too_many[door_client::door_max_pieces + 1] = {};
+    CHECK_DOOR_ERROR(send_message(p.sender.get(), message_type::call, too_many, {}), std::errc::argument_list_too_long);
+}
+
 TEST_CASE("make_sealed_memfd seals its contents against every change", "[door][socket]")
 {
     leak_check leaks;
