@@ -59,14 +59,18 @@ def _on_alarm(signum, frame):
 class Process:
     """A child process whose stdout and stderr go to one log file."""
 
-    def __init__(self, argv, log_path, name, nofile=None):
+    def __init__(self, argv, log_path, name, nofile=None, own_session=False):
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.check_exit = True
+        # own_session: for a process the test stops (SIGSTOP). In the runner's process group, a
+        # stopped member makes the kernel send SIGHUP to the whole group whenever the group is
+        # orphaned (a shell or runner above it exits), which would kill the application; alone
+        # in a session of its own, nothing can orphan it.
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(_wrapped(self.argv, nofile), stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=log, close_fds=True)
+                                          stderr=log, close_fds=True, start_new_session=own_session)
 
     @property
     def pid(self):
@@ -278,13 +282,16 @@ class DaemonTest(unittest.TestCase):
 
     # ---- applications ----------------------------------------------------------------------
 
-    def start_app(self, door_name, *args, program_name="test_app", name=None):
-        """Starts a door application serving tmp/door_name; returns once the door answers."""
+    def start_app(self, door_name, *args, program_name="test_app", name=None, own_session=False):
+        """Starts a door application serving tmp/door_name; returns once the door answers.
+
+        own_session: the test will SIGSTOP it (see Process).
+        """
         door = self.path(door_name)
         name = name or f"{program_name}:{door_name}"
         log = self.path(f"{name.replace('/', '_').replace(':', '_')}.log")
         old = os.lstat(door).st_ino if os.path.exists(door) else None
-        p = Process([program(program_name), door, *args], log, name)
+        p = Process([program(program_name), door, *args], log, name, own_session=own_session)
         self._processes.append(p)
         # Ready once the path names this instance's door: a new inode (attach renames a fresh
         # socket over the path), and it accepts connections.

@@ -188,7 +188,7 @@ class Isolation(HttpTest):
         self.assertEqual(tcp_echo(self.port_e, b"end")[0], "ok")
 
     def test_stopped_application(self):
-        a = self.start_app("a.door", "--tag", "A")
+        a = self.start_app("a.door", "--tag", "A", own_session=True)
         self.keep_running(a)
         d = self.start_forwards(a.door)
         bound = self.healthy_baseline()
@@ -211,7 +211,7 @@ class Isolation(HttpTest):
             # The real application replaces the mute socket; the daemon's next open reaches it.
             mute.close()
             os.unlink(door)
-            self.keep_running(self.start_app("a.door", "--tag", "A"))
+            self.keep_running(self.start_app("a.door", "--tag", "A", own_session=True))
 
         self.check_isolation(d, bound, resume)
 
@@ -226,7 +226,7 @@ class Chaos(HttpTest):
 
     def test_one_application_stopped_at_a_time(self):
         rng = random.Random(os.environ.get("PORTUNUSD_CHAOS_SEED") or time.time_ns())
-        apps = [self.start_app(f"app{i}.door", "--tag", f"app{i}") for i in range(self.APPS)]
+        apps = [self.start_app(f"app{i}.door", "--tag", f"app{i}", own_session=True) for i in range(self.APPS)]
         # Every stopped application is continued before the harness stops it, whatever failed.
         stopped = {}
         stopped_lock = threading.Lock()
@@ -325,7 +325,9 @@ class Chaos(HttpTest):
         report = (f"{len(results)} request(s), {exposed_count} to a stopped application, {len(stops)} stop(s); "
                   f"bound {bound:.2f} s for the others; failed or slow while their application ran "
                   f"(first 20 of {len(healthy_bad)}): {healthy_bad[:20]}; past the deadline while it was "
-                  f"stopped (first 20 of {len(stuck_bad)}): {stuck_bad[:20]}; daemon log:\n{d.tail(15)}")
+                  f"stopped (first 20 of {len(stuck_bad)}): {stuck_bad[:20]}; daemon log:\n{d.tail(15)}\n"
+                  + "".join(f"app{k}: {'running' if app.alive() else f'exited with status {app.popen.returncode}'}; log:\n{app.tail(10)}\n"
+                            for k, app in enumerate(apps)))
         self.assertGreater(len(stops), 3, report)
         self.assertGreater(len(results) - exposed_count, 50, report)
         self.assertEqual(healthy_bad, [], report)
