@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // portunusd: parse the command line and the config, bind, drop privileges, serve until told to stop.
-#include "portunusd/config.hpp"
-#include "portunusd/logging.hpp"
+#include "portunusd/config/config.hpp"
+#include "portunusd/log/logging.hpp"
 #include "portunusd/privileges.hpp"
 #include "portunusd/server.hpp"
 

@@ -2,13 +2,13 @@
 // server: the listeners of every forward, reload, drain, and the event loop's threads.
 #pragma once
 
-#include "portunusd/caller_pool.hpp"
-#include "portunusd/config.hpp"
-#include "portunusd/connection_limit.hpp"
-#include "portunusd/event_loops.hpp"
-#include "portunusd/tcp_listener.hpp"
-#include "portunusd/tcp_session.hpp"
-#include "portunusd/udp_relay.hpp"
+#include "portunusd/calls/caller_pool.hpp"
+#include "portunusd/config/config.hpp"
+#include "portunusd/session/connection_limit.hpp"
+#include "portunusd/net/event_loops.hpp"
+#include "portunusd/session/tcp_listener.hpp"
+#include "portunusd/session/tcp_session.hpp"
+#include "portunusd/session/udp_relay.hpp"
 
 #include <boost/asio.hpp>
 

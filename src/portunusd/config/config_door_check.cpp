@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MPL-2.0
+// The start-up check that no other user can replace a forward's door by writing to its directory.
+#include "portunusd/config/config.hpp"
+
+#include "portunusd/config/config_reader.hpp"
+#include "portunusd/config/config_values.hpp"
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace portunusd {
+namespace {
+
+std::string parent_directory(const std::string& path)
+{
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string who_can_write(mode_t mode)
+{
+    const bool group = (mode & S_IWGRP) != 0;
+    const bool other = (mode & S_IWOTH) != 0;
+    if (group && other)
+        return "its group and others";
+    return group ? "its group" : "others";
+}
+
+std::string octal_mode(mode_t mode)
+{
+    std::array<char, 8> text{};
+    std::snprintf(text.data(), text.size(), "%04o", static_cast<unsigned>(mode & 07777));
+    return text.data();
+}
+
+// Reports at `at` why the directory of `door` is unfit to hold it, if it is.
+void check_directory(const std::string& door, config_detail::position at, bool allow_insecure,
+                     config_detail::diagnostics& diag)
+{
+    using config_detail::quote;
+    const std::string dir = parent_directory(door);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        if (errno == ENOENT)
+            diag.error(at, "door: directory " + quote(dir) + " does not exist");
+        else
+            diag.error(at, "door: cannot check directory " + quote(dir) + ": " + std::strerror(errno));
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        diag.error(at, "door: " + quote(dir) + " is not a directory");
+        return;
+    }
+    // The sticky bit is deliberately no excuse: it stops others from removing a door, but
+    // not from creating one first at a path the application has not claimed yet.
+    if (!allow_insecure && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        diag.error(at, "door: directory " + quote(dir) + " is writable by " + who_can_write(st.st_mode) +
+                           " (mode " + octal_mode(st.st_mode) +
+                           "), so another user could replace the door; use a directory only its owner "
+                           "can write, or set allow_insecure_door_dir = true");
+}
+
+}  // namespace
+
+std::vector<config_error> check_door_paths(const config& cfg)
+{
+    config_detail::diagnostics diag{cfg.source};
+    const bool allow_insecure = cfg.daemon.allow_insecure_door_dir;
+    for (const forward_config& f : cfg.forwards) {
+        // An http forward that routes only with maps has no door of its own.
+        if (!f.door.empty())
+            check_directory(f.door, {f.door_line, f.door_column}, allow_insecure, diag);
+        for (const http_map& m : f.maps)
+            check_directory(m.door, {m.door_line, m.door_column}, allow_insecure, diag);
+    }
+    return diag.take_sorted();
+}
+
+}  // namespace portunusd

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: MPL-2.0
+// The portunusd.toml schema: [daemon], [[forward]], their defaults and the checks across forwards.
+#include "portunusd/config/config_parse_http.hpp"
+#include "portunusd/config/config_reader.hpp"
+#include "portunusd/config/config_values.hpp"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <thread>
+
+namespace portunusd::config_detail {
+namespace {
+
+using namespace std::string_view_literals;
+
+constexpr std::array top_keys{"daemon"sv, "forward"sv};
+// The timeouts appear in both tables: [daemon] holds the defaults a forward may override.
+constexpr std::array daemon_only_keys{
+    "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
+    "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv,
+};
+constexpr std::array common_forward_keys{
+    "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
+};
+constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
+
+template <std::size_t n, std::size_t m>
+constexpr std::array<std::string_view, n + m> join(const std::array<std::string_view, n>& a,
+                                                   const std::array<std::string_view, m>& b)
+{
+    std::array<std::string_view, n + m> out{};
+    std::copy(a.begin(), a.end(), out.begin());
+    std::copy(b.begin(), b.end(), out.begin() + n);
+    return out;
+}
+
+constexpr auto forward_only_keys = join(common_forward_keys, http_forward_keys);
+constexpr auto daemon_keys = join(daemon_only_keys, timeout_keys);
+constexpr auto forward_keys = join(forward_only_keys, timeout_keys);
+// "door" too, except on an http forward that routes with [[forward.map]] instead.
+constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
+
+constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
+constexpr std::array log_targets{"stderr"sv, "syslog"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv};
+// Planned protocols get their own message so nobody hunts for a typo that is not there.
+constexpr std::array planned_protocols{"tls"sv, "https"sv, "pass"sv};
+
+constexpr std::int64_t max_threads = 64;
+constexpr std::int64_t max_connections_limit = 1'000'000;
+constexpr std::int64_t max_concurrency_limit = 4'096;
+constexpr std::int64_t max_queue = 1'000'000;
+constexpr std::int64_t max_tcp_request = 64 * 1024 * 1024;
+
+constexpr std::string_view no_forwards = "no [[forward]] table; at least one forward is required";
+
+unsigned default_threads()
+{
+    // The applications behind the doors run on this machine too and need CPUs of their own: a
+    // loop per CPU would compete with them (measured in docs/benchmarks.md). Past 4, loops only
+    // add contention.
+    return std::clamp(std::thread::hardware_concurrency() / 2, 1U, 4U);
+}
+
+std::optional<std::string> read_account(table_reader& r, std::string_view key)
+{
+    auto value = r.string(key);
+    if (!value)
+        return value;
+    // Names reach getpwnam()/getgrnam() and log lines; these bytes are never part of a valid one.
+    const bool valid = !value->empty() && std::none_of(value->begin(), value->end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f || c == ':' || c == '/';
+    });
+    if (!valid) {
+        r.error(key, quote(*value) + " is not a valid " + std::string{key} + " name");
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<std::string> read_access_log(table_reader& r)
+{
+    auto value = r.string("access_log");
+    if (!value || *value == "off" || *value == "stderr" || *value == "syslog")
+        return value;
+    if (value->find('\0') != std::string::npos) {
+        r.error("access_log", "path contains a NUL byte");
+        return std::nullopt;
+    }
+    // A relative path would depend on the working directory, which SMF and daemon(3C) change.
+    if (value->front() != '/') {
+        r.error("access_log", quote(*value) + " is not valid; expected off, stderr, syslog or an absolute file path");
+        return std::nullopt;
+    }
+    return value;
+}
+
+daemon_config read_daemon(const toml::table* table, diagnostics& diag)
+{
+    daemon_config d;
+    d.threads = default_threads();
+    if (!table)
+        return d;
+    table_reader r{*table, diag};
+    const std::array elsewhere{other_table{forward_only_keys, "in [[forward]]"}, other_table{top_keys, "at top level"}};
+    r.reject_unknown_keys(daemon_keys, "in [daemon]", elsewhere);
+
+    d.user = read_account(r, "user");
+    d.group = read_account(r, "group");
+    if (auto v = r.integer("threads", 1, max_threads))
+        d.threads = static_cast<unsigned>(*v);
+    if (auto v = r.one_of("log_level", log_levels))
+        d.log_level = *v;
+    if (auto v = r.one_of("log", log_targets))
+        d.log = *v;
+    if (auto v = read_access_log(r))
+        d.access_log = *v;
+    if (auto v = r.integer("max_connections", 1, max_connections_limit))
+        d.max_connections = static_cast<std::size_t>(*v);
+    // Zero is meaningful here: stop at once, abandoning calls in flight.
+    if (auto v = r.duration("drain_timeout", true))
+        d.drain_timeout = *v;
+    if (auto v = r.boolean("allow_insecure_door_dir"))
+        d.allow_insecure_door_dir = *v;
+    if (auto v = r.duration("read_timeout"))
+        d.read_timeout = *v;
+    if (auto v = r.duration("idle_timeout"))
+        d.idle_timeout = *v;
+    if (auto v = r.duration("call_timeout"))
+        d.call_timeout = *v;
+    return d;
+}
+
+// One [[forward]] as read, with what the checks across forwards need to know about it.
+struct forward_draft {
+    forward_config cfg;
+    bool has_protocol = false;
+    bool has_listen = false;
+    bool explicit_name = false;
+    position name_at;
+    position listen_at;
+};
+
+std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
+{
+    const auto value = r.string("protocol");
+    if (!value)
+        return std::nullopt;
+    if (*value == "tcp")
+        return protocol::tcp;
+    if (*value == "udp")
+        return protocol::udp;
+    if (*value == "http")
+        return protocol::http;
+    std::string lower = *value;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+    if (std::find(planned_protocols.begin(), planned_protocols.end(), lower) != planned_protocols.end()) {
+        diag.error(r.where("protocol"), "protocol " + quote(*value) + " is not supported yet");
+        return std::nullopt;
+    }
+    static_cast<void>(r.one_of("protocol", protocols));
+    return std::nullopt;
+}
+
+// max_request and once, whose meaning depends on the protocol.
+void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
+{
+    if (f.has_protocol && f.cfg.proto == protocol::http) {
+        // HTTP frames a request by its header section and body, not by what one read returns,
+        // and closes a connection after max_requests: neither key has a meaning there.
+        if (r.find("max_request"))
+            diag.error(r.where("max_request"), "max_request does not apply to http forwards; use max_body");
+        if (r.find("once"))
+            diag.error(r.where("once"), "once does not apply to http forwards; use max_requests = 1");
+        return;
+    }
+    const bool udp = f.has_protocol && f.cfg.proto == protocol::udp;
+    f.cfg.max_request = udp ? max_udp_request : 65'536;
+    if (auto v = r.integer("max_request")) {
+        const auto udp_max = static_cast<std::int64_t>(max_udp_request);
+        if (udp && *v > udp_max)
+            r.error("max_request", std::to_string(*v) + " is too large for udp; a datagram carries at most " +
+                                       std::to_string(udp_max) + " bytes");
+        else if (*v < 1 || *v > max_tcp_request)
+            r.error("max_request", std::to_string(*v) + " is out of range; expected 1.." +
+                                       std::to_string(udp ? udp_max : max_tcp_request));
+        else
+            f.cfg.max_request = static_cast<std::size_t>(*v);
+    }
+
+    if (auto once = r.boolean("once")) {
+        // A datagram is already one call and one reply; there is no connection to close.
+        if (*once && udp)
+            r.error("once", "only tcp forwards can set once = true");
+        f.cfg.once = *once;
+    }
+}
+
+forward_draft read_forward(const toml::table& table, const daemon_config& d, diagnostics& diag)
+{
+    forward_draft f;
+    f.cfg.read_timeout = d.read_timeout;
+    f.cfg.idle_timeout = d.idle_timeout;
+    f.cfg.call_timeout = d.call_timeout;
+    const position header = position_of(table.source());
+    f.cfg.line = header.line;
+    f.cfg.column = header.column;
+
+    table_reader r{table, diag};
+    const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"},
+                               other_table{http_map_keys, "in [[forward.map]]"}};
+    r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
+    for (std::string_view key : required_forward_keys) {
+        if (!r.find(key))
+            diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} + "\"");
+    }
+
+    const std::optional<protocol> proto = read_protocol(r, diag);
+    if (proto) {
+        f.cfg.proto = *proto;
+        f.has_protocol = true;
+    }
+
+    if (const auto text = r.string("listen")) {
+        auto parsed_listen = parse_listen_address(*text);
+        if (parsed_listen.value) {
+            f.cfg.listen = std::move(*parsed_listen.value);
+            f.has_listen = true;
+            f.listen_at = r.where("listen");
+        } else {
+            r.error("listen", std::move(parsed_listen.error));
+        }
+    }
+
+    if (auto door = r.door_path("door")) {
+        f.cfg.door = std::move(*door);
+        const position at = r.where("door");
+        f.cfg.door_line = at.line;
+        f.cfg.door_column = at.column;
+    }
+
+    if (auto name = r.string("name")) {
+        if (is_valid_forward_name(*name)) {
+            f.cfg.name = std::move(*name);
+            f.explicit_name = true;
+            f.name_at = r.where("name");
+        } else {
+            r.error("name", quote(*name) + " is not a valid name; use 1 to 64 of A-Z a-z 0-9 _ . -");
+        }
+    } else if (f.has_protocol && f.has_listen) {
+        // ':' cannot occur in an explicit name, so a default name never collides with one.
+        f.cfg.name = std::string{to_string(f.cfg.proto)} + ":" + f.cfg.listen.text;
+    }
+
+    if (auto v = r.integer("max_concurrency", 1, max_concurrency_limit))
+        f.cfg.max_concurrency = static_cast<unsigned>(*v);
+    if (auto v = r.integer("queue", 0, max_queue))
+        f.cfg.queue = static_cast<std::size_t>(*v);
+    if (auto v = r.duration("read_timeout"))
+        f.cfg.read_timeout = *v;
+    if (auto v = r.duration("idle_timeout"))
+        f.cfg.idle_timeout = *v;
+    if (auto v = r.duration("call_timeout"))
+        f.cfg.call_timeout = *v;
+    read_request_keys(r, f, diag);
+
+    const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
+                                   other_table{daemon_only_keys, "in [daemon]"}};
+    const bool has_maps = read_http_keys(r, proto, f.cfg, diag, map_elsewhere);
+    // With maps, an http forward may leave requests no prefix matches unanswered (404). When
+    // the protocol is unknown, maps suggest http was meant, and one error about it is enough.
+    const bool may_route = has_maps && (!proto || *proto == protocol::http);
+    if (!r.find("door") && !may_route) {
+        if (proto == protocol::http)
+            diag.error(header, "[[forward]] has neither \"door\" nor [[forward.map]]; an http forward needs "
+                               "at least one of them");
+        else
+            diag.error(header, "[[forward]] is missing the required key \"door\"");
+    }
+    return f;
+}
+
+std::string describe_conflict(const forward_draft& first, const forward_draft& second)
+{
+    const listen_address& a = first.cfg.listen;
+    const listen_address& b = second.cfg.listen;
+    // Forwards of different protocols collide only when one is http and the other tcp; naming
+    // the earlier one's protocol explains a clash that would otherwise look like a mistake.
+    const bool mixed = first.cfg.proto != second.cfg.proto;
+    const std::string proto = mixed ? "" : std::string{to_string(second.cfg.proto)} + " ";
+    std::string line = std::to_string(first.listen_at.line);
+    if (mixed)
+        line += std::string{first.cfg.proto == protocol::http ? " (an http" : " (a tcp"} +
+                " forward; http and tcp forwards share the TCP ports)";
+    if (a.text == b.text)
+        return "listen: duplicate " + proto + "address " + quote(b.text) + "; first used at line " + line;
+    if (a.host == b.host)
+        return "listen: " + proto + "address " + quote(b.text) + " is the same as " + quote(a.text) + " at line " + line;
+    return "listen: " + proto + "address " + quote(b.text) + " overlaps " + quote(a.text) + " at line " + line;
+}
+
+// The socket type a forward binds: http is served over TCP.
+bool binds_udp(const forward_config& f) noexcept
+{
+    return f.proto == protocol::udp;
+}
+
+void check_across_forwards(const std::vector<forward_draft>& drafts, diagnostics& diag)
+{
+    // Only forwards of one transport on one port can collide; bucketing keeps a file with
+    // thousands of forwards from taking quadratic time.
+    std::map<std::pair<bool, std::uint16_t>, std::vector<const forward_draft*>> by_port;
+    std::map<std::string_view, const forward_draft*> by_name;
+    for (const forward_draft& f : drafts) {
+        if (f.has_protocol && f.has_listen) {
+            auto& earlier = by_port[{binds_udp(f.cfg), f.cfg.listen.port}];
+            const auto clash = std::find_if(earlier.begin(), earlier.end(), [&f](const forward_draft* e) {
+                return listen_addresses_overlap(e->cfg.listen, f.cfg.listen);
+            });
+            if (clash != earlier.end())
+                diag.error(f.listen_at, describe_conflict(**clash, f));
+            earlier.push_back(&f);
+        }
+        if (f.explicit_name) {
+            const auto [first, inserted] = by_name.emplace(f.cfg.name, &f);
+            if (!inserted)
+                diag.error(f.name_at, "name: duplicate name " + quote(f.cfg.name) + "; first used at line " +
+                                          std::to_string(first->second->name_at.line));
+        }
+    }
+}
+
+std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_config& d, diagnostics& diag)
+{
+    std::vector<forward_draft> drafts;
+    const toml::node* node = root.get("forward");
+    if (!node) {
+        diag.error({1, 1}, std::string{no_forwards});
+        return drafts;
+    }
+    const toml::array* array = node->as_array();
+    if (!array) {
+        const std::string found = node->is_table() ? "a table ([forward])" : std::string{describe_type(*node)};
+        diag.error(position_of(node->source()), "forward: expected an array of tables ([[forward]]), found " + found);
+        return drafts;
+    }
+    if (array->empty())
+        diag.error(position_of(array->source()), std::string{no_forwards});
+    for (const toml::node& element : *array) {
+        if (const toml::table* table = element.as_table())
+            drafts.push_back(read_forward(*table, d, diag));
+        else
+            diag.error(position_of(element.source()),
+                       "forward: expected a table, found " + std::string{describe_type(element)});
+    }
+    check_across_forwards(drafts, diag);
+    return drafts;
+}
+
+}  // namespace
+
+config_result validate_config(const toml::table& root, const std::string& source_name)
+{
+    diagnostics diag{source_name};
+    table_reader top{root, diag};
+    const std::array elsewhere{other_table{daemon_keys, "in [daemon]"}, other_table{forward_only_keys, "in [[forward]]"}};
+    top.reject_unknown_keys(top_keys, "at top level", elsewhere);
+
+    config cfg;
+    cfg.source = source_name;
+    const toml::node* daemon_node = root.get("daemon");
+    if (daemon_node && !daemon_node->is_table())
+        top.error("daemon", "expected a table ([daemon]), found " + std::string{describe_type(*daemon_node)});
+    cfg.daemon = read_daemon(daemon_node ? daemon_node->as_table() : nullptr, diag);
+
+    std::vector<forward_draft> drafts = read_forwards(root, cfg.daemon, diag);
+    config_result result;
+    if (diag.empty()) {
+        for (forward_draft& f : drafts)
+            cfg.forwards.push_back(std::move(f.cfg));
+        result.value = std::move(cfg);
+    }
+    result.errors = diag.take_sorted();
+    return result;
+}
+
+}  // namespace portunusd::config_detail

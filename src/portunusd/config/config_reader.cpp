@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MPL-2.0
+// Typed value access and message wording shared by every table of the configuration schema.
+#include "portunusd/config/config_reader.hpp"
+
+#include "portunusd/config/config_values.hpp"
+
+#include <algorithm>
+#include <climits>
+
+namespace portunusd::config_detail {
+namespace {
+
+int clamp_to_int(std::uint64_t n) noexcept
+{
+    if (n < 1)
+        return 1;
+    return n > INT_MAX ? INT_MAX : static_cast<int>(n);
+}
+
+std::string list_choices(std::span<const std::string_view> choices)
+{
+    std::string out;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+        if (i > 0)
+            out += i + 1 == choices.size() ? " or " : ", ";
+        out += choices[i];
+    }
+    return out;
+}
+
+}  // namespace
+
+position position_of(const toml::source_region& region) noexcept
+{
+    return {clamp_to_int(region.begin.line), clamp_to_int(region.begin.column)};
+}
+
+std::string_view describe_type(const toml::node& node) noexcept
+{
+    switch (node.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+void diagnostics::error(position where, std::string message)
+{
+    errors_.push_back({source_, where.line, where.column, std::move(message)});
+}
+
+std::vector<config_error> diagnostics::take_sorted()
+{
+    std::stable_sort(errors_.begin(), errors_.end(), [](const config_error& a, const config_error& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    return std::move(errors_);
+}
+
+const toml::node* table_reader::find(std::string_view key) const
+{
+    return table_.get(key);
+}
+
+position table_reader::where(std::string_view key) const
+{
+    if (const toml::node* node = find(key))
+        return position_of(node->source());
+    return position_of(table_.source());
+}
+
+void table_reader::error(std::string_view key, std::string message)
+{
+    diag_.error(where(key), std::string{key} + ": " + message);
+}
+
+std::optional<std::string> table_reader::string(std::string_view key)
+{
+    const toml::node* node = find(key);
+    if (!node)
+        return std::nullopt;
+    if (const auto* s = node->as_string())
+        return s->get();
+    error(key, "expected a string, found " + std::string{describe_type(*node)});
+    return std::nullopt;
+}
+
+std::optional<bool> table_reader::boolean(std::string_view key)
+{
+    const toml::node* node = find(key);
+    if (!node)
+        return std::nullopt;
+    if (const auto* b = node->as_boolean())
+        return b->get();
+    error(key, "expected a boolean (true or false), found " + std::string{describe_type(*node)});
+    return std::nullopt;
+}
+
+std::optional<std::int64_t> table_reader::integer(std::string_view key)
+{
+    const toml::node* node = find(key);
+    if (!node)
+        return std::nullopt;
+    if (const auto* i = node->as_integer())
+        return i->get();
+    error(key, "expected an integer, found " + std::string{describe_type(*node)});
+    return std::nullopt;
+}
+
+std::optional<std::int64_t> table_reader::integer(std::string_view key, std::int64_t min, std::int64_t max)
+{
+    const auto value = integer(key);
+    if (value && (*value < min || *value > max)) {
+        error(key, std::to_string(*value) + " is out of range; expected " + std::to_string(min) + ".." +
+                       std::to_string(max));
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<std::chrono::milliseconds> table_reader::duration(std::string_view key, bool zero_allowed)
+{
+    const toml::node* node = find(key);
+    if (!node)
+        return std::nullopt;
+    parsed<std::chrono::milliseconds> result;
+    if (const auto* s = node->as_string())
+        result = parse_duration(s->get(), zero_allowed);
+    else if (const auto* i = node->as_integer())
+        result = duration_from_seconds(i->get(), zero_allowed);
+    else
+        result.error = R"(expected a duration (a string such as "30s", or a whole number of seconds), found )" +
+                       std::string{describe_type(*node)};
+    if (!result.value)
+        error(key, std::move(result.error));
+    return result.value;
+}
+
+std::optional<std::string> table_reader::one_of(std::string_view key, std::span<const std::string_view> choices)
+{
+    auto value = string(key);
+    if (!value || std::find(choices.begin(), choices.end(), *value) != choices.end())
+        return value;
+    std::string message = quote(*value) + " is not valid; expected " + list_choices(choices);
+    if (const auto close = suggest(*value, choices))
+        message += "; did you mean \"" + std::string{*close} + "\"?";
+    error(key, std::move(message));
+    return std::nullopt;
+}
+
+std::optional<std::string> table_reader::door_path(std::string_view key)
+{
+    auto door = string(key);
+    if (!door)
+        return door;
+    std::string problem;
+    if (door->find('\0') != std::string::npos)
+        problem = "path contains a NUL byte";
+    // A relative path would resolve against whatever directory the daemon happens to run in.
+    else if (door->empty() || door->front() != '/')
+        problem = quote(*door) + " is not an absolute path";
+    else if (door->back() == '/')
+        problem = quote(*door) + " ends in \"/\"; expected the path of a door, not a directory";
+    else if (door->size() > max_door_path)
+        problem = "path is " + std::to_string(door->size()) + " bytes long; at most " +
+                  std::to_string(max_door_path) + " fit in the sun_path of a Unix socket address";
+    if (problem.empty())
+        return door;
+    error(key, std::move(problem));
+    return std::nullopt;
+}
+
+void table_reader::reject_unknown_keys(std::span<const std::string_view> known, std::string_view context,
+                                       std::span<const other_table> elsewhere)
+{
+    for (auto&& [key, value] : table_) {
+        const std::string_view k = key.str();
+        if (std::find(known.begin(), known.end(), k) != known.end())
+            continue;
+        std::string message = "unknown key " + quote(k) + " " + std::string{context};
+        const auto home = std::find_if(elsewhere.begin(), elsewhere.end(), [k](const other_table& t) {
+            return std::find(t.keys.begin(), t.keys.end(), k) != t.keys.end();
+        });
+        if (home != elsewhere.end())
+            message += "; it belongs " + std::string{home->name};
+        else if (const auto close = suggest(k, known))
+            message += "; did you mean \"" + std::string{*close} + "\"?";
+        diag_.error(position_of(key.source()), std::move(message));
+    }
+}
+
+}  // namespace portunusd::config_detail

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MPL-2.0
+// Typed, error-collecting access to toml++ tables: the vocabulary config_parse.cpp is written in.
+#pragma once
+
+#include "portunusd/config/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portunusd::config_detail {
+
+/// Where a node or key starts, clamped to 1 because nodes toml++ creates implicitly may carry 0.
+struct position {
+    int line = 1;
+    int column = 1;
+};
+position position_of(const toml::source_region& region) noexcept;
+
+/// "a string", "an integer", ...: the article matters in "expected X, found Y".
+std::string_view describe_type(const toml::node& node) noexcept;
+
+/// Collects every problem of one file; the parser never stops at the first.
+class diagnostics {
+public:
+    explicit diagnostics(std::string source) : source_(std::move(source)) {}
+
+    void error(position where, std::string message);
+    bool empty() const noexcept { return errors_.empty(); }
+    const std::string& source() const noexcept { return source_; }
+
+    /// Sorted by line, then column; errors at one spot keep the order they were found in.
+    std::vector<config_error> take_sorted();
+
+private:
+    std::string source_;
+    std::vector<config_error> errors_;
+};
+
+/// Keys that belong in another table, so a misplaced key can be pointed to its home.
+struct other_table {
+    std::span<const std::string_view> keys;
+    std::string_view name;  ///< "in [daemon]", "at top level": completes "it belongs ..."
+};
+
+/// Reads the values of one TOML table. Every accessor returns nullopt both when the key is
+/// absent and when it is invalid; in the second case it has already reported why, at the value.
+class table_reader {
+public:
+    table_reader(const toml::table& table, diagnostics& diag) noexcept : table_(table), diag_(diag) {}
+
+    const toml::node* find(std::string_view key) const;
+    position where(std::string_view key) const;
+
+    std::optional<std::string> string(std::string_view key);
+    std::optional<bool> boolean(std::string_view key);
+    std::optional<std::int64_t> integer(std::string_view key);
+    std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
+    std::optional<std::chrono::milliseconds> duration(std::string_view key, bool zero_allowed = false);
+    /// A string that must be one of `choices`; the message lists them and suggests the closest.
+    std::optional<std::string> one_of(std::string_view key, std::span<const std::string_view> choices);
+    /// The path of a door: absolute, not ending in "/", at most max_door_path bytes, no NUL.
+    std::optional<std::string> door_path(std::string_view key);
+
+    /// Reports `key: message` at the key's value.
+    void error(std::string_view key, std::string message);
+
+    /// Reports every key not in `known` as "unknown key K <context>", at the key. A key that
+    /// belongs in one of `elsewhere` is pointed there; otherwise a close known key is suggested.
+    void reject_unknown_keys(std::span<const std::string_view> known, std::string_view context,
+                             std::span<const other_table> elsewhere = {});
+
+private:
+    const toml::table& table_;
+    diagnostics& diag_;
+};
+
+/// Checks a parsed document against the schema; the value is set only when no error was found.
+config_result validate_config(const toml::table& root, const std::string& source_name);
+
+}  // namespace portunusd::config_detail

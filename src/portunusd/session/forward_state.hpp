@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MPL-2.0
+// forward_state: what every session of one forward shares (settings, door gate, counters).
+#pragma once
+
+#include "portunusd/config/config.hpp"
+#include "portunusd/calls/door_gate.hpp"
+#include "portunusd/http/http_router.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+namespace portunusd {
+
+/// Counters of one forward, kept across reloads while its listen address stays.
+struct forward_stats {
+    std::atomic<std::uint64_t> connections{0}; ///< tcp connections accepted
+    std::atomic<std::uint64_t> active{0};      ///< tcp connections open now
+    std::atomic<std::uint64_t> requests{0};    ///< door calls made
+    std::atomic<std::uint64_t> door_errors{0}; ///< calls that failed (missing door, crash, timeout)
+    std::atomic<std::uint64_t> rejected{0};    ///< requests refused because the queue was full
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+};
+
+/// Lets one warning through per interval and counts the rest, so a flood of refused requests
+/// cannot flood the log as well. Thread-safe.
+class log_throttle {
+public:
+    /// True when this occurrence should be logged; `suppressed` then says how many were not.
+    bool allow(std::uint64_t& suppressed) noexcept
+    {
+        const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+        auto last = last_.load(std::memory_order_relaxed);
+        if (now - last >= interval_ && last_.compare_exchange_strong(last, now)) {
+            suppressed = suppressed_.exchange(0);
+            return true;
+        }
+        suppressed_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+
+private:
+    static constexpr std::int64_t interval_ =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(1)).count();
+    std::atomic<std::int64_t> last_{std::numeric_limits<std::int64_t>::min() / 2};
+    std::atomic<std::uint64_t> suppressed_{0};
+};
+
+struct forward_state {
+    forward_config config;
+    std::shared_ptr<door_gate> gate;               ///< tcp and udp: the forward's door
+    std::vector<std::shared_ptr<door_gate>> gates; ///< http: one per distinct door, router targets
+    std::shared_ptr<const http_router> router;     ///< http only
+    std::shared_ptr<forward_stats> stats;
+    log_throttle overflow_log;
+    log_throttle failure_log;
+};
+
+} // namespace portunusd

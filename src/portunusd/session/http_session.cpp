@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MPL-2.0
+// The http relay: framing, routing, door calls, response checks, keep-alive and pipelining.
+#include "portunusd/session/http_session.hpp"
+
+#include "portunusd/session/connection_limit.hpp"
+#include "portunusd/http/http_error.hpp"
+#include "portunusd/http/request.hpp"
+#include "portunusd/http/response_check.hpp"
+#include "portunusd/http/http_router.hpp"
+#include "portunusd/log/logging.hpp"
+#include "portunusd/net/net_text.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+namespace portunusd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// The most one read takes; the parser asks for more reads when a request is longer.
+constexpr std::size_t read_block_size = 16384;
+
+// The names of the fields the daemon adds; client-sent ones are dropped so they cannot be forged.
+constexpr std::array<std::string_view, 3> forwarded_names{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto"};
+
+http::parser_limits limits_of(const forward_config& f)
+{
+    http::parser_limits l;
+    l.max_header_bytes = f.max_header_bytes;
+    l.max_headers = f.max_headers;
+    l.max_body = f.max_body;
+    l.max_request_line = std::min<std::size_t>(f.max_header_bytes, 8192);
+    return l;
+}
+
+int status_for(const std::error_code& ec)
+{
+    if (ec == std::errc::bad_file_descriptor || ec == std::errc::no_such_file_or_directory ||
+        ec == std::errc::connection_refused || ec == std::errc::permission_denied)
+        return 503; // nobody serves the door (yet): the application is down or restarting
+    if (ec == std::errc::timed_out) return 504;
+    return 502; // EINTR (died mid-call), protocol errors: a bad gateway in HTTP terms
+}
+
+} // namespace
+
+http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                           session_registry& registry)
+    : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
+      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)),
+      // A header section at its limit can always be buffered whole, and a read is never refused
+      // for less than a block.
+      read_ahead_limit_(std::max<std::size_t>(forward_->config.max_header_bytes, read_block_size)), peer_(c.peer),
+      local_(c.local), peer_text_(address_text(peer_.address()))
+{
+}
+
+void http_session::start()
+{
+    registry_.add(shared_from_this());
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
+        self->request_started_ = std::chrono::steady_clock::now();
+        self->in_request_ = true;
+        // The whole header section must arrive within header_timeout, however slowly it is
+        // trickled in: that is the defence against slowloris.
+        self->arm_timer(self->forward_->config.header_timeout, "header timeout");
+        self->do_read();
+    });
+}
+
+void http_session::drain()
+{
+    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
+        self->draining_ = true;
+        if (!self->busy_) self->close("shutdown");
+    });
+}
+
+// Waiting for readability and then reading into the thread's block means an idle connection
+// holds no receive buffer at all.
+void http_session::do_read()
+{
+    if (reading_ || closed_) return;
+    reading_ = true;
+    if (more_to_read_) {
+        // The last read filled the block: bytes may be waiting that no new edge will announce.
+        more_to_read_ = false;
+        asio::post(socket_.executor(), [self = shared_from_this()] { self->on_readable({}); });
+        return;
+    }
+    socket_.async_wait(edge_poller::wait_for::read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+void http_session::read_ahead()
+{
+    // After the client's FIN every read would report it again.
+    if (!peer_done_ && buffered() < read_ahead_limit_) do_read();
+}
+
+void http_session::on_readable(const boost::system::error_code& ec)
+{
+    if (ec) return on_read(ec, nullptr, 0);
+    static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
+    // Never blocks: readiness can be stale, and the loop must never wait.
+    const ssize_t n = socket_.receive(block.get(), read_block_size);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        reading_ = false;
+        return do_read();
+    }
+    if (n < 0) return on_read(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
+    if (n == 0) return on_read(asio::error::eof, nullptr, 0);
+    // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
+    // that came with these keeps the poller reporting the socket readable.
+    more_to_read_ = static_cast<std::size_t>(n) == read_block_size;
+    on_read({}, block.get(), static_cast<std::size_t>(n));
+}
+
+void http_session::on_read(const boost::system::error_code& ec, const char* data, std::size_t n)
+{
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+        // A client may shut down its sending side after the request (nc -N does): answer it.
+        if (ec == asio::error::eof && busy_) {
+            peer_done_ = true;
+            return;
+        }
+        if (request_bytes_ > 0 && !busy_) log_request(400, 0, "client closed mid-request");
+        return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
+    }
+    if (!in_request_ && !busy_) {
+        // First bytes of the next request on a kept-alive connection: its header clock starts.
+        in_request_ = true;
+        request_started_ = std::chrono::steady_clock::now();
+        arm_timer(forward_->config.header_timeout, "header timeout");
+    }
+    if (in_start_ > 0 && in_start_ >= buffered()) {
+        // Consumed bytes are dropped here, once the rest to move is no more than they are,
+        // rather than on every request: moving costs at most what was consumed, and the buffer
+        // stays under twice the read-ahead limit plus a read.
+        in_.erase(0, in_start_);
+        in_start_ = 0;
+    }
+    in_.append(data, n);
+    forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    if (busy_) return read_ahead();
+    request_bytes_ += n;
+    process();
+}
+
+void http_session::process()
+{
+    if (closed_ || busy_) return;
+    if (draining_ && buffered() == 0) return close("shutdown");
+    std::size_t consumed = 0;
+    const auto status = parser_.parse(std::string_view(in_).substr(in_start_), consumed);
+    in_start_ += consumed;
+    if (in_start_ == in_.size()) {
+        in_.clear();
+        in_start_ = 0;
+    }
+    switch (status) {
+    case http::parse_status::need_more:
+        if (parser_.headers_done()) {
+            if (parser_.get().expect_continue && !sent_continue_) {
+                sent_continue_ = true;
+                // Route first: a client told to go on would upload a body only to get 404 or
+                // 405. Refusing now closes the connection, since the body was never read.
+                const auto& r = parser_.get();
+                const auto m = forward_->router->match(r.method, r.target);
+                if (m.outcome != route_match::result::found) {
+                    method_ = r.method;
+                    target_ = r.target;
+                    version_minor_ = r.version_minor;
+                    const int code = m.outcome == route_match::result::method_not_allowed ? 405
+                                     : m.outcome == route_match::result::not_found    ? 404
+                                                                                      : 400;
+                    log_request(code, 0, "refused before 100-continue");
+                    return respond_local(code, code == 405 ? "Allow: " + m.allow + "\r\n" : "", true);
+                }
+                // Nothing else is being written while a request is still read; write() waits
+                // for this to finish all the same, so the two can never interleave.
+                continue_writing_ = true;
+                static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+                send_bytes(go_on.data(), go_on.size(), 0,
+                                  [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
+                                      self->continue_writing_ = false;
+                                      if (!self->pending_.empty()) {
+                                          auto [bytes, close_after] = std::move(self->pending_.front());
+                                          self->pending_.clear();
+                                          self->write(std::move(bytes), close_after);
+                                      }
+                                  });
+            }
+            // The body comes at its own pace, but each read must make progress.
+            arm_timer(forward_->config.read_timeout, "body read timeout");
+        }
+        return do_read();
+    case http::parse_status::error: {
+        // The request line may have been read: log what it was, not the previous request.
+        method_ = parser_.get().method;
+        target_ = parser_.get().target;
+        version_minor_ = parser_.get().version_minor;
+        const auto ec = parser_.error();
+        const int code = http::status_code(ec);
+        log_request(code, 0, ec.message());
+        return respond_local(code, {}, true);
+    }
+    case http::parse_status::complete: break;
+    }
+    deadline_.clear();
+    in_request_ = false;
+    request_bytes_ = 0;
+    http::request request = parser_.take();
+    parser_.reset();
+    sent_continue_ = false;
+    dispatch(std::move(request));
+}
+
+void http_session::dispatch(http::request request)
+{
+    busy_ = true;
+    method_ = request.method;
+    target_ = request.target;
+    version_minor_ = request.version_minor;
+    ++served_;
+    forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    const bool last = !request.keep_alive || draining_ || served_ >= forward_->config.max_requests;
+    const auto m = forward_->router->match(request.method, request.target);
+    switch (m.outcome) {
+    case route_match::result::bad_path: log_request(400, 0, "bad path"); return respond_local(400, {}, last);
+    case route_match::result::not_found: log_request(404, 0, "no route"); return respond_local(404, {}, last);
+    case route_match::result::method_not_allowed:
+        log_request(405, 0, "method not allowed");
+        return respond_local(405, "Allow: " + m.allow + "\r\n", last);
+    case route_match::result::found: break;
+    }
+    if (last) request.keep_alive = false;
+
+    // The body goes behind the head as it is: an upload of many megabytes is held once.
+    std::string head = http::serialize_head_for_application(request, forwarded_fields(), forwarded_names);
+    std::string body = std::move(request.body);
+    request.body = {};
+
+    auto self = shared_from_this();
+    const std::size_t gate = m.target;
+    auto shared_request = std::make_shared<http::request>(std::move(request));
+    const bool queued = forward_->gates[gate]->submit(std::move(head), std::move(body), [self, shared_request, gate](call_outcome o) {
+        asio::dispatch(self->socket_.executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
+            self->on_reply(std::move(*shared_request), gate, std::move(o));
+        });
+    }, socket_.executor());
+    if (!queued) {
+        forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->overflow_log.allow(suppressed))
+            spdlog::warn("forward {}: door {} queue full, answering 503 ({} more since last warning)",
+                         forward_->config.name, forward_->gates[gate]->door_path(), suppressed);
+        log_request(503, 0, "queue full");
+        respond_local(503, "Retry-After: 1\r\n", !shared_request->keep_alive);
+    }
+    // Keep reading while the door works, so a client closing early is noticed and pipelined
+    // requests are buffered; they are parsed only after this response is written.
+    read_ahead();
+}
+
+const std::array<http::header_field, 3>& http_session::forwarded_fields()
+{
+    if (forwarded_) return *forwarded_;
+    if (local_.address().is_unspecified()) {
+        // A wildcard listener: which of the host's addresses the client reached is known only
+        // to this connection's socket.
+        asio::ip::tcp::endpoint here;
+        socklen_t len = static_cast<socklen_t>(here.capacity());
+        if (::getsockname(socket_.native_handle(), here.data(), &len) == 0) {
+            here.resize(len);
+            local_ = here;
+        }
+    }
+    const auto addr = peer_.address();
+    // RFC 7239 quotes IPv6 addresses, which contain colons.
+    const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
+    forwarded_.emplace(std::array<http::header_field, 3>{
+        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=http;by=\"" +
+                                            address_text(local_.address()) + ":" + std::to_string(local_.port()) +
+                                            "\""},
+        http::header_field{"X-Forwarded-For", addr.to_string()},
+        http::header_field{"X-Forwarded-Proto", "http"}});
+    return *forwarded_;
+}
+
+void http_session::on_reply(http::request request, std::size_t gate, call_outcome outcome)
+{
+    if (closed_) return;
+    const bool last = !request.keep_alive;
+    if (outcome.ec) {
+        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        std::uint64_t suppressed = 0;
+        if (forward_->failure_log.allow(suppressed))
+            spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
+                         forward_->gates[gate]->door_path(), outcome.ec.message(), suppressed);
+        const int code = status_for(outcome.ec);
+        log_request(code, 0, outcome.ec.message());
+        return respond_local(code, code == 503 ? "Retry-After: 1\r\n" : "", last);
+    }
+    const auto facts = http::check_response(outcome.reply, request.method);
+    if (!facts.valid) {
+        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("forward {}: door {} sent an invalid response: {}", forward_->config.name,
+                     forward_->gates[gate]->door_path(), facts.problem);
+        log_request(502, 0, facts.problem);
+        return respond_local(502, {}, last);
+    }
+    std::string reply = std::move(outcome.reply);
+    if (request.method == "HEAD") reply.resize(facts.header_bytes);
+    log_request(facts.status, reply.size(), "door");
+    // Without framing only the end of the connection can mark the end of the body.
+    write(std::move(reply), last || !facts.framed || facts.close);
+}
+
+void http_session::respond_local(int status, std::string_view extra_headers, bool close_after)
+{
+    const auto reason = http::reason_phrase(status);
+    std::string body = std::to_string(status) + " " + std::string(reason) + "\n";
+    std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+                    "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n" + std::string(extra_headers) +
+                    // HTTP/1.0 closes unless told otherwise, so keep-alive must be said there.
+                    (close_after ? "Connection: close\r\n" : version_minor_ == 0 ? "Connection: keep-alive\r\n" : "") +
+                    "\r\n";
+    if (method_ != "HEAD") r += body;
+    busy_ = true;
+    write(std::move(r), close_after);
+}
+
+void http_session::write(std::string bytes, bool close_after)
+{
+    if (continue_writing_) {
+        pending_.emplace_back(std::move(bytes), close_after);
+        return;
+    }
+    out_ = std::move(bytes);
+    close_after_write_ = close_after;
+    // A client that stops reading must not hold the connection forever; send_bytes() moves the
+    // deadline on as long as it takes some of the response.
+    arm_timer(forward_->config.read_timeout, "write timeout");
+    send_bytes(out_.data(), out_.size(), 0,
+               [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_write(ec, n); });
+}
+
+void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
+{
+    boost::system::error_code ec;
+    if (!closed_) {
+        const std::size_t took = socket_.send_some(data + sent, n - sent, ec);
+        sent += took;
+        // The write timeout bounds a pause, not the transfer: a slow reader that keeps taking
+        // its response keeps its connection, as with nginx's send_timeout.
+        if (took > 0 && sent < n && data == out_.data()) arm_timer(forward_->config.read_timeout, "write timeout");
+    }
+    if (!closed_ && !ec && sent < n) {
+        auto resume = [self = shared_from_this(), data, n, sent, d = std::move(done)](
+                          const boost::system::error_code& e) mutable {
+            if (e) return d(e, sent);
+            self->send_bytes(data, n, sent, std::move(d));
+        };
+        socket_.async_wait(edge_poller::wait_for::write, std::move(resume));
+        return;
+    }
+    if (closed_) ec = asio::error::operation_aborted;
+    // Posted, as Asio's own writes complete: a pipelined run of local answers must not recurse.
+    asio::post(socket_.executor(), [d = std::move(done), ec, sent] { d(ec, sent); });
+}
+
+void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
+{
+    if (closed_) return;
+    deadline_.clear();
+    forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    out_.clear();
+    busy_ = false;
+    // The next request (or a timeout before it) must not be logged under this one's name.
+    method_.clear();
+    target_.clear();
+    version_minor_ = 1;
+    if (ec) return close("write error: " + ec.message());
+    if (close_after_write_) return close("done");
+    if (draining_) return close("shutdown");
+    if (peer_done_ && buffered() == 0) return close("client closed");
+    request_started_ = std::chrono::steady_clock::now();
+    if (buffered() == 0) {
+        in_request_ = false;
+        // An idle connection keeps no buffer that pipelining grew.
+        if (in_.capacity() > read_block_size) std::string().swap(in_);
+        arm_timer(forward_->config.idle_timeout, "idle timeout");
+    } else {
+        // A pipelined request was already buffered: its header clock starts now.
+        in_request_ = true;
+        request_bytes_ = buffered();
+        arm_timer(forward_->config.header_timeout, "header timeout");
+    }
+    process();
+}
+
+void http_session::arm_timer(std::chrono::milliseconds after, const char* reason)
+{
+    timer_reason_ = reason;
+    deadline_.set(after, shared_from_this());
+}
+
+void http_session::on_deadline()
+{
+    if (closed_) return;
+    // A request that has started but not finished gets a 408 if nothing is being written; an
+    // idle connection just closes.
+    if (!busy_ && request_bytes_ > 0) {
+        method_ = parser_.get().method;
+        target_ = parser_.get().target;
+        log_request(408, 0, timer_reason_);
+        respond_local(408, {}, true);
+        return;
+    }
+    if (!out_.empty()) socket_.reset_on_close(); // the client stopped reading its response
+    close(timer_reason_);
+}
+
+void http_session::close(std::string_view reason)
+{
+    if (closed_) return;
+    const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
+    closed_ = true;
+    deadline_.cancel();
+    socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
+    registry_.remove(this);
+    if (spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_text_, served_,
+                      reason);
+}
+
+void http_session::log_request(int status, std::size_t bytes_out, std::string_view note)
+{
+    auto log = access_logger();
+    if (!log) return;
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - request_started_);
+    // The path without its query: queries often carry tokens that have no place in a log.
+    const auto path = std::string_view(target_).substr(0, target_.find('?'));
+    log->info("http forward={} client={} method={} path=\"{}\" status={} out={} note=\"{}\" duration_ms={:.3f}",
+              forward_->config.name, peer_text_, method_.empty() ? "-" : method_, path, status, bytes_out, note,
+              static_cast<double>(us.count()) / 1000.0);
+}
+
+} // namespace portunusd
