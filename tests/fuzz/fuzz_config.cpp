@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 // libFuzzer target: any bytes given to the configuration parser yield a valid config or errors
 // that point into the file, never an exception, a crash or an out-of-range value.
-#include "portunusd/config.hpp"
-#include "portunusd/config_values.hpp"
+#include "portunusd/config/config.hpp"
+#include "portunusd/config/config_values.hpp"
 
 #include <toml++/toml.h>
 

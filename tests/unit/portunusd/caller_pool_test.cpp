@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // caller_pool: growth at the high-water mark, reuse, reaping of idle threads, clean shutdown.
-#include "portunusd/caller_pool.hpp"
+#include "portunusd/calls/caller_pool.hpp"
 
 #include <catch2/catch.hpp>
 

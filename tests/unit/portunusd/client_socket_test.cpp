@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // client_socket: non-blocking reads and writes, waits that register lazily, close and reset.
-#include "portunusd/client_socket.hpp"
+#include "portunusd/net/client_socket.hpp"
 
 #include "run_until.hpp"
 

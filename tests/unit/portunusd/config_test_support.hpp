@@ -2,7 +2,7 @@
 // Helpers shared by the configuration tests: rendering errors, scratch directories, paths.
 #pragma once
 
-#include "portunusd/config.hpp"
+#include "portunusd/config/config.hpp"
 
 #include <catch2/catch.hpp>
 

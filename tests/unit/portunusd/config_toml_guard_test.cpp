@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 // Tests of the pre-scan that shields toml++ 3.3 from inputs it mishandles: it must find them,
 // and must never object to valid TOML.
-#include "portunusd/config.hpp"
-#include "portunusd/config_values.hpp"
+#include "portunusd/config/config.hpp"
+#include "portunusd/config/config_values.hpp"
 
 #include <catch2/catch.hpp>
 #include <toml++/toml.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // Tests of the value grammars: listen addresses, durations, names, suggestions and quoting.
-#include "portunusd/config_values.hpp"
+#include "portunusd/config/config_values.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // edge_poller: waits complete on readiness, early edges are kept, cancel and removal, many fds.
-#include "portunusd/edge_poller.hpp"
+#include "portunusd/net/edge_poller.hpp"
 
 #include "run_until.hpp"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // Routing by method and path prefix: longest prefix, 404, 405 with Allow, normalized paths.
-#include "portunusd/http_router.hpp"
+#include "portunusd/http/http_router.hpp"
 
 #include <catch2/catch.hpp>
 
