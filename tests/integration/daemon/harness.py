@@ -24,6 +24,10 @@ READY_TIMEOUT = 5.0
 # No single test may run longer than this; the alarm turns a hang into a failure with cleanup.
 TEST_TIME_LIMIT = 60
 
+# Set by CTest for a sanitizer build: there, a process's memory is mostly ASan's shadow and the
+# quarantine of freed blocks, so bounds on RSS say nothing about the code and are not asserted.
+SANITIZED = os.environ.get("PORTUNUS_SANITIZED", "0") == "1"
+
 # What a sanitizer prints when it finds something; any of these in a child's output fails the test.
 _SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:")
 

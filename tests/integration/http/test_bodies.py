@@ -155,7 +155,8 @@ class LargeBodies(HttpTest):
         self.assertEqual(out, b"length=%d sum=%d\n" % (len(body), sum(body)))
         growth = self.growth_kib()
         limit = 1.1 * len(body) / 1024 + 6 * 1024
-        self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for a {len(body) >> 10} KiB body")
+        if not harness.SANITIZED:
+            self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for a {len(body) >> 10} KiB body")
 
     def test_concurrent_uploads_cost_the_bodies_in_flight(self):
         bodies = [self.upload(f"b{i}.bin", 16 * self.MIB) for i in range(4)]
@@ -172,7 +173,8 @@ class LargeBodies(HttpTest):
             self.assertEqual(out, b"length=%d sum=%d\n" % (len(body), sum(body)))
         growth = self.growth_kib()
         limit = 1.1 * sum(len(b) for b in bodies) / 1024 + 6 * 1024
-        self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for 4 bodies of 16 MiB")
+        if not harness.SANITIZED:
+            self.assertLessEqual(growth, limit, f"daemon peak grew {growth} KiB for 4 bodies of 16 MiB")
 
 
 if __name__ == "__main__":
