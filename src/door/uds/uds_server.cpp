@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_server on userland doors: a listening socket and a high-water thread pool over one epoll set.
-#include "door/uds/socket_io.hpp"
+#include "door/uds/server_impl.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,88 +10,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <random>
 #include <thread>
-#include <unordered_map>
 
 namespace portunus {
 namespace {
-
-struct connection {
-    unique_fd fd;
-    door_credentials caller;
-    // Answers to batch calls that are finished but not sent yet (reply_batch entries), so that
-    // answers finished back to back leave in one message. Guarded by held_mutex.
-    std::mutex held_mutex;
-    std::string held;
-    // Held across each send: several threads answer the calls of one batch connection, and an
-    // answer through a memfd is two messages that nothing may come between.
-    std::mutex send_mutex;
-};
-
-std::error_code send_error(connection& c, int errno_value)
-{
-    std::lock_guard lock(c.send_mutex);
-    return uds::send_error(c.fd.get(), errno_value);
-}
-
-std::error_code send_message(connection& c, uds::message_type type, std::string_view data, std::span<const int> fds)
-{
-    std::lock_guard lock(c.send_mutex);
-    return uds::send_message(c.fd.get(), type, data, fds);
-}
-
-std::error_code send_batch_reply(connection& c, std::uint32_t tag, std::int32_t error, std::string_view data)
-{
-    std::lock_guard lock(c.send_mutex);
-    return uds::send_batch_reply(c.fd.get(), tag, error, data);
-}
-
-// Answers the batch calls `tags` with one error, in as few messages as fit (error entries are
-// larger than empty calls, so the answers to one batch may need two).
-void send_errors(connection& c, const std::vector<std::uint32_t>& tags, int errno_value)
-{
-    std::string body;
-    for (const auto tag : tags) {
-        if (body.size() + uds::batch_reply_entry_header > uds::wire_inline_max) {
-            send_message(c, uds::message_type::reply_batch, body, {});
-            body.clear();
-        }
-        uds::append_batch_reply(body, tag, errno_value, {});
-    }
-    if (!body.empty()) send_message(c, uds::message_type::reply_batch, body, {});
-}
-
-// Held answers past this size are sent at once.
-constexpr std::size_t held_limit = 64 * 1024;
-
-void flush_held(connection& c)
-{
-    std::string out;
-    {
-        std::lock_guard lock(c.held_mutex);
-        out.swap(c.held);
-    }
-    if (!out.empty()) send_message(c, uds::message_type::reply_batch, out, {});
-}
 
 // Tags for the epoll events that are not connections.
 char listener_tag;
 char wake_tag;
 char work_tag;
-
-// One call of a call_batch, waiting for a thread. The connection is shared: its calls may be
-// served by several threads, and it may be closed (by its client) while some still wait.
-struct work_item {
-    std::shared_ptr<connection> c;
-    std::uint32_t tag = 0;
-    std::string data;
-};
 
 std::uint64_t new_uniquifier()
 {
@@ -112,84 +41,23 @@ constexpr std::chrono::milliseconds stick_timeout{1000};
 
 } // namespace
 
-// Every pool thread waits in epoll_wait on one set that holds the listening socket, a wake
-// eventfd and every connection (EPOLLONESHOT, so one call is served by exactly one thread).
-// The high-water rule lives in call_started_locked(): a thread that takes the last idle slot to run a call
-// first adds a thread, exactly as libc's depletion callback does on illumos.
-struct door_server::impl : std::enable_shared_from_this<impl> {
-    door_handler handler;
-    door_options options;
-    unique_fd epoll_fd;
-    unique_fd wake_fd;
-    unique_fd listen_fd;
-    std::string path;
-    dev_t path_dev = 0;
-    ino_t path_ino = 0;
-    std::uint64_t uniquifier = new_uniquifier();
-
-    mutable std::mutex mutex;
-    std::condition_variable changed;
-    std::size_t total = 0; // pool threads, parked callers included
-    std::size_t idle = 0;   // pool threads free to take a call on any connection (in epoll_wait)
-    std::size_t sticky = 0; // pool threads waiting for the next call on their last connection
-    std::size_t busy = 0;
-    bool revoked = false;
-    bool attached = false;
-    std::atomic<bool> revoked_flag{false};
-    std::unordered_map<connection*, std::shared_ptr<connection>> connections;
-    // Calls of batches not yet taken by a thread (guarded by mutex). work_fd, edge-triggered in
-    // the epoll set, wakes one free thread to help when a thread takes a call and more wait.
-    std::deque<work_item> work;
-    unique_fd work_fd;
-    bool work_wake_pending = false;
-    // Connections whose answers a busy thread holds back while it runs the next call of the
-    // same batch; the helper woken through work_fd sends them, so that a slow call holds back
-    // the answers finished before it only until another thread gets the CPU.
-    std::vector<std::shared_ptr<connection>> holders;
-
-    void run(bool parked);
-    void spawn_locked();
-    void call_started_locked();
-    void accept_all();
-    bool serve_connection(connection& c, bool& queued);
-    bool queue_batch(connection& c, const uds::received_message& m);
-    void arm(connection& c);
-    void answer_batch(connection& c, const uds::received_message& m, int errno_value);
-    void run_work();
-    bool receive_call(connection& c, uds::received_message& m, bool& keep, int flags);
-    bool serve_call(connection& c, uds::received_message& m);
-    void refuse_pending_locked();
-    void close_connection(connection* c);
-    void finish_locked();
-    void revoke();
-    uds::wire_hello hello() const
-    {
-        return {static_cast<std::int32_t>(::getpid()),
-                (options.refuse_descriptors ? std::uint32_t{door_attr_refuse_desc} : 0u) | uds::wire_attr_batches,
-                uniquifier};
-    }
-};
+uds::wire_hello door_server::impl::hello() const
+{
+    return {static_cast<std::int32_t>(::getpid()),
+            (options.refuse_descriptors ? std::uint32_t{door_attr_refuse_desc} : 0u) | uds::wire_attr_batches,
+            uniquifier};
+}
 
 void door_server::impl::spawn_locked()
 {
-    ++total;
-    ++idle;
+    pool.add_idle();
     try {
         std::thread([self = shared_from_this()] { self->run(false); }).detach();
     } catch (const std::system_error&) {
         // No thread to be had: the caller that wanted it waits for a busy one instead, which is
         // what a capped pool does anyway.
-        --total;
-        --idle;
+        pool.remove_idle();
     }
-}
-
-// A thread that left the free set starts a call. The high-water rule: when it took the last
-// free slot, a thread is added first, as libc's depletion callback does on illumos.
-void door_server::impl::call_started_locked()
-{
-    ++busy;
-    if (idle == 0 && !revoked && (options.max_threads == 0 || total < options.max_threads)) spawn_locked();
 }
 
 void door_server::impl::run(bool parked)
@@ -206,10 +74,7 @@ void door_server::impl::run(bool parked)
         }
         if (n == 0) {
             std::unique_lock lock(mutex);
-            // Only a spare may go: the last idle thread is what lets the next call start at once.
-            if (!revoked && idle > 1) {
-                --total;
-                --idle;
+            if (pool.reap_spare()) {
                 changed.notify_all();
                 return; // reaped
             }
@@ -217,14 +82,7 @@ void door_server::impl::run(bool parked)
         }
         if (ev.data.ptr == &wake_tag) break;
         if (ev.data.ptr == &work_tag) {
-            std::vector<std::shared_ptr<connection>> held;
-            {
-                std::lock_guard lock(mutex);
-                work_wake_pending = false;
-                held.swap(holders);
-            }
-            for (auto& h : held) flush_held(*h);
-            run_work();
+            help_with_work();
             continue;
         }
         if (ev.data.ptr == &listener_tag) {
@@ -243,11 +101,10 @@ void door_server::impl::run(bool parked)
     }
 
     std::unique_lock lock(mutex);
-    --total;
-    --idle;
-    if (total == 0) finish_locked();
+    pool.remove_idle();
+    if (pool.total() == 0) finish_locked();
     changed.notify_all();
-    if (parked) changed.wait(lock, [this] { return total == 0; });
+    if (parked) changed.wait(lock, [this] { return pool.total() == 0; });
 }
 
 // Serves the calls of one connection that epoll reported readable; false when it is finished.
@@ -276,22 +133,17 @@ bool door_server::impl::serve_connection(connection& c, bool& queued)
             // Only a real call takes the thread out of the free set, so a client closing its
             // connection cannot make the pool grow.
             std::lock_guard lock(mutex);
-            if (sticking)
-                --sticky;
-            else
-                --idle;
+            if (sticking ? pool.sticky_to_busy() : pool.idle_to_busy()) spawn_locked();
             sticking = false;
-            call_started_locked();
         }
         keep = serve_call(c, m);
         {
             std::lock_guard lock(mutex);
-            --busy;
-            sticking = keep && !revoked && options.max_threads == 0 && idle > 0;
+            sticking = keep && pool.may_stick();
             if (sticking)
-                ++sticky;
+                pool.busy_to_sticky();
             else
-                ++idle;
+                pool.busy_to_idle();
             changed.notify_all();
         }
         if (!sticking) return keep;
@@ -299,8 +151,7 @@ bool door_server::impl::serve_connection(connection& c, bool& queued)
     if (sticking) {
         // The connection went quiet (EAGAIN after SO_RCVTIMEO), closed or failed.
         std::lock_guard lock(mutex);
-        --sticky;
-        ++idle;
+        pool.sticky_to_idle();
         changed.notify_all();
     }
     return keep;
@@ -335,7 +186,7 @@ void door_server::impl::accept_all()
             // Checked before the hello: a client that never saw a hello reports EBADF ("nothing
             // ran, reopen"), whereas a hello followed by a close would read as EINTR.
             std::lock_guard lock(mutex);
-            if (revoked) return;
+            if (pool.revoked()) return;
             if (uds::send_hello(fd.get(), hello())) continue;
             c->fd = std::move(fd);
             connections.emplace(raw, std::move(c));
@@ -358,12 +209,12 @@ bool door_server::impl::receive_call(connection& c, uds::received_message& m, bo
     if (auto ec = uds::receive_message(c.fd.get(), uds::thread_receive_buffer(), m, flags)) {
         keep = ec.value() == EAGAIN;
         if (ec.value() == EPROTO || ec.value() == EPROTONOSUPPORT || ec.value() == E2BIG)
-            send_error(c, ec.value());
+            c.send_error(ec.value());
         return false;
     }
     const bool batch = m.header.type == uds::message_type::call_batch;
     if (m.header.type != uds::message_type::call && !batch) {
-        send_error(c, EPROTO);
+        c.send_error(EPROTO);
         keep = false;
         return false;
     }
@@ -371,11 +222,11 @@ bool door_server::impl::receive_call(connection& c, uds::received_message& m, bo
         if (batch)
             answer_batch(c, m, EBADF);
         else
-            keep = !send_error(c, EBADF);
+            keep = !c.send_error(EBADF);
         return false;
     }
     if (options.refuse_descriptors && !m.fds.empty()) {
-        keep = !send_error(c, ENOTSUP);
+        keep = !c.send_error(ENOTSUP);
         return false;
     }
     return true;
@@ -385,44 +236,24 @@ bool door_server::impl::serve_call(connection& c, uds::received_message& m)
 {
     door_request request{m.data, std::move(m.fds), c.caller};
     door_reply reply;
-    try {
-        reply = handler(request);
-    } catch (...) {
-        // As if the server thread had quit mid-call (EINTR), but the pool keeps its thread.
-        return !send_error(c, EINTR);
-    }
-    if (reply.fds.size() > door_max_descriptors) return !send_error(c, E2BIG);
+    if (const int error = invoke_handler(request, reply)) return !c.send_error(error);
+    if (reply.fds.size() > door_max_descriptors) return !c.send_error(E2BIG);
     std::vector<int> raw(reply.fds.size());
     for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = reply.fds[i].get();
-    return !send_message(c, uds::message_type::reply, reply.data, raw);
+    return !c.send(uds::message_type::reply, reply.data, raw);
 }
 
-// Answers every call of a batch with the same error, in one message: EBADF (revoked, nothing
-// ran), or EPROTO for a batch that does not decode (and then the connection is done for).
-void door_server::impl::answer_batch(connection& c, const uds::received_message& m, int errno_value)
+// Runs the application's handler for one call, single or batched: 0 when `reply` is the answer,
+// otherwise the call's errno value.
+int door_server::impl::invoke_handler(door_request& request, door_reply& reply)
 {
-    std::vector<uds::batch_entry> entries;
-    if (uds::batch_entries(m, entries)) {
-        send_error(c, EPROTO);
-        return;
+    try {
+        reply = handler(request);
+        return 0;
+    } catch (...) {
+        // As if the server thread had quit mid-call (EINTR), but the pool keeps its thread.
+        return EINTR;
     }
-    std::vector<std::uint32_t> tags;
-    for (const auto& e : entries) tags.push_back(e.tag);
-    send_errors(c, tags, errno_value);
-}
-
-bool door_server::impl::queue_batch(connection& c, const uds::received_message& m)
-{
-    std::vector<uds::batch_entry> entries;
-    if (uds::batch_entries(m, entries)) {
-        send_error(c, EPROTO);
-        return false;
-    }
-    std::lock_guard lock(mutex);
-    const auto it = connections.find(&c);
-    if (it == connections.end()) return false;
-    for (const auto& e : entries) work.push_back({it->second, e.tag, std::string(e.data)});
-    return true;
 }
 
 void door_server::impl::arm(connection& c)
@@ -431,95 +262,6 @@ void door_server::impl::arm(connection& c)
     again.events = EPOLLIN | EPOLLONESHOT;
     again.data.ptr = &c;
     ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c.fd.get(), &again);
-}
-
-// Serves queued batch calls until none is left. Only a free thread reads a connection, and it
-// serves the queue before it reads again, so the queue holds at most a batch (128 KiB) per
-// thread that read one: a client cannot make it grow except by making the pool grow, which a
-// door's callers can do anyway (max_threads caps it). Each call is a call as any other for the pool:
-// taking it makes the thread busy, taking the last free slot adds a thread (the high-water
-// rule), and while more calls wait one free thread is woken to help, so that a slow call never
-// holds up the calls queued behind it for longer than it takes a thread to wake. Answers
-// finished back to back for one connection leave together (see `holders`).
-void door_server::impl::run_work()
-{
-    std::shared_ptr<connection> holding; // whose answers this thread holds back
-    const auto stop_holding = [&] {
-        if (!holding) return;
-        flush_held(*holding);
-        std::lock_guard lock(mutex);
-        std::erase(holders, holding);
-        holding.reset();
-    };
-    for (;;) {
-        work_item w;
-        bool wake = false;
-        bool helper = false; // a thread is or will be awake to send what this one holds
-        {
-            std::lock_guard lock(mutex);
-            if (work.empty()) break;
-            w = std::move(work.front());
-            work.pop_front();
-            --idle;
-            call_started_locked();
-            if ((!work.empty() || holding) && idle > 0 && !work_wake_pending) {
-                work_wake_pending = true;
-                wake = true;
-            }
-            helper = work_wake_pending;
-        }
-        if (wake) {
-            const std::uint64_t one = 1;
-            [[maybe_unused]] auto n = ::write(work_fd.get(), &one, sizeof one);
-        }
-        // Held answers wait for this call only if a helper can send them should it be slow
-        // (with every thread busy in a capped pool, none can).
-        if (holding && (holding != w.c || !helper)) stop_holding();
-        std::int32_t error = 0;
-        door_reply reply;
-        if (revoked_flag.load()) {
-            error = EBADF;
-        } else {
-            door_request request{w.data, {}, w.c->caller};
-            try {
-                reply = handler(request);
-                // A batch reply carries no descriptors; a handler that returns some fails the call.
-                if (!reply.fds.empty()) error = ENOTSUP;
-                // Entry lengths are 32 bits.
-                if (reply.data.size() > 0xffffffffu) error = E2BIG;
-            } catch (...) {
-                error = EINTR;
-            }
-        }
-        if (error != 0) reply.data.clear();
-        const std::size_t entry = uds::batch_reply_entry_header + reply.data.size();
-        bool hold = false;
-        if (entry <= held_limit) {
-            std::string full; // what was held, when this answer would not fit beside it
-            std::size_t held_size;
-            {
-                std::lock_guard lock(w.c->held_mutex);
-                if (w.c->held.size() + entry > uds::wire_inline_max) full.swap(w.c->held);
-                uds::append_batch_reply(w.c->held, w.tag, error, reply.data);
-                held_size = w.c->held.size();
-            }
-            if (!full.empty()) send_message(*w.c, uds::message_type::reply_batch, full, {});
-            std::lock_guard lock(mutex);
-            hold = held_size < held_limit && !work.empty() && work.front().c == w.c &&
-                   (work_wake_pending || idle > 0);
-            if (hold && std::find(holders.begin(), holders.end(), w.c) == holders.end()) holders.push_back(w.c);
-        } else {
-            flush_held(*w.c);
-            send_batch_reply(*w.c, w.tag, error, reply.data);
-        }
-        holding = w.c;
-        if (!hold) stop_holding();
-        std::lock_guard lock(mutex);
-        --busy;
-        ++idle;
-        changed.notify_all();
-    }
-    stop_holding();
 }
 
 void door_server::impl::close_connection(connection* c)
@@ -541,23 +283,10 @@ void door_server::impl::refuse_pending_locked()
             if (m.header.type == uds::message_type::call_batch)
                 answer_batch(*c, m, EBADF);
             else
-                send_error(*c, EBADF);
+                c->send_error(EBADF);
         }
     }
-    // The queued calls of one connection are answered together.
-    while (!work.empty()) {
-        const auto c = work.front().c;
-        std::vector<std::uint32_t> tags;
-        for (auto it = work.begin(); it != work.end();) {
-            if (it->c != c) {
-                ++it;
-                continue;
-            }
-            tags.push_back(it->tag);
-            it = work.erase(it);
-        }
-        send_errors(*c, tags, EBADF);
-    }
+    refuse_work_locked();
 }
 
 // Runs when the last pool thread leaves after revoke, so nothing else touches the sockets.
@@ -572,8 +301,7 @@ void door_server::impl::finish_locked()
 void door_server::impl::revoke()
 {
     std::lock_guard lock(mutex);
-    if (revoked) return;
-    revoked = true;
+    if (!pool.revoke()) return;
     revoked_flag.store(true);
     if (attached) {
         struct stat st {};
@@ -585,7 +313,7 @@ void door_server::impl::revoke()
     refuse_pending_locked();
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof one);
-    if (total == 0) finish_locked();
+    if (pool.total() == 0) finish_locked();
     changed.notify_all();
 }
 
@@ -595,6 +323,8 @@ door_server door_server::create(door_handler handler, door_options options, std:
     auto i = std::make_shared<impl>();
     i->handler = std::move(handler);
     i->options = options;
+    i->pool = uds::pool_accounting(options.max_threads);
+    i->uniquifier = new_uniquifier();
     i->epoll_fd.reset(::epoll_create1(EPOLL_CLOEXEC));
     i->wake_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     i->work_fd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -622,7 +352,7 @@ door_server door_server::create(door_handler handler, door_options options, std:
     {
         std::lock_guard lock(i->mutex);
         i->spawn_locked();
-        if (i->total == 0) {
+        if (i->pool.total() == 0) {
             ec = make_door_error(EAGAIN);
             return {};
         }
@@ -642,7 +372,7 @@ void door_server::attach(const std::string& path, std::error_code& ec)
     impl& d = *impl_;
     {
         std::lock_guard lock(d.mutex);
-        if (d.revoked) {
+        if (d.pool.revoked()) {
             ec = make_door_error(EBADF);
             return;
         }
@@ -709,9 +439,8 @@ void door_server::park()
     if (!impl_) return;
     {
         std::lock_guard lock(impl_->mutex);
-        if (impl_->revoked) return;
-        ++impl_->total;
-        ++impl_->idle;
+        if (impl_->pool.revoked()) return;
+        impl_->pool.add_idle();
     }
     impl_->run(true);
 }
@@ -720,7 +449,7 @@ std::size_t door_server::thread_count() const noexcept
 {
     if (!impl_) return 0;
     std::lock_guard lock(impl_->mutex);
-    return impl_->total;
+    return impl_->pool.total();
 }
 
 door_info door_server::info() const noexcept
@@ -731,7 +460,7 @@ door_info door_server::info() const noexcept
     info.target = ::getpid();
     info.uniquifier = impl_->uniquifier;
     info.attributes = door_attr_local | (impl_->options.refuse_descriptors ? door_attr_refuse_desc : 0u) |
-                      (impl_->revoked ? door_attr_revoked : 0u);
+                      (impl_->pool.revoked() ? door_attr_revoked : 0u);
     return info;
 }
 
@@ -740,7 +469,7 @@ door_server::~door_server()
     if (!impl_) return;
     impl_->revoke();
     std::unique_lock lock(impl_->mutex);
-    impl_->changed.wait(lock, [this] { return impl_->total == 0; });
+    impl_->changed.wait(lock, [this] { return impl_->pool.total() == 0; });
 }
 
 } // namespace portunus
