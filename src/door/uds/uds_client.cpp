@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_client on userland doors: a pool of SOCK_SEQPACKET connections pinned to one door instance.
+#include "door/uds/loop_client.hpp"
 #include "door/uds/socket_io.hpp"
 
 #include <fcntl.h>
@@ -274,31 +275,31 @@ door_result door_client::call(std::span<const std::string_view> pieces, std::vec
     return impl_->finish(std::move(conn), ec);
 }
 
-unique_fd door_client::take_connection() const
+unique_fd loop_client::take_connection() const
 {
-    if (!impl_) return {};
+    if (!impl()) return {};
     unique_fd conn;
     {
-        std::lock_guard lock(impl_->mutex);
-        if (impl_->idle.empty()) return {};
-        conn = std::move(impl_->idle.back());
-        impl_->idle.pop_back();
+        std::lock_guard lock(impl()->mutex);
+        if (impl()->idle.empty()) return {};
+        conn = std::move(impl()->idle.back());
+        impl()->idle.pop_back();
     }
     int on = 1;
     if (::ioctl(conn.get(), FIONBIO, &on) != 0) return {};
     return conn;
 }
 
-void door_client::begin_call(const unique_fd& conn, std::string_view data, std::error_code& ec) const
+void loop_client::begin_call(const unique_fd& conn, std::string_view data, std::error_code& ec) const
 {
     const std::string_view pieces[1] = {data};
     begin_call(conn, pieces, ec);
 }
 
-void door_client::begin_call(const unique_fd& conn, std::span<const std::string_view> pieces, std::error_code& ec) const
+void loop_client::begin_call(const unique_fd& conn, std::span<const std::string_view> pieces, std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_ || !conn) {
+    if (!impl() || !conn) {
         ec = make_door_error(EBADF);
         return;
     }
@@ -307,30 +308,30 @@ void door_client::begin_call(const unique_fd& conn, std::span<const std::string_
     ec = send_call(conn.get(), pieces, {});
 }
 
-unique_fd door_client::begin_connection(std::error_code& ec) const
+unique_fd loop_client::begin_connection(std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_) {
+    if (!impl()) {
         ec = make_door_error(EBADF);
         return {};
     }
-    return impl_->start_connect(ec, false, std::nullopt, false);
+    return impl()->start_connect(ec, false, std::nullopt, false);
 }
 
-void door_client::finish_connection(const unique_fd& conn, std::error_code& ec) const
+void loop_client::finish_connection(const unique_fd& conn, std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_ || !conn) {
+    if (!impl() || !conn) {
         ec = make_door_error(EBADF);
         return;
     }
-    impl_->take_hello(conn.get(), false, MSG_DONTWAIT, ec);
+    impl()->take_hello(conn.get(), false, MSG_DONTWAIT, ec);
 }
 
-door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) const
+door_result loop_client::end_call(const unique_fd& conn, std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_ || !conn) {
+    if (!impl() || !conn) {
         ec = make_door_error(EBADF);
         return {};
     }
@@ -338,24 +339,24 @@ door_result door_client::end_call(const unique_fd& conn, std::error_code& ec) co
     return receive_reply(conn.get(), MSG_DONTWAIT, ec, usable);
 }
 
-static_assert(door_client::batch_call_overhead == uds::batch_call_entry_header);
-static_assert(door_client::batch_body_max == uds::wire_inline_max);
+static_assert(loop_client::batch_call_overhead == uds::batch_call_entry_header);
+static_assert(loop_client::batch_body_max == uds::wire_inline_max);
 
-bool door_client::accepts_batches() const noexcept
+bool loop_client::accepts_batches() const noexcept
 {
-    return impl_ && (impl_->identity.attributes & uds::wire_attr_batches) != 0;
+    return impl() && (impl()->identity.attributes & uds::wire_attr_batches) != 0;
 }
 
-void door_client::append_batch_call(std::string& body, std::uint32_t tag, std::string_view data)
+void loop_client::append_batch_call(std::string& body, std::uint32_t tag, std::string_view data)
 {
     uds::append_batch_call(body, tag, data);
 }
 
-void door_client::send_batch(const unique_fd& conn, std::string_view body, std::error_code& ec) const
+void loop_client::send_batch(const unique_fd& conn, std::string_view body, std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_ || !conn || body.size() > batch_body_max) {
-        ec = make_door_error(!impl_ || !conn ? EBADF : E2BIG);
+    if (!impl() || !conn || body.size() > batch_body_max) {
+        ec = make_door_error(!impl() || !conn ? EBADF : E2BIG);
         return;
     }
     ec = uds::send_message(conn.get(), uds::message_type::call_batch, body, {});
@@ -363,11 +364,11 @@ void door_client::send_batch(const unique_fd& conn, std::string_view body, std::
         ec = make_door_error(EBADF);
 }
 
-void door_client::receive_batch_replies(const unique_fd& conn, const batch_reply_handler& each,
+void loop_client::receive_batch_replies(const unique_fd& conn, const batch_reply_handler& each,
                                         std::error_code& ec) const
 {
     ec.clear();
-    if (!impl_ || !conn) {
+    if (!impl() || !conn) {
         ec = make_door_error(EBADF);
         return;
     }

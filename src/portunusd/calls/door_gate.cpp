@@ -69,7 +69,7 @@ bool door_gate::start_on_loop(job& j)
 #else
     // A call whose time ran out in the queue fails on the pool, the one place that reports it.
     if (std::chrono::steady_clock::now() >= j.deadline) return false;
-    if (j.request.size() + j.body.size() <= portunus::door_client::batch_call_max) {
+    if (j.request.size() + j.body.size() <= portunus::loop_client::batch_call_max) {
         if (auto link = batch_link_for(j.loop)) {
             enqueue(link, std::move(j));
             return true;
@@ -91,7 +91,7 @@ bool door_gate::start_on_loop(job& j)
 }
 
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-door_gate::loop_connection::loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d,
+door_gate::loop_connection::loop_connection(const boost::asio::any_io_executor& loop, portunus::loop_client d,
                                             portunus::unique_fd f, std::uint64_t gen, bool opening)
     : door(std::move(d)), fd(std::move(f)), context(&boost::asio::query(loop, boost::asio::execution::context)),
       deadline(loop), generation(gen), connecting(opening)
@@ -121,14 +121,14 @@ std::shared_ptr<door_gate::loop_connection> door_gate::take_loop_connection(cons
     }
     if (!door_.is_open()) return nullptr;
     std::shared_ptr<loop_connection> c;
-    if (portunus::unique_fd fd = door_.take_connection()) {
+    if (portunus::unique_fd fd = portunus::loop_client{door_}.take_connection()) {
         spdlog::debug("door {}: an event loop took a door connection of its own", path_);
-        c = std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, false);
+        c = std::make_shared<loop_connection>(loop, portunus::loop_client{door_}, std::move(fd), generation_, false);
     } else {
         std::error_code ec;
-        fd = door_.begin_connection(ec);
+        fd = portunus::loop_client{door_}.begin_connection(ec);
         if (ec) return nullptr;
-        c = std::make_shared<loop_connection>(loop, door_, std::move(fd), generation_, true);
+        c = std::make_shared<loop_connection>(loop, portunus::loop_client{door_}, std::move(fd), generation_, true);
     }
     boost::system::error_code ec;
     c->readiness = boost::asio::use_service<edge_poller>(*c->context).add(c->fd.get(), ec);
@@ -234,7 +234,7 @@ void door_gate::finish(const std::shared_ptr<loop_connection>& c, call_outcome o
 #endif
 
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-door_gate::batch_link::batch_link(const boost::asio::any_io_executor& l, portunus::door_client d, portunus::unique_fd f,
+door_gate::batch_link::batch_link(const boost::asio::any_io_executor& l, portunus::loop_client d, portunus::unique_fd f,
                                   std::uint64_t gen)
     : door(std::move(d)), fd(std::move(f)), loop(l), deadline(l), generation(gen)
 {
@@ -263,7 +263,7 @@ std::shared_ptr<door_gate::batch_link> door_gate::batch_link_for(const boost::as
         if (slot->batch->outstanding.empty()) slot->batch->readiness.cancel();
         slot->batch.reset();
     }
-    if (!door_.is_open() || !door_.accepts_batches()) return nullptr;
+    if (!door_.is_open() || !portunus::loop_client{door_}.accepts_batches()) return nullptr;
     portunus::unique_fd fd;
     edge_poller::registration readiness;
     if (slot != nullptr) {
@@ -276,7 +276,7 @@ std::shared_ptr<door_gate::batch_link> door_gate::batch_link_for(const boost::as
         }
     }
     if (!fd) {
-        fd = door_.take_connection();
+        fd = portunus::loop_client{door_}.take_connection();
         if (!fd) return nullptr;
         boost::system::error_code ec;
         readiness =
@@ -286,7 +286,7 @@ std::shared_ptr<door_gate::batch_link> door_gate::batch_link_for(const boost::as
             return nullptr;
         }
     }
-    auto link = std::make_shared<batch_link>(loop, door_, std::move(fd), generation_);
+    auto link = std::make_shared<batch_link>(loop, portunus::loop_client{door_}, std::move(fd), generation_);
     link->readiness = std::move(readiness);
     if (slot == nullptr) {
         loop_slots_.push_back({context, {}, {}});
@@ -308,11 +308,11 @@ void door_gate::enqueue(const std::shared_ptr<batch_link>& link, job j)
         j.request += j.body;
         j.body = {};
     }
-    if (link->unsent.empty() || link->unsent.back().first.size() + portunus::door_client::batch_call_overhead +
+    if (link->unsent.empty() || link->unsent.back().first.size() + portunus::loop_client::batch_call_overhead +
                                         j.request.size() >
-                                    portunus::door_client::batch_body_max)
+                                    portunus::loop_client::batch_body_max)
         link->unsent.emplace_back();
-    portunus::door_client::append_batch_call(link->unsent.back().first, tag, j.request);
+    portunus::loop_client::append_batch_call(link->unsent.back().first, tag, j.request);
     link->unsent.back().second.push_back(tag);
     if (link->outstanding.empty()) link->gate = shared_from_this();
     link->deadline.set_earlier(j.deadline, link);

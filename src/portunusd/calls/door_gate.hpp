@@ -7,6 +7,9 @@
 #include "portunusd/net/lazy_deadline.hpp"
 
 #include <portunus/door.hpp>
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+#include "door/uds/loop_client.hpp"
+#endif
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -81,13 +84,13 @@ private:
     /// non-blocking, and reused call after call (door_client::take_connection), so a call costs
     /// a send and a receive, and its wait no system call. Touched only by that loop's thread.
     struct loop_connection : std::enable_shared_from_this<loop_connection> {
-        loop_connection(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
+        loop_connection(const boost::asio::any_io_executor& loop, portunus::loop_client d, portunus::unique_fd f,
                         std::uint64_t gen, bool opening);
         loop_connection(const loop_connection&) = delete;
         loop_connection& operator=(const loop_connection&) = delete;
         void on_deadline();
 
-        portunus::door_client door;
+        portunus::loop_client door;
         portunus::unique_fd fd;
         boost::asio::execution_context* context; ///< of the loop it belongs to
         edge_poller::registration readiness; ///< of fd, which outlives it (declared before)
@@ -104,7 +107,7 @@ private:
     /// one turn of the loop leave in one send, posted to run after that turn's handlers; the
     /// answers come back one by one and each completes its call. Touched only by its loop.
     struct batch_link : std::enable_shared_from_this<batch_link> {
-        batch_link(const boost::asio::any_io_executor& loop, portunus::door_client d, portunus::unique_fd f,
+        batch_link(const boost::asio::any_io_executor& loop, portunus::loop_client d, portunus::unique_fd f,
                    std::uint64_t gen);
         batch_link(const batch_link&) = delete;
         batch_link& operator=(const batch_link&) = delete;
@@ -114,7 +117,7 @@ private:
             job j;
             std::chrono::steady_clock::time_point started;
         };
-        portunus::door_client door;
+        portunus::loop_client door;
         portunus::unique_fd fd;
         boost::asio::any_io_executor loop;
         edge_poller::registration readiness; ///< of fd, which outlives it (declared before)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // Batches of tagged calls on one connection, through a real server process.
+#include "door/uds/loop_client.hpp"
 #include "door/uds/wire_format.hpp"
 
 #include "door_test_support.hpp"
@@ -35,7 +36,7 @@ std::map<std::uint32_t, answer> collect(const door_client& client, const unique_
         pollfd p{conn.get(), POLLIN, 0};
         if (::poll(&p, 1, 50) != 1) continue;
         std::error_code ec;
-        client.receive_batch_replies(
+        loop_client{client}.receive_batch_replies(
             conn,
             [&](std::uint32_t tag, std::error_code e, std::string_view bytes) {
                 got[tag] = {e, std::string(bytes), elapsed_ms(start)};
@@ -57,11 +58,11 @@ TEST_CASE("a batch of calls comes back as one answer per tag, large ones include
     temp_dir dir;
     server_process server(dir.file("door"), {});
     const auto client = open_door(dir.file("door"));
-    REQUIRE(client.accepts_batches());
+    REQUIRE(loop_client{client}.accepts_batches());
     std::error_code ec;
     // The batch attribute is the transport's business, not a door attribute.
     CHECK((client.info(ec).attributes & uds::wire_attr_batches) == 0);
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
 
     // 40 small echo calls, and one as large as a batch can be: its reply, with the longer reply
@@ -70,15 +71,15 @@ TEST_CASE("a batch of calls comes back as one answer per tag, large ones include
     std::map<std::uint32_t, std::string> sent;
     for (std::uint32_t tag = 100; tag < 140; ++tag) {
         sent[tag] = "call " + std::to_string(tag);
-        door_client::append_batch_call(body, tag, sent[tag]);
+        loop_client::append_batch_call(body, tag, sent[tag]);
     }
-    const std::string big(door_client::batch_body_max - uds::batch_call_entry_header, 'b');
+    const std::string big(loop_client::batch_body_max - uds::batch_call_entry_header, 'b');
     sent[7] = big;
     std::string big_body;
-    door_client::append_batch_call(big_body, 7, big);
-    client.send_batch(conn, body, ec);
+    loop_client::append_batch_call(big_body, 7, big);
+    loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
-    client.send_batch(conn, big_body, ec);
+    loop_client{client}.send_batch(conn, big_body, ec);
     REQUIRE_FALSE(ec);
     std::error_code final_error;
     const auto got = collect(client, conn, sent.size(), 5s, final_error);
@@ -98,15 +99,15 @@ TEST_CASE("a handler that returns descriptors fails only its batch call, with EN
     temp_dir dir;
     server_process server(dir.file("door"), {.mode = "fds"});
     const auto client = open_door(dir.file("door"));
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
     // "fds" mode hands back a pipe unless told "noextra": a reply with descriptors cannot travel
     // in a batch, so that call must fail, and only that one.
     std::string body;
-    door_client::append_batch_call(body, 1, "noextra ");
-    door_client::append_batch_call(body, 2, "with a pipe");
+    loop_client::append_batch_call(body, 1, "noextra ");
+    loop_client::append_batch_call(body, 2, "with a pipe");
     std::error_code ec;
-    client.send_batch(conn, body, ec);
+    loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
     std::error_code final_error;
     const auto got = collect(client, conn, 2, 5s, final_error);
@@ -129,13 +130,13 @@ TEST_CASE("a slow call in a batch holds up neither the calls behind it nor the a
     temp_dir dir;
     server_process server(dir.file("door"), {.mode = "block", .max_threads = max_threads});
     const auto client = open_door(dir.file("door"));
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
     std::string body;
     for (std::uint32_t tag = 1; tag <= 9; ++tag)
-        door_client::append_batch_call(body, tag, tag == slow ? "block" : "fast " + std::to_string(tag));
+        loop_client::append_batch_call(body, tag, tag == slow ? "block" : "fast " + std::to_string(tag));
     std::error_code ec;
-    client.send_batch(conn, body, ec);
+    loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
     std::map<std::uint32_t, answer> fast;
     std::error_code final_error;
@@ -164,14 +165,14 @@ TEST_CASE("revoke answers the batch calls that have not run with EBADF", "[door]
     const auto path = dir.file("door");
     server_process server(path, {.mode = "block", .max_threads = 1});
     const auto client = open_door(path);
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
     std::string body;
-    door_client::append_batch_call(body, 1, "block");
-    door_client::append_batch_call(body, 2, "queued a");
-    door_client::append_batch_call(body, 3, "queued b");
+    loop_client::append_batch_call(body, 1, "block");
+    loop_client::append_batch_call(body, 2, "queued a");
+    loop_client::append_batch_call(body, 3, "queued b");
     std::error_code ec;
-    client.send_batch(conn, body, ec);
+    loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
     std::map<std::uint32_t, answer> got;
     std::error_code final_error;
@@ -203,13 +204,13 @@ TEST_CASE("a malformed batch gets EPROTO and the server keeps serving", "[door][
     temp_dir dir;
     server_process server(dir.file("door"), {});
     const auto client = open_door(dir.file("door"));
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
     std::string body;
-    door_client::append_batch_call(body, 1, "whole");
+    loop_client::append_batch_call(body, 1, "whole");
     body.resize(body.size() - 2); // the entry's length now runs past the end
     std::error_code ec;
-    client.send_batch(conn, body, ec);
+    loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
     std::error_code final_error;
     const auto got = collect(client, conn, 1, 3s, final_error);
@@ -228,7 +229,7 @@ TEST_CASE("many large and small answers to one connection's batches all arrive i
     temp_dir dir;
     server_process server(dir.file("door"), {});
     const auto client = open_door(dir.file("door"));
-    unique_fd conn = client.take_connection();
+    unique_fd conn = loop_client{client}.take_connection();
     REQUIRE(conn);
     std::map<std::uint32_t, std::string> sent;
     std::uint32_t tag = 1;
@@ -239,26 +240,26 @@ TEST_CASE("many large and small answers to one connection's batches all arrive i
         std::string body;
         // One call whose echo needs a memfd, or two that fill most of a message each.
         if (round % 2 == 0) {
-            sent[tag] = std::string(door_client::batch_body_max - 4 * 64 - uds::batch_call_entry_header * 5,
+            sent[tag] = std::string(loop_client::batch_body_max - 4 * 64 - uds::batch_call_entry_header * 5,
                                     static_cast<char>('a' + round % 26));
-            door_client::append_batch_call(body, tag, sent[tag]);
+            loop_client::append_batch_call(body, tag, sent[tag]);
             ++tag;
         } else {
             for (int k = 0; k < 2; ++k, ++tag) {
                 sent[tag] = std::string(60 * 1024, static_cast<char>('A' + (round + k) % 26));
-                door_client::append_batch_call(body, tag, sent[tag]);
+                loop_client::append_batch_call(body, tag, sent[tag]);
             }
         }
         for (int k = 0; k < 4 && round % 2 == 0; ++k, ++tag) {
             sent[tag] = std::string(64, static_cast<char>('0' + k));
-            door_client::append_batch_call(body, tag, sent[tag]);
+            loop_client::append_batch_call(body, tag, sent[tag]);
         }
-        client.send_batch(conn, body, ec);
+        loop_client{client}.send_batch(conn, body, ec);
         for (int tries = 0; ec == std::errc::resource_unavailable_try_again && tries < 100; ++tries) {
             // The server is blocked sending answers nobody reads yet: take some, then retry.
             auto more = collect(client, conn, 1, 5s, final_error);
             got.merge(more);
-            client.send_batch(conn, body, ec);
+            loop_client{client}.send_batch(conn, body, ec);
         }
         REQUIRE_FALSE(ec);
     }
