@@ -101,11 +101,20 @@ private:
     };
 
     void shutdown() override;
-    void start_wait(std::uint32_t index, wait_for what, callback done);
-    void cancel_waits(std::uint32_t index);
     /// Frees the slot if it is still (index, generation); returns its descriptor, or -1.
     int release(std::uint32_t index, std::uint32_t generation) noexcept;
     slot* find(std::uint32_t index, std::uint32_t generation) noexcept;
+
+    // What each way of waiting does (edge_poller_epoll.cpp, edge_poller_asio.cpp); the rest,
+    // slots and registrations, is the same for both (edge_poller.cpp).
+    /// Starts watching the descriptor of a slot just taken; `ec` set on failure.
+    void watch(std::uint32_t index, std::uint32_t generation, int fd, boost::system::error_code& ec);
+    /// Stops watching `fd`, which is still open. Called before release().
+    void unwatch(int fd) noexcept;
+    /// Lets go of what watching the slot's descriptor holds, with mutex_ held; never closes it.
+    static void forget_watch(slot& s) noexcept;
+    void start_wait(std::uint32_t index, wait_for what, callback done);
+    void cancel_waits(std::uint32_t index);
 #if defined(PORTUNUSD_EDGE_POLLER_EPOLL)
     void arm();
     void on_events(const boost::system::error_code& ec);
@@ -117,8 +126,8 @@ private:
     portunus::unique_fd epoll_;
     boost::asio::posix::stream_descriptor epoll_waiter_; ///< a view of epoll_ in Asio's reactor
     bool armed_ = false;
-    std::size_t waiting_ = 0; ///< waits pending over all slots
 #endif
+    std::size_t waiting_ = 0; ///< waits held in slots (epoll only: Asio holds its own)
     std::mutex mutex_; ///< the loop's thread, and any thread that drops a registration
     std::vector<slot> slots_;
     std::vector<std::uint32_t> free_;
