@@ -9,6 +9,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -16,6 +18,15 @@ namespace {
 
 using namespace portunus;
 using namespace portunus::test;
+
+// The state letter of /proc/PID/stat ('T' once stopped), or 0.
+char process_state(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto end = text.rfind(')'); // the command name may hold spaces and parentheses
+    return end != std::string::npos && end + 2 < text.size() ? text[end + 2] : '\0';
+}
 
 } // namespace
 
@@ -119,6 +130,8 @@ TEST_CASE("open with a timeout gives up on a stopped server, and succeeds once i
     server_process server(dir.file("door"), {.mode = "echo"});
     REQUIRE(server.kill(SIGSTOP));
     scope_exit resume([&] { server.kill(SIGCONT); });
+    // kill() returns before the target has stopped: a server thread still running could greet.
+    REQUIRE(eventually([&] { return process_state(server.pid()) == 'T'; }, 2s));
 
     std::error_code ec;
     const auto start = steady::now();
