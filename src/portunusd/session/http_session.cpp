@@ -2,14 +2,13 @@
 // The http relay: framing, routing, door calls, response checks, keep-alive and pipelining.
 #include "portunusd/session/http_session.hpp"
 
-#include "portunusd/session/connection_limit.hpp"
 #include "portunusd/http/http_error.hpp"
 #include "portunusd/http/request.hpp"
 #include "portunusd/http/response_check.hpp"
 #include "portunusd/http/http_router.hpp"
-#include "portunusd/log/logging.hpp"
 #include "portunusd/net/net_text.hpp"
 
+#include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
@@ -25,7 +24,7 @@ namespace asio = boost::asio;
 namespace {
 
 // The most one read takes; the parser asks for more reads when a request is longer.
-constexpr std::size_t read_block_size = 16384;
+constexpr std::size_t read_size = 16384;
 
 // The names of the fields the daemon adds; client-sent ones are dropped so they cannot be forged.
 constexpr std::array<std::string_view, 3> forwarded_names{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto"};
@@ -53,34 +52,20 @@ int status_for(const std::error_code& ec)
 
 http_session::http_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                            session_registry& registry)
-    : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry), parser_(limits_of(forward_->config)),
+    : session_core(std::move(c), std::move(forward), limit, registry), parser_(limits_of(forward_->config)),
       // A header section at its limit can always be buffered whole, and a read is never refused
       // for less than a block.
-      read_ahead_limit_(std::max<std::size_t>(forward_->config.max_header_bytes, read_block_size)), peer_(c.peer),
-      local_(c.local), peer_text_(address_text(peer_.address()))
+      read_ahead_limit_(std::max<std::size_t>(forward_->config.max_header_bytes, read_size))
 {
 }
 
-void http_session::start()
+void http_session::on_start()
 {
-    registry_.add(shared_from_this());
-    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
-        self->request_started_ = std::chrono::steady_clock::now();
-        self->in_request_ = true;
-        // The whole header section must arrive within header_timeout, however slowly it is
-        // trickled in: that is the defence against slowloris.
-        self->arm_timer(self->forward_->config.header_timeout, "header timeout");
-        self->do_read();
-    });
-}
-
-void http_session::drain()
-{
-    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
-        self->draining_ = true;
-        if (!self->busy_) self->close("shutdown");
-    });
+    ex_.started = std::chrono::steady_clock::now();
+    // The whole header section must arrive within header_timeout, however slowly it is
+    // trickled in: that is the defence against slowloris.
+    arm_timer(forward_->config.header_timeout, "header timeout");
+    do_read();
 }
 
 // Waiting for readability and then reading into the thread's block means an idle connection
@@ -92,11 +77,10 @@ void http_session::do_read()
     if (more_to_read_) {
         // The last read filled the block: bytes may be waiting that no new edge will announce.
         more_to_read_ = false;
-        asio::post(socket_.executor(), [self = shared_from_this()] { self->on_readable({}); });
+        asio::post(socket_.executor(), [self = self_as<http_session>()] { self->on_readable({}); });
         return;
     }
-    socket_.async_wait(edge_poller::wait_for::read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+    wait_readable();
 }
 
 void http_session::read_ahead()
@@ -107,39 +91,38 @@ void http_session::read_ahead()
 
 void http_session::on_readable(const boost::system::error_code& ec)
 {
-    if (ec) return on_read(ec, nullptr, 0);
-    static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
-    // Never blocks: readiness can be stale, and the loop must never wait.
-    const ssize_t n = socket_.receive(block.get(), read_block_size);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (ec || closed_) return on_read(ec ? ec : asio::error::operation_aborted, {});
+    const auto r = read_block(read_size);
+    if (r.error == EAGAIN) {
         reading_ = false;
         return do_read();
     }
-    if (n < 0) return on_read(boost::system::error_code(errno, boost::system::system_category()), nullptr, 0);
-    if (n == 0) return on_read(asio::error::eof, nullptr, 0);
-    // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
-    // that came with these keeps the poller reporting the socket readable.
-    more_to_read_ = static_cast<std::size_t>(n) == read_block_size;
-    on_read({}, block.get(), static_cast<std::size_t>(n));
+    if (r.error) return on_read(boost::system::error_code(r.error, boost::system::system_category()), {});
+    if (r.bytes.empty()) return on_read(asio::error::eof, {});
+    on_read({}, r.bytes);
 }
 
-void http_session::on_read(const boost::system::error_code& ec, const char* data, std::size_t n)
+void http_session::on_read(const boost::system::error_code& ec, std::string_view bytes)
 {
     reading_ = false;
     if (closed_) return;
     if (ec) {
         // A client may shut down its sending side after the request (nc -N does): answer it.
-        if (ec == asio::error::eof && busy_) {
+        if (ec == asio::error::eof && phase_ == phase::answering) {
             peer_done_ = true;
             return;
         }
-        if (request_bytes_ > 0 && !busy_) log_request(400, 0, "client closed mid-request");
+        if (phase_ != phase::answering && request_started()) {
+            take_partial_request();
+            ex_.status = 400;
+            ex_.result = "client closed mid-request";
+        }
         return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
     }
-    if (!in_request_ && !busy_) {
+    if (phase_ == phase::idle) {
         // First bytes of the next request on a kept-alive connection: its header clock starts.
-        in_request_ = true;
-        request_started_ = std::chrono::steady_clock::now();
+        phase_ = phase::head;
+        ex_.started = std::chrono::steady_clock::now();
         arm_timer(forward_->config.header_timeout, "header timeout");
     }
     if (in_start_ > 0 && in_start_ >= buffered()) {
@@ -149,20 +132,20 @@ void http_session::on_read(const boost::system::error_code& ec, const char* data
         in_.erase(0, in_start_);
         in_start_ = 0;
     }
-    in_.append(data, n);
-    forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
-    if (busy_) return read_ahead();
-    request_bytes_ += n;
+    in_.append(bytes);
+    forward_->stats->bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
+    if (phase_ == phase::answering) return read_ahead();
     process();
 }
 
 void http_session::process()
 {
-    if (closed_ || busy_) return;
+    if (closed_ || phase_ == phase::answering) return;
     if (draining_ && buffered() == 0) return close("shutdown");
     std::size_t consumed = 0;
     const auto status = parser_.parse(std::string_view(in_).substr(in_start_), consumed);
     in_start_ += consumed;
+    request_in_ += consumed;
     if (in_start_ == in_.size()) {
         in_.clear();
         in_start_ = 0;
@@ -170,35 +153,9 @@ void http_session::process()
     switch (status) {
     case http::parse_status::need_more:
         if (parser_.headers_done()) {
-            if (parser_.get().expect_continue && !sent_continue_) {
-                sent_continue_ = true;
-                // Route first: a client told to go on would upload a body only to get 404 or
-                // 405. Refusing now closes the connection, since the body was never read.
-                const auto& r = parser_.get();
-                const auto m = forward_->router->match(r.method, r.target);
-                if (m.outcome != route_match::result::found) {
-                    method_ = r.method;
-                    target_ = r.target;
-                    version_minor_ = r.version_minor;
-                    const int code = m.outcome == route_match::result::method_not_allowed ? 405
-                                     : m.outcome == route_match::result::not_found    ? 404
-                                                                                      : 400;
-                    log_request(code, 0, "refused before 100-continue");
-                    return respond_local(code, code == 405 ? "Allow: " + m.allow + "\r\n" : "", true);
-                }
-                // Nothing else is being written while a request is still read; write() waits
-                // for this to finish all the same, so the two can never interleave.
-                continue_writing_ = true;
-                static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-                send_bytes(go_on.data(), go_on.size(), 0,
-                                  [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
-                                      self->continue_writing_ = false;
-                                      if (!self->pending_.empty()) {
-                                          auto [bytes, close_after] = std::move(self->pending_.front());
-                                          self->pending_.clear();
-                                          self->write(std::move(bytes), close_after);
-                                      }
-                                  });
+            if (phase_ == phase::head) {
+                phase_ = phase::body;
+                if (parser_.get().expect_continue && !send_continue()) return;
             }
             // The body comes at its own pace, but each read must make progress.
             arm_timer(forward_->config.read_timeout, "body read timeout");
@@ -206,41 +163,75 @@ void http_session::process()
         return do_read();
     case http::parse_status::error: {
         // The request line may have been read: log what it was, not the previous request.
-        method_ = parser_.get().method;
-        target_ = parser_.get().target;
-        version_minor_ = parser_.get().version_minor;
+        take_partial_request();
         const auto ec = parser_.error();
-        const int code = http::status_code(ec);
-        log_request(code, 0, ec.message());
-        return respond_local(code, {}, true);
+        return refuse(http::status_code(ec), ec.message(), {}, true);
     }
     case http::parse_status::complete: break;
     }
     deadline_.clear();
-    in_request_ = false;
-    request_bytes_ = 0;
     http::request request = parser_.take();
     parser_.reset();
-    sent_continue_ = false;
     dispatch(std::move(request));
+}
+
+bool http_session::send_continue()
+{
+    // Route first: a client told to go on would upload a body only to get 404 or 405. Refusing
+    // now closes the connection, since the body was never read.
+    const auto& r = parser_.get();
+    const auto m = forward_->router->match(r.method, r.target);
+    if (m.outcome != route_match::result::found) {
+        take_partial_request();
+        const int code = m.outcome == route_match::result::method_not_allowed ? 405
+                         : m.outcome == route_match::result::not_found    ? 404
+                                                                          : 400;
+        refuse(code, "refused before 100-continue", code == 405 ? "Allow: " + m.allow + "\r\n" : "", true);
+        return false;
+    }
+    // Nothing else is being written while a request is still read; write() waits for this to
+    // finish all the same, so the two can never interleave.
+    continue_writing_ = true;
+    static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    send_bytes(go_on.data(), go_on.size(), 0,
+               [self = self_as<http_session>()](const boost::system::error_code&, std::size_t) {
+                   self->continue_writing_ = false;
+                   if (!self->pending_.empty()) {
+                       auto [bytes, close_after] = std::move(self->pending_.front());
+                       self->pending_.clear();
+                       self->write(std::move(bytes), close_after);
+                   }
+               });
+    return true;
+}
+
+void http_session::take_partial_request()
+{
+    const auto& r = parser_.get();
+    ex_.method = r.method;
+    ex_.target = r.target;
+    ex_.version_minor = r.version_minor;
+    ex_.in = request_in_ + buffered();
+    request_in_ = 0;
 }
 
 void http_session::dispatch(http::request request)
 {
-    busy_ = true;
-    method_ = request.method;
-    target_ = request.target;
-    version_minor_ = request.version_minor;
+    phase_ = phase::answering;
+    ex_.method = request.method;
+    ex_.target = request.target;
+    ex_.version_minor = request.version_minor;
+    ex_.in = request_in_;
+    request_in_ = 0;
     ++served_;
     forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
     const bool last = !request.keep_alive || draining_ || served_ >= forward_->config.max_requests;
     const auto m = forward_->router->match(request.method, request.target);
     switch (m.outcome) {
-    case route_match::result::bad_path: log_request(400, 0, "bad path"); return respond_local(400, {}, last);
-    case route_match::result::not_found: log_request(404, 0, "no route"); return respond_local(404, {}, last);
+    case route_match::result::bad_path: return refuse(400, "bad path", {}, last);
+    case route_match::result::not_found: return refuse(404, "no route", {}, last);
     case route_match::result::method_not_allowed:
-        log_request(405, 0, "method not allowed");
-        return respond_local(405, "Allow: " + m.allow + "\r\n", last);
+        return refuse(405, "method not allowed", "Allow: " + m.allow + "\r\n", last);
     case route_match::result::found: break;
     }
     if (last) request.keep_alive = false;
@@ -250,7 +241,7 @@ void http_session::dispatch(http::request request)
     std::string body = std::move(request.body);
     request.body = {};
 
-    auto self = shared_from_this();
+    auto self = self_as<http_session>();
     const std::size_t gate = m.target;
     auto shared_request = std::make_shared<http::request>(std::move(request));
     const bool queued = forward_->gates[gate]->submit(std::move(head), std::move(body), [self, shared_request, gate](call_outcome o) {
@@ -264,8 +255,7 @@ void http_session::dispatch(http::request request)
         if (forward_->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: door {} queue full, answering 503 ({} more since last warning)",
                          forward_->config.name, forward_->gates[gate]->door_path(), suppressed);
-        log_request(503, 0, "queue full");
-        respond_local(503, "Retry-After: 1\r\n", !shared_request->keep_alive);
+        refuse(503, "queue full", "Retry-After: 1\r\n", !shared_request->keep_alive);
     }
     // Keep reading while the door works, so a client closing early is noticed and pipelined
     // requests are buffered; they are parsed only after this response is written.
@@ -308,36 +298,37 @@ void http_session::on_reply(http::request request, std::size_t gate, call_outcom
             spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
                          forward_->gates[gate]->door_path(), outcome.ec.message(), suppressed);
         const int code = status_for(outcome.ec);
-        log_request(code, 0, outcome.ec.message());
-        return respond_local(code, code == 503 ? "Retry-After: 1\r\n" : "", last);
+        return refuse(code, outcome.ec.message(), code == 503 ? "Retry-After: 1\r\n" : "", last);
     }
     const auto facts = http::check_response(outcome.reply, request.method);
     if (!facts.valid) {
         forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("forward {}: door {} sent an invalid response: {}", forward_->config.name,
                      forward_->gates[gate]->door_path(), facts.problem);
-        log_request(502, 0, facts.problem);
-        return respond_local(502, {}, last);
+        return refuse(502, facts.problem, {}, last);
     }
     std::string reply = std::move(outcome.reply);
     if (request.method == "HEAD") reply.resize(facts.header_bytes);
-    log_request(facts.status, reply.size(), "door");
+    ex_.status = facts.status;
+    ex_.result = "door";
     // Without framing only the end of the connection can mark the end of the body.
     write(std::move(reply), last || !facts.framed || facts.close);
 }
 
-void http_session::respond_local(int status, std::string_view extra_headers, bool close_after)
+void http_session::refuse(int status, std::string_view result, std::string_view extra_headers, bool close_after)
 {
+    ex_.status = status;
+    ex_.result = result;
     const auto reason = http::reason_phrase(status);
     std::string body = std::to_string(status) + " " + std::string(reason) + "\n";
     std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
                     "\r\n" + std::string(extra_headers) +
                     // HTTP/1.0 closes unless told otherwise, so keep-alive must be said there.
-                    (close_after ? "Connection: close\r\n" : version_minor_ == 0 ? "Connection: keep-alive\r\n" : "") +
+                    (close_after ? "Connection: close\r\n" : ex_.version_minor == 0 ? "Connection: keep-alive\r\n" : "") +
                     "\r\n";
-    if (method_ != "HEAD") r += body;
-    busy_ = true;
+    if (ex_.method != "HEAD") r += body;
+    phase_ = phase::answering;
     write(std::move(r), close_after);
 }
 
@@ -352,8 +343,8 @@ void http_session::write(std::string bytes, bool close_after)
     // A client that stops reading must not hold the connection forever; send_bytes() moves the
     // deadline on as long as it takes some of the response.
     arm_timer(forward_->config.read_timeout, "write timeout");
-    send_bytes(out_.data(), out_.size(), 0,
-               [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) { self->on_write(ec, n); });
+    send_bytes(out_.data(), out_.size(), 0, [self = self_as<http_session>()](const boost::system::error_code& ec,
+                                                                            std::size_t n) { self->on_write(ec, n); });
 }
 
 void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent, send_done done)
@@ -362,12 +353,15 @@ void http_session::send_bytes(const char* data, std::size_t n, std::size_t sent,
     if (!closed_) {
         const std::size_t took = socket_.send_some(data + sent, n - sent, ec);
         sent += took;
-        // The write timeout bounds a pause, not the transfer: a slow reader that keeps taking
-        // its response keeps its connection, as with nginx's send_timeout.
-        if (took > 0 && sent < n && data == out_.data()) arm_timer(forward_->config.read_timeout, "write timeout");
+        if (data == out_.data()) {
+            ex_.out = sent;
+            // The write timeout bounds a pause, not the transfer: a slow reader that keeps
+            // taking its response keeps its connection, as with nginx's send_timeout.
+            if (took > 0 && sent < n) arm_timer(forward_->config.read_timeout, "write timeout");
+        }
     }
     if (!closed_ && !ec && sent < n) {
-        auto resume = [self = shared_from_this(), data, n, sent, d = std::move(done)](
+        auto resume = [self = self_as<http_session>(), data, n, sent, d = std::move(done)](
                           const boost::system::error_code& e) mutable {
             if (e) return d(e, sent);
             self->send_bytes(data, n, sent, std::move(d));
@@ -385,77 +379,56 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
     if (closed_) return;
     deadline_.clear();
     forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    ex_.out = n;
+    end_exchange();
     out_.clear();
-    busy_ = false;
-    // The next request (or a timeout before it) must not be logged under this one's name.
-    method_.clear();
-    target_.clear();
-    version_minor_ = 1;
+    phase_ = phase::idle;
     if (ec) return close("write error: " + ec.message());
     if (close_after_write_) return close("done");
     if (draining_) return close("shutdown");
     if (peer_done_ && buffered() == 0) return close("client closed");
-    request_started_ = std::chrono::steady_clock::now();
+    ex_.started = std::chrono::steady_clock::now();
     if (buffered() == 0) {
-        in_request_ = false;
         // An idle connection keeps no buffer that pipelining grew.
-        if (in_.capacity() > read_block_size) std::string().swap(in_);
+        if (in_.capacity() > read_size) std::string().swap(in_);
         arm_timer(forward_->config.idle_timeout, "idle timeout");
     } else {
         // A pipelined request was already buffered: its header clock starts now.
-        in_request_ = true;
-        request_bytes_ = buffered();
+        phase_ = phase::head;
         arm_timer(forward_->config.header_timeout, "header timeout");
     }
     process();
 }
 
-void http_session::arm_timer(std::chrono::milliseconds after, const char* reason)
+void http_session::on_timeout(const char* reason)
 {
-    timer_reason_ = reason;
-    deadline_.set(after, shared_from_this());
-}
-
-void http_session::on_deadline()
-{
-    if (closed_) return;
     // A request that has started but not finished gets a 408 if nothing is being written; an
     // idle connection just closes.
-    if (!busy_ && request_bytes_ > 0) {
-        method_ = parser_.get().method;
-        target_ = parser_.get().target;
-        log_request(408, 0, timer_reason_);
-        respond_local(408, {}, true);
-        return;
+    if (phase_ != phase::answering && request_started()) {
+        take_partial_request();
+        return refuse(408, reason, {}, true);
     }
     if (!out_.empty()) socket_.reset_on_close(); // the client stopped reading its response
-    close(timer_reason_);
+    close(reason);
 }
 
-void http_session::close(std::string_view reason)
+void http_session::on_closed(std::string_view)
 {
-    if (closed_) return;
-    const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
-    closed_ = true;
-    deadline_.cancel();
-    socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
-    registry_.remove(this);
-    if (spdlog::should_log(spdlog::level::debug))
-        spdlog::debug("forward {}: {} closed after {} request(s): {}", forward_->config.name, peer_text_, served_,
-                      reason);
+    // A request answered but not (wholly) written, or cut short by the client, still gets its line.
+    end_exchange();
 }
 
-void http_session::log_request(int status, std::size_t bytes_out, std::string_view note)
+void http_session::end_exchange()
 {
-    auto log = access_logger();
-    if (!log) return;
-    const auto us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - request_started_);
-    // The path without its query: queries often carry tokens that have no place in a log.
-    const auto path = std::string_view(target_).substr(0, target_.find('?'));
-    log->info("http forward={} client={} method={} path=\"{}\" status={} out={} note=\"{}\" duration_ms={:.3f}",
-              forward_->config.name, peer_text_, method_.empty() ? "-" : method_, path, status, bytes_out, note,
-              static_cast<double>(us.count()) / 1000.0);
+    if (ex_.status == 0) return;
+    log_access(http_access_fields{ex_.method, ex_.target, ex_.status}, ex_.in, ex_.out, ex_.result, ex_.started);
+    // The next request (or a timeout before it) must not be logged under this one's name;
+    // clear() keeps the strings' room, so the next request's copy allocates nothing.
+    ex_.method.clear();
+    ex_.target.clear();
+    ex_.version_minor = 1;
+    ex_.status = 0;
+    ex_.in = ex_.out = 0;
 }
 
 } // namespace portunusd

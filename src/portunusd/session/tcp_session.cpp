@@ -2,81 +2,23 @@
 // The tcp relay: chunk in, door call, reply out.
 #include "portunusd/session/tcp_session.hpp"
 
-#include "portunusd/session/connection_limit.hpp"
-#include "portunusd/log/logging.hpp"
-#include "portunusd/net/net_text.hpp"
-
+#include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
-
-#include <algorithm>
 #include <cerrno>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
 
-namespace {
-// The most one read takes; a chunk larger than this arrives as several calls anyway.
-constexpr std::size_t read_block_size = 65536;
-} // namespace
-
-void session_registry::add(const std::shared_ptr<session_base>& s)
+void tcp_session::on_start()
 {
-    std::lock_guard lock(mutex_);
-    sessions_.emplace(s.get(), s);
-}
-
-void session_registry::remove(const session_base* s)
-{
-    std::lock_guard lock(mutex_);
-    sessions_.erase(s);
-}
-
-void session_registry::drain_all()
-{
-    std::vector<std::shared_ptr<session_base>> all;
-    {
-        std::lock_guard lock(mutex_);
-        for (auto& [key, weak] : sessions_)
-            if (auto s = weak.lock()) all.push_back(std::move(s));
-    }
-    for (auto& s : all) s->drain();
-}
-
-std::size_t session_registry::size() const
-{
-    std::lock_guard lock(mutex_);
-    return sessions_.size();
-}
-
-tcp_session::tcp_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
-                         session_registry& registry)
-    : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry), peer_(c.peer)
-{
-}
-
-void tcp_session::start()
-{
-    registry_.add(shared_from_this());
     // The first request must arrive within read_timeout: a client that connects and says
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
-    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
-        self->arm_timer(self->forward_->config.read_timeout, "read timeout");
-        // A client usually sends its request right after connecting: read before waiting, which
-        // saves registering the wait when the bytes are already there.
-        self->on_readable({});
-    });
-}
-
-void tcp_session::drain()
-{
-    asio::dispatch(socket_.executor(), [self = shared_from_this()] {
-        self->draining_ = true;
-        if (!self->calling_ && self->reply_.empty()) self->close("shutdown");
-    });
+    arm_timer(forward_->config.read_timeout, "read timeout");
+    // A client usually sends its request right after connecting: read before waiting, which
+    // saves registering the wait when the bytes are already there.
+    on_readable({});
 }
 
 void tcp_session::do_read()
@@ -93,29 +35,15 @@ void tcp_session::do_read()
 
 // Waiting for readability first and then sizing the read to what has arrived means an idle
 // connection holds no buffer at all, whatever max_request allows.
-void tcp_session::wait_readable()
-{
-    socket_.async_wait(edge_poller::wait_for::read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
-}
-
 void tcp_session::on_readable(const boost::system::error_code& ec)
 {
     if (closed_) return;
     if (ec) return close("read error: " + ec.message());
-    // Read into the thread's block and copy out what arrived: an idle connection holds no
-    // buffer, and a request costs neither a FIONREAD nor a zero-filled allocation of the maximum.
-    static thread_local std::unique_ptr<char[]> block(new char[read_block_size]);
-    const std::size_t room = std::min<std::size_t>(read_block_size, forward_->config.max_request);
-    // Never blocks: readiness can be stale, and the loop must never wait.
-    const ssize_t n = socket_.receive(block.get(), room);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_readable();
-    if (n < 0) return close("read error: " + std::error_code(errno, std::system_category()).message());
-    if (n == 0) return close("client closed");
-    // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
-    // that came with these keeps the poller reporting the socket readable.
-    more_to_read_ = static_cast<std::size_t>(n) == room;
-    on_read(std::string(block.get(), static_cast<std::size_t>(n)));
+    const auto r = read_block(forward_->config.max_request);
+    if (r.error == EAGAIN) return wait_readable();
+    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.bytes.empty()) return close("client closed");
+    on_read(std::string(r.bytes));
 }
 
 void tcp_session::on_read(std::string chunk)
@@ -127,8 +55,8 @@ void tcp_session::on_read(std::string chunk)
     forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
     calling_ = true;
     ++calls_;
-    auto self = shared_from_this();
-    const bool queued = forward_->gate->submit(std::move(chunk), [self](call_outcome outcome) {
+    auto self = self_as<tcp_session>();
+    const bool queued = forward_->gates.front()->submit(std::move(chunk), [self](call_outcome outcome) {
         asio::dispatch(self->socket_.executor(),
                    [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
     }, socket_.executor());
@@ -139,7 +67,7 @@ void tcp_session::on_read(std::string chunk)
         if (forward_->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
                          "warning)",
-                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, endpoint_text(peer_),
+                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, client_text_,
                          suppressed);
         close("queue full");
     }
@@ -179,7 +107,7 @@ void tcp_session::do_write()
         write_stalled_ = true;
         arm_timer(forward_->config.read_timeout, "write timeout");
     }
-    socket_.async_wait(edge_poller::wait_for::write, [self = shared_from_this()](const boost::system::error_code& e) {
+    socket_.async_wait(edge_poller::wait_for::write, [self = self_as<tcp_session>()](const boost::system::error_code& e) {
         if (self->closed_) return;
         if (e) return self->on_write(e, self->written_);
         self->do_write();
@@ -200,35 +128,15 @@ void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
     do_read();
 }
 
-void tcp_session::arm_timer(std::chrono::milliseconds after, const char* reason)
+void tcp_session::on_timeout(const char* reason)
 {
-    timer_reason_ = reason;
-    deadline_.set(after, shared_from_this());
-}
-
-void tcp_session::on_deadline()
-{
-    if (closed_) return;
     if (!reply_.empty()) socket_.reset_on_close(); // the client stopped reading
-    close(timer_reason_);
+    close(reason);
 }
 
-void tcp_session::close(std::string_view reason)
+void tcp_session::on_closed(std::string_view reason)
 {
-    if (closed_) return;
-    const auto self = shared_from_this(); // pending waits dropped below may hold the last reference
-    closed_ = true;
-    deadline_.cancel();
-    socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
-
-    registry_.remove(this);
-    if (auto log = access_logger()) {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
-        log->info("tcp forward={} client={} calls={} in={} out={} result=\"{}\" duration_ms={}", forward_->config.name,
-                  endpoint_text(peer_), calls_, bytes_in_, bytes_out_, reason, ms.count());
-    }
-    if (spdlog::should_log(spdlog::level::debug))
-        spdlog::debug("forward {}: {} closed: {}", forward_->config.name, endpoint_text(peer_), reason);
+    log_access(tcp_access_fields{calls_}, bytes_in_, bytes_out_, reason, started_);
 }
 
 } // namespace portunusd

@@ -4,6 +4,7 @@
 
 #include "portunusd/log/logging.hpp"
 #include "portunusd/net/net_text.hpp"
+#include "portunusd/session/session_core.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -79,7 +80,7 @@ void udp_relay::on_receive(const boost::system::error_code& ec, std::size_t n)
     in_flight_.fetch_add(1);
     const auto to = sender_;
     auto self = shared_from_this();
-    const bool queued = fwd->gate->submit(std::string(buffer_.data(), n), [self, fwd, to, n](call_outcome outcome) {
+    const bool queued = fwd->gates.front()->submit(std::string(buffer_.data(), n), [self, fwd, to, n](call_outcome outcome) {
         asio::dispatch(self->strand_, [self, fwd, to, n, outcome = std::move(outcome)]() mutable {
             self->on_reply(fwd, to, n, std::move(outcome));
         });
@@ -100,6 +101,7 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
 {
     in_flight_.fetch_sub(1);
     std::string result = "ok";
+    std::size_t sent = 0;
     if (outcome.ec) {
         fwd->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
         result = "door error: " + outcome.ec.message();
@@ -110,7 +112,7 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
     } else if (!outcome.reply.empty()) {
         // A datagram send either goes whole or not at all; the socket is not blocking anyone.
         boost::system::error_code ec;
-        const std::size_t sent = socket_.send_to(asio::buffer(outcome.reply), to, 0, ec);
+        sent = socket_.send_to(asio::buffer(outcome.reply), to, 0, ec);
         if (ec) result = "send error: " + ec.message();
         fwd->stats->bytes_out.fetch_add(sent, std::memory_order_relaxed);
     }
@@ -118,10 +120,9 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
         boost::system::error_code ignored;
         socket_.close(ignored);
     }
-    if (auto log = access_logger())
-        log->info("udp forward={} client={} in={} out={} result=\"{}\" duration_ms={}", fwd->config.name,
-                  endpoint_text(to), bytes_in, outcome.ec ? 0 : outcome.reply.size(), result,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(outcome.duration).count());
+    // A datagram has no connection: its line's duration is its call's.
+    if (access_logger())
+        write_access_line({"udp", fwd->config.name, endpoint_text(to), {}, bytes_in, sent, result, outcome.duration});
 }
 
 } // namespace portunusd

@@ -85,7 +85,7 @@ class Bodies(HttpTest):
         with open(target, "rb") as f:
             received = hashlib.sha256(f.read()).hexdigest()
         self.assertEqual(received, hashlib.sha256(big_body(n)).hexdigest())
-        m = self.daemon.wait_access_log(rf'method=GET path="/big/{n}" status=200 out=(\d+) ')
+        m = self.daemon.wait_access_log(rf'method=GET path="/big/{n}" status=200 in=\d+ out=(\d+) ')
         # The status line and header fields come on top of the body.
         self.assertGreater(int(m.group(1)), n)
         self.assertLess(int(m.group(1)), n + 200)

@@ -22,7 +22,7 @@ class Hostile(HttpTest):
         self.assertEqual(r.header("Connection"), "close")
         self.assertTrue(reader.closed())
         if note:
-            self.daemon.wait_access_log(rf'status={status} out=0 note="{note}"')
+            self.daemon.wait_access_log(rf'status={status} in=[1-9]\d* out=[1-9]\d* result="{note}"')
         return r
 
     def calls(self):

@@ -87,7 +87,7 @@ class Routing(HttpTest):
         r = reader.response()
         self.assertEqual((r.status, r.header("X-App")), (200, "api"))
         self.assertEqual(self.calls("api"), 1)
-        self.daemon.wait_access_log(r'http forward=bare client=127\.0\.0\.1 method=GET path="/apix" status=404 ')
+        self.daemon.wait_access_log(r'http forward=bare client=127\.0\.0\.1:\d+ method=GET path="/apix" status=404 ')
 
     def test_catch_all_door_serves_the_rest(self):
         self.assertEqual(self.served_by("/"), "root")
