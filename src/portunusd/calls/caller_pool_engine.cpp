@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MPL-2.0
+// Door calls made by blocking on caller-pool threads, within each call's deadline.
+#include "portunusd/calls/caller_pool_engine.hpp"
+
+#include "portunusd/calls/door_gate.hpp"
+
+namespace portunusd {
+
+bool caller_pool_engine::start(call_job& j)
+{
+    count_started();
+    pool_.submit([this, self = gate_.shared_from_this(), j = std::move(j)]() mutable {
+        // The thread that finishes a call takes the next queued one itself: handing it to the
+        // pool instead would find no idle thread (this one is not idle yet) and grow the pool.
+        auto started = std::chrono::steady_clock::now();
+        for (;;) {
+            std::uint64_t generation = 0;
+            call_outcome out = call(j, generation);
+            if (self->should_retry(*this, j, out.ec, generation)) continue;
+            out.duration =
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+            count_completed();
+            auto next = self->finish(j, std::move(out));
+            if (!next) return;
+            j = std::move(*next);
+            started = std::chrono::steady_clock::now();
+            count_started();
+        }
+    });
+    return true;
+}
+
+call_outcome caller_pool_engine::call(const call_job& j, std::uint64_t& generation)
+{
+    call_outcome out;
+    portunus::door_client door = gate_.current_door(out.ec, j.deadline, generation);
+    if (out.ec) return out;
+    const auto left = time_left(j.deadline);
+    if (left.count() == 0) {
+        out.ec = portunus::make_door_error(ETIMEDOUT);
+        return out;
+    }
+    const std::string_view pieces[2] = {j.request, j.body};
+    auto result = door.call(pieces, {}, left, out.ec);
+    if (!out.ec) out.reply.assign(result.data.view());
+    return out;
+}
+
+} // namespace portunusd
