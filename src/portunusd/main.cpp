@@ -4,6 +4,7 @@
 #include "portunusd/log/logging.hpp"
 #include "portunusd/privileges.hpp"
 #include "portunusd/server.hpp"
+#include "portunusd/signals.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +12,7 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -73,17 +74,10 @@ int parse_args(int argc, char** argv, options& o)
     return -1;
 }
 
-// Parses and validates the file, door directories included. Prints every error; empty on failure.
+// Reads the configuration as start-up needs it; prints every error. Empty on failure.
 std::optional<portunusd::config> load(const std::string& file)
 {
-    auto result = portunusd::parse_config_file(file);
-    if (result.value) {
-        auto dir_errors = portunusd::check_door_paths(*result.value);
-        if (!dir_errors.empty()) {
-            result.errors = std::move(dir_errors);
-            result.value.reset();
-        }
-    }
+    auto result = portunusd::load_config(file);
     for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return std::move(result.value);
 }
@@ -120,50 +114,8 @@ int main(int argc, char** argv)
             return exit_fatal;
         }
 
-        boost::asio::signal_set signals(server.control(), SIGHUP, SIGTERM, SIGINT);
-        // While draining, a second SIGTERM/SIGINT means "now"; a SIGHUP (log rotation, say)
-        // must not cut the drain short.
-        std::function<void(const boost::system::error_code&, int)> while_draining =
-            [&](const boost::system::error_code& e, int again) {
-                if (e) return;
-                if (again == SIGHUP) {
-                    spdlog::info("SIGHUP while stopping: ignored");
-                    signals.async_wait(while_draining);
-                    return;
-                }
-                spdlog::warn("second stop signal: exiting without waiting");
-                server.stop_now();
-            };
-        std::function<void(const boost::system::error_code&, int)> on_signal =
-            [&](const boost::system::error_code& ec, int signal_number) {
-                if (ec) return;
-                if (signal_number == SIGHUP) {
-                    spdlog::info("SIGHUP: reloading {}", opts.file);
-                    auto result = portunusd::parse_config_file(opts.file);
-                    if (result.value) {
-                        auto dir_errors = portunusd::check_door_paths(*result.value);
-                        if (!dir_errors.empty()) {
-                            result.errors = std::move(dir_errors);
-                            result.value.reset();
-                        }
-                    }
-                    if (!result.value) {
-                        for (const auto& e : result.errors) spdlog::error("{}", e.to_string());
-                        spdlog::error("reload: configuration has {} error(s); still running the previous one",
-                                      result.errors.size());
-                    } else {
-                        if (const auto error = portunusd::setup_logging(result.value->daemon, opts.verbosity);
-                            !error.empty())
-                            spdlog::error("reload: cannot open log: {}; keeping the old one", error);
-                        server.reload(std::move(*result.value));
-                    }
-                    signals.async_wait(on_signal);
-                    return;
-                }
-                server.begin_stop(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-                signals.async_wait(while_draining);
-            };
-        signals.async_wait(on_signal);
+        portunusd::signal_handler signals(server, opts.file, opts.verbosity);
+        signals.start();
         server.run();
         if (const auto left = server.calls_in_flight(); left > 0) {
             // Door calls cannot be interrupted; waiting for them would ignore drain_timeout.

@@ -22,7 +22,6 @@ server::~server()
         // The loops have stopped: calls they still waited for are never completed.
         if (!r.state) continue;
         for (auto& g : r.state->gates) g->abandon_calls();
-        if (r.state->gate) r.state->gate->abandon_calls();
     }
 }
 
@@ -48,23 +47,11 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         for (const auto& m : f.maps) routes.push_back({m.methods, m.prefix, gate_for(m.door)});
         s->router = std::make_shared<const http_router>(std::move(routes), catch_all);
     }
-    if (!s->gates.empty()) s->gate = s->gates.front();
     s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>();
     return s;
 }
 
 namespace {
-
-bool same_http(const forward_config& a, const forward_config& b)
-{
-    if (a.maps.size() != b.maps.size()) return false;
-    for (std::size_t i = 0; i < a.maps.size(); ++i)
-        if (a.maps[i].methods != b.maps[i].methods || a.maps[i].prefix != b.maps[i].prefix ||
-            a.maps[i].door != b.maps[i].door)
-            return false;
-    return a.max_header_bytes == b.max_header_bytes && a.max_headers == b.max_headers && a.max_body == b.max_body &&
-           a.header_timeout == b.header_timeout && a.max_requests == b.max_requests;
-}
 
 // "*" binds the IPv6 wildcard with IPV6_V6ONLY off, which takes IPv4 as well on Linux and
 // illumos; an explicit "::" stays IPv6 only so that "0.0.0.0" can sit beside it.
@@ -169,12 +156,8 @@ void server::reload(config next)
         }
         running_forward r = std::move(it->second);
         forwards_.erase(it);
-        const auto& old = r.state->config;
-        const bool same = old.name == f.name && old.door == f.door && old.max_concurrency == f.max_concurrency &&
-                          old.queue == f.queue && old.read_timeout == f.read_timeout &&
-                          old.idle_timeout == f.idle_timeout && old.call_timeout == f.call_timeout &&
-                          old.max_request == f.max_request && old.once == f.once && same_http(old, f);
-        if (!same) {
+        // Every setting counts, positions in the file do not (see forward_settings).
+        if (r.state->config != f) {
             // New sessions get the new settings; sessions already open finish on the old ones.
             r.state = make_state(f, r.state->stats);
             if (r.tcp) r.tcp->set_forward(r.state);
@@ -230,7 +213,7 @@ std::size_t server::calls_in_flight() const
 {
     std::size_t n = 0;
     for (const auto& [key, r] : forwards_) {
-        n += r.state->gate->in_flight() + r.state->gate->queued();
+        for (const auto& g : r.state->gates) n += g->in_flight() + g->queued();
         if (r.udp) n += r.udp->in_flight();
     }
     return n;

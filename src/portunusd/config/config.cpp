@@ -122,4 +122,16 @@ config_result parse_config_file(const std::string& path)
     return parse_config_string(text, path);
 }
 
+config_result load_config(const std::string& path)
+{
+    config_result result = parse_config_file(path);
+    if (!result.value)
+        return result;
+    if (auto dir_errors = check_door_paths(*result.value); !dir_errors.empty()) {
+        result.errors = std::move(dir_errors);
+        result.value.reset();
+    }
+    return result;
+}
+
 }  // namespace portunusd

@@ -26,22 +26,36 @@ struct listen_address {
     std::uint16_t port = 0;
     bool any = false;
     std::string text;  ///< as written in the file, for messages and default names
+
+    bool operator==(const listen_address&) const = default;
 };
 
-/// One [[forward.map]] of an http forward: requests under `prefix` whose method is one of
-/// `methods` (empty: any method, written "*") go to `door`.
-struct http_map {
+/// What one [[forward.map]] of an http forward says: requests under `prefix` whose method is
+/// one of `methods` (empty: any method, written "*") go to `door`.
+struct http_map_route {
     std::vector<std::string> methods;
     std::string prefix;
     std::string door;
+
+    bool operator==(const http_map_route&) const = default;
+};
+
+/// One [[forward.map]] and where it stands in the file.
+struct http_map : http_map_route {
     int line = 1;  ///< of the [[forward.map]] header
     int column = 1;
     int door_line = 1;
     int door_column = 1;
+
+    // Compares the route only: a map that merely moved in the file (a comment added above it)
+    // routes the same, and reload must not count its forward as changed.
+    using http_map_route::operator==;
 };
 
-/// One [[forward]] table with every default applied.
-struct forward_config {
+/// Every setting of one [[forward]] table with its defaults applied. Reload compares these
+/// with ==, so a key added here is picked up by SIGHUP without further ado; what must not
+/// count as a change (positions in the file) lives in forward_config instead.
+struct forward_settings {
     std::string name;  ///< explicit, or "<protocol>:<listen as written>"
     protocol proto = protocol::tcp;
     listen_address listen;
@@ -60,10 +74,19 @@ struct forward_config {
     std::size_t max_body = 1 << 20;
     std::chrono::milliseconds header_timeout{10'000}; ///< the whole header section must arrive within it
     std::size_t max_requests = 1'000;     ///< requests served on one connection before it is closed
+
+    bool operator==(const forward_settings&) const = default;
+};
+
+/// One [[forward]] table: its settings and where it stands in the file.
+struct forward_config : forward_settings {
     int line = 1;    ///< of the [[forward]] header, for messages at run time
     int column = 1;
     int door_line = 1;  ///< of the door value, for check_door_paths()
     int door_column = 1;
+
+    // Compares the settings only: a forward that merely moved in the file is unchanged.
+    using forward_settings::operator==;
 };
 
 /// The [daemon] table with every default applied.
@@ -123,5 +146,10 @@ config_result parse_config_file(const std::string& path);
 /// write there can replace the door with their own). Touches the file system, so it is kept out
 /// of parsing; errors point at each door value and come sorted like the parser's.
 std::vector<config_error> check_door_paths(const config& cfg);
+
+/// What start-up and every reload read: parse_config_file(), then, if the file is valid,
+/// check_door_paths(). Either a configuration that passed both or the errors of the first
+/// that failed.
+config_result load_config(const std::string& path);
 
 }  // namespace portunusd

@@ -180,7 +180,7 @@ void read_map(const toml::table& table, forward_config& f, std::vector<map_draft
     if (!methods || !prefix || !door)
         return;
     const position door_at = r.where("door");
-    f.maps.push_back({std::move(*methods), std::move(*prefix), std::move(*door), header.line, header.column,
+    f.maps.push_back({{std::move(*methods), std::move(*prefix), std::move(*door)}, header.line, header.column,
                       door_at.line, door_at.column});
 }
 

@@ -52,8 +52,9 @@ private:
 
 struct forward_state {
     forward_config config;
-    std::shared_ptr<door_gate> gate;               ///< tcp and udp: the forward's door
-    std::vector<std::shared_ptr<door_gate>> gates; ///< http: one per distinct door, router targets
+    /// One per distinct door: tcp and udp have exactly one, the forward's door; http has one
+    /// per door its router targets (the catch-all first, if any).
+    std::vector<std::shared_ptr<door_gate>> gates;
     std::shared_ptr<const http_router> router;     ///< http only
     std::shared_ptr<forward_stats> stats;
     log_throttle overflow_log;

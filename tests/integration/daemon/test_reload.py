@@ -209,6 +209,86 @@ class Reload(DaemonTest):
         self.round_trip(self.steady, b"wide", b"A:wide")
         self.assertEqual(self.udp_request(self.steady, b"wide udp"), b"A:wide udp")
 
+    def test_every_forward_key_is_reloaded(self):
+        # Each step changes one key of one forward from the configuration before it; the reload
+        # must report that forward as changed (or, for the keys that identify a forward, as
+        # replaced). Keys a reload does not compare would keep running on the old value.
+        a, b = self.a.door, self.b.door
+        tcp = {"name": "t", "protocol": "tcp", "listen": listen_text("127.0.0.1", self.steady), "door": a,
+               "max_concurrency": 8, "queue": 16, "read_timeout": "5s", "idle_timeout": "6s",
+               "call_timeout": "7s", "max_request": 4096, "once": False}
+        # Without call_timeout of its own: the [daemon] default applies to it.
+        udp = {"name": "u", "protocol": "udp", "listen": listen_text("127.0.0.1", self.steady), "door": a,
+               "max_concurrency": 8, "queue": 16, "max_request": 4096}
+        web = {"name": "h", "protocol": "http", "listen": listen_text("127.0.0.1", self.changed), "door": a,
+               "max_concurrency": 8, "queue": 16, "read_timeout": "5s", "idle_timeout": "6s",
+               "call_timeout": "7s", "max_header_bytes": 8192, "max_headers": 50,
+               "max_body": 100000, "header_timeout": "4s", "max_requests": 100,
+               "map": [{"method": ["GET"], "prefix": "/m", "door": b}]}
+        forwards = [tcp, udp, web]
+        daemon = {}
+        d = self.start_daemon(forwards)
+        self.round_trip(self.steady, b"before", b"A:before")
+
+        # Forwards that only moved in the file (a line added above them) are unchanged.
+        moved = self.reload(d, forwards, {"max_connections": 10000})
+        self.assertEqual(moved.group(0), "reload: 0 forward(s) added, 0 changed, 0 removed")
+
+        changed = "reload: 0 forward(s) added, 1 changed, 0 removed"
+        replaced = "reload: 1 forward(s) added, 0 changed, 1 removed"
+
+        def set_key(f, key, value):
+            f[key] = value
+
+        def set_map(f, key, value):
+            f["map"][0][key] = value
+
+        steps = [
+            (tcp, "name", "t2", set_key, changed), (tcp, "door", b, set_key, changed),
+            (tcp, "max_concurrency", 9, set_key, changed), (tcp, "queue", 17, set_key, changed),
+            (tcp, "read_timeout", "5500ms", set_key, changed), (tcp, "idle_timeout", "6500ms", set_key, changed),
+            (tcp, "call_timeout", "7500ms", set_key, changed), (tcp, "max_request", 4097, set_key, changed),
+            (tcp, "once", True, set_key, changed),
+            (udp, "name", "u2", set_key, changed), (udp, "door", b, set_key, changed),
+            (udp, "max_concurrency", 9, set_key, changed), (udp, "queue", 17, set_key, changed),
+            (udp, "max_request", 4097, set_key, changed),
+            (daemon, "call_timeout", "8s", set_key, changed),
+            (web, "name", "h2", set_key, changed), (web, "door", b, set_key, changed),
+            (web, "max_concurrency", 9, set_key, changed), (web, "queue", 17, set_key, changed),
+            (web, "read_timeout", "5500ms", set_key, changed), (web, "idle_timeout", "6500ms", set_key, changed),
+            (web, "call_timeout", "7500ms", set_key, changed),
+            (web, "max_header_bytes", 8193, set_key, changed), (web, "max_headers", 51, set_key, changed),
+            (web, "max_body", 100001, set_key, changed), (web, "header_timeout", "4500ms", set_key, changed),
+            (web, "max_requests", 101, set_key, changed),
+            (web, "method", ["GET", "POST"], set_map, changed), (web, "prefix", "/n", set_map, changed),
+            (web, "door", a, set_map, changed),
+            (web, "map", [{"method": ["GET", "POST"], "prefix": "/n", "door": a},
+                          {"method": "*", "prefix": "/o", "door": b}], set_key, changed),
+            (tcp, "listen", listen_text("127.0.0.1", self.added), set_key, replaced),
+            (udp, "protocol", "tcp", set_key, replaced),
+        ]
+        ignored = []
+        for f, key, value, apply, expected in steps:
+            apply(f, key, value)
+            m = self.reload(d, forwards, daemon)
+            what = f"{'daemon' if f is daemon else f['protocol'] + ' ' + f['name']}: {key} = {value!r}"
+            if m.group(0) != expected:
+                ignored.append(f"{what}: {m.group(0)}")
+            # Where it is cheap to see, the new value is in effect for new connections.
+            if f is tcp and key == "door":
+                self.round_trip(self.steady, b"door", b"B:door")
+            elif f is udp and key == "door":
+                self.assertEqual(self.udp_request(self.steady, b"door"), b"B:door")
+            elif f is tcp and key == "once":
+                s = self.connect(self.steady)
+                self.exchange(s, b"once", b"B:once")
+                self.wait_closed(s)
+            elif f is tcp and key == "listen":
+                self.round_trip(self.added, b"moved", b"B:moved")
+                self.assert_refused(self.steady)
+        self.assertEqual(ignored, [], "keys a reload did not pick up")
+        self.assertTrue(d.alive())
+
 
 if __name__ == "__main__":
     harness.main()
