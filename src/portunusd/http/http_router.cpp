@@ -35,7 +35,10 @@ std::optional<std::string> routing_path(std::string_view target)
     if (!target.empty() && target.front() == '/') {
         path = http::normalize_target(target);
     } else if (const auto absolute = http::split_absolute_form(target)) {
-        path = http::normalize_target("/" + std::string(absolute->rest));
+        // Built by append, not "/" + string: GCC 12 at -O3 misreads the latter (-Wrestrict).
+        std::string origin(1, '/');
+        origin.append(absolute->rest);
+        path = http::normalize_target(origin);
     }
     if (path) path->resize(std::min(path->find('?'), path->size()));
     return path;
