@@ -235,6 +235,10 @@ void http_session::dispatch(http::request request)
     case route_match::result::found: break;
     }
     if (last) request.keep_alive = false;
+    // Until the door answers: a client that resets the connection meanwhile still leaves its
+    // line (499, as nginx says it), written when the connection closes.
+    ex_.status = 499;
+    ex_.result = "client closed during the call";
 
     // The body goes behind the head as it is: an upload of many megabytes is held once.
     std::string head = http::serialize_head_for_application(request, forwarded_fields(), forwarded_names);

@@ -111,6 +111,19 @@ class KeepAlive(HttpTest):
         self.assertEqual(reader.response().status, 202)
         self.assertTrue(reader.closed())
 
+    def test_client_reset_during_the_call_still_leaves_its_line(self):
+        s, _ = self.open(self.port)
+        s.sendall(request_bytes("GET", "/sleep/500"))
+        self.wait_calls(self.path("app.calls"), 1)
+        # A reset, not a FIN: the daemon's read fails while the door call runs.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        self.daemon.wait_access_log(r'method=GET path="/sleep/500" status=499 in=\d+ out=0 '
+                                    r'result="client closed during the call"')
+        # And the connection's next life is unaffected.
+        code, out, err = self.curl(f"http://127.0.0.1:{self.port}/echo/after")
+        self.assertEqual(code, 0, err)
+
     def test_hop_by_hop_fields_are_dropped(self):
         r, _ = self.get(self.port, "/echo", headers=[
             ("Connection", "keep-alive, X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Keep-Alive", "timeout=5"),
