@@ -15,8 +15,9 @@ bool caller_pool_engine::start(call_job& j)
         auto started = std::chrono::steady_clock::now();
         for (;;) {
             std::uint64_t generation = 0;
-            call_outcome out = call(j, generation);
-            if (self->should_retry(*this, j, out.ec, generation)) continue;
+            bool reached = false;
+            call_outcome out = call(j, generation, reached);
+            if (reached && self->should_retry(*this, j, out.ec, generation)) continue;
             out.duration =
                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
             count_completed();
@@ -30,11 +31,12 @@ bool caller_pool_engine::start(call_job& j)
     return true;
 }
 
-call_outcome caller_pool_engine::call(const call_job& j, std::uint64_t& generation)
+call_outcome caller_pool_engine::call(const call_job& j, std::uint64_t& generation, bool& reached)
 {
     call_outcome out;
     portunus::door_client door = gate_.current_door(out.ec, j.deadline, generation);
     if (out.ec) return out;
+    reached = true;
     const auto left = time_left(j.deadline);
     if (left.count() == 0) {
         out.ec = portunus::make_door_error(ETIMEDOUT);

@@ -19,7 +19,9 @@ public:
     bool start(call_job& j) override;
 
 private:
-    call_outcome call(const call_job& j, std::uint64_t& generation);
+    /// `reached` is set once a door was open: an EBADF before that is a door that failed to
+    /// open, which a retry would only open again.
+    call_outcome call(const call_job& j, std::uint64_t& generation, bool& reached);
 
     door_gate& gate_;
     caller_pool& pool_;

@@ -215,6 +215,29 @@ TEST_CASE("door_gate: a call past its deadline fails with ETIMEDOUT", "[door_gat
     gate->abandon_calls();
 }
 
+TEST_CASE("door_gate: a door that fails to open is not retried", "[door_gate]")
+{
+    temp_path dir;
+    // A socket file nobody listens on any more: what a crashed application leaves behind.
+    const std::string stale = dir.file("stale");
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, stale.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
+
+    portunusd::caller_pool pool;
+    auto gate = std::make_shared<door_gate>(stale, 4, 4, 2000ms, pool);
+    const auto out = call(*gate, nullptr, "anyone?");
+    REQUIRE(out);
+    CHECK(out->ec == std::errc::bad_file_descriptor);
+    // Opening again at once would only find the same stale file.
+    CHECK(gate->stats().caller_pool.retried == 0);
+    CHECK(gate->stats().caller_pool.completed == 1);
+}
+
 TEST_CASE("door_gate: a door that never greets ends by the deadline and holds up no other gate", "[door_gate]")
 {
     temp_path dir;
