@@ -17,12 +17,11 @@ server::server(config cfg)
 
 server::~server()
 {
-    for (auto& [key, r] : forwards_) {
-        stop_forward(r);
-        // The loops have stopped: calls they still waited for are never completed.
-        if (!r.state) continue;
-        for (auto& g : r.state->gates) g->abandon_calls();
-    }
+    for (auto& [key, r] : forwards_) stop_forward(r);
+    // The loops have stopped: calls they still waited for are never completed. A gate that a
+    // reload replaced may still have some, held by a session that outlived its forward.
+    for (const auto& weak : gates_made_)
+        if (auto g = weak.lock()) g->abandon_calls();
 }
 
 std::string server::key_of(const forward_config& f)
@@ -38,6 +37,8 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         for (std::size_t i = 0; i < s->gates.size(); ++i)
             if (s->gates[i]->door_path() == door) return i;
         s->gates.push_back(std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_));
+        std::erase_if(gates_made_, [](const std::weak_ptr<door_gate>& g) { return g.expired(); });
+        gates_made_.push_back(s->gates.back());
         return s->gates.size() - 1;
     };
     std::optional<std::size_t> catch_all;

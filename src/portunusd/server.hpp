@@ -76,6 +76,9 @@ private:
     boost::asio::strand<boost::asio::io_context::executor_type> control_;
     caller_pool callers_;
     std::map<std::string, running_forward> forwards_;
+    /// Every gate made, the current forwards' and those that earlier configurations left to
+    /// their open sessions, so that exit can release the calls all of them still wait for.
+    std::vector<std::weak_ptr<door_gate>> gates_made_;
     boost::asio::steady_timer drain_timer_;
     boost::asio::steady_timer drain_poll_;
     boost::asio::steady_timer rebind_timer_;
