@@ -174,13 +174,17 @@ class SlowReaders(HttpTest):
         s.sendall(request_bytes("GET", f"/big/{size}"))
         # The application builds the whole body before the first byte leaves (slowly under the
         # sanitizers): the steady pace starts with that byte.
+        def receive():
+            """The next bytes, or None once the connection ended or went quiet."""
+            try:
+                return s.recv(32768) or None
+            except (ConnectionResetError, socket.timeout):
+                return None
+
         s.settimeout(20.0)
         data = bytearray()
-        try:
-            first = s.recv(32768)
-        except (ConnectionResetError, socket.timeout):
-            return data, s, True
-        if not first:
+        first = receive()
+        if first is None:
             return data, s, True
         data += first
         s.settimeout(2.0)
@@ -190,11 +194,8 @@ class SlowReaders(HttpTest):
             pause = started + len(data) / self.RATE - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            try:
-                chunk = s.recv(32768)
-            except (ConnectionResetError, socket.timeout):
-                return data, s, True
-            if not chunk:
+            chunk = receive()
+            if chunk is None:
                 return data, s, True
             data += chunk
             head_end = data.find(b"\r\n\r\n")

@@ -60,6 +60,18 @@ portunus::door_server serve(const std::string& path, std::string prefix = {},
     return server;
 }
 
+// A SEQPACKET socket bound at `path` and nothing more: no server behind it.
+int bound_socket(const std::string& path)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    return fd;
+}
+
 // Submits one call and runs the loop (if any) until it ends.
 std::optional<call_outcome> call(door_gate& gate, boost::asio::io_context* loop, std::string request,
                                  std::chrono::milliseconds limit = 3s)
@@ -220,13 +232,7 @@ TEST_CASE("door_gate: a door that fails to open is not retried", "[door_gate]")
     temp_path dir;
     // A socket file nobody listens on any more: what a crashed application leaves behind.
     const std::string stale = dir.file("stale");
-    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, stale.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
-    ::close(fd);
+    ::close(bound_socket(stale));
 
     portunusd::caller_pool pool;
     auto gate = std::make_shared<door_gate>(stale, 4, 4, 2000ms, pool);
@@ -243,12 +249,7 @@ TEST_CASE("door_gate: a door that never greets ends by the deadline and holds up
     temp_path dir;
     // A bare listening socket: connections wait in its backlog and are never greeted.
     const std::string mute_path = dir.file("mute");
-    const int mute = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    REQUIRE(mute >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, mute_path.c_str(), sizeof addr.sun_path - 1);
-    REQUIRE(::bind(mute, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const int mute = bound_socket(mute_path);
     REQUIRE(::listen(mute, 16) == 0);
     auto server = serve(dir.file("door"));
 
