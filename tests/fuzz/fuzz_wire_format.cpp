@@ -4,6 +4,7 @@
 
 #include <portunus/door_error.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 #include <vector>
@@ -27,7 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (h.size != body || body > wire_inline_max))
             std::abort();
         if (in_memfd && h.type != message_type::reply_batch && h.size <= wire_inline_max) std::abort();
-        if (in_memfd && h.size + batch_reply_entry_header <= wire_inline_max) std::abort();
+        // Written without an addition so a size near 2^64 cannot wrap past the check.
+        if (in_memfd && h.size <= wire_inline_max - batch_reply_entry_header) std::abort();
+        if (h.size > static_cast<std::uint64_t>(INT64_MAX)) std::abort();
         if ((h.type == message_type::call_batch || h.type == message_type::reply_batch) && !in_memfd) {
             // A batch body that decodes gives entries that lie inside it and account for all of it.
             std::vector<batch_entry> entries;

@@ -5,6 +5,7 @@
 #include <portunus/door_error.hpp>
 
 #include <cstring>
+#include <limits>
 
 namespace portunus::uds {
 namespace {
@@ -68,6 +69,9 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
     if (get<std::uint32_t>(p + off_reserved) != 0) return malformed;
     if ((out.flags & ~std::uint32_t{flag_payload_in_memfd}) != 0) return malformed;
     if (out.nfds > wire_max_fds || out.nfds != fds_received) return malformed;
+    // No file, and so no memfd, can hold more than off_t's maximum; refusing such sizes here also
+    // keeps every size check below free of wrap-around.
+    if (out.size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return malformed;
 
     const std::size_t body = message.size() - wire_header_size;
     const bool in_memfd = (out.flags & flag_payload_in_memfd) != 0;
@@ -102,7 +106,7 @@ std::error_code decode_header(std::span<const std::byte> message, std::size_t fd
         if (in_memfd) {
             // One large reply: its entry header inline, its bytes in the memfd.
             if (out.type != message_type::reply_batch || body != batch_reply_entry_header ||
-                out.size + batch_reply_entry_header <= wire_inline_max)
+                out.size <= wire_inline_max - batch_reply_entry_header)
                 return malformed;
         } else if (out.size != body || body > wire_inline_max || body == 0) {
             return malformed;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <limits>
 #include <memory>
 #include <cstring>
 #include <string>
@@ -155,6 +156,11 @@ std::vector<bad_case> bad_cases()
          message(header(message_type::reply_batch, max_inline + 1, 0, flag_payload_in_memfd)), 0, EPROTO, 1},
         {"memfd reply batch that would fit inline",
          message(header(message_type::reply_batch, max_inline - 12, 0, flag_payload_in_memfd), 12), 0, EPROTO, 1},
+        {"memfd reply batch larger than any file can be (its size plus the entry header would wrap)",
+         message(header(message_type::reply_batch, std::numeric_limits<std::uint64_t>::max() - 1, 0,
+                        flag_payload_in_memfd), 12), 0, EPROTO, 1},
+        {"memfd call larger than any file can be",
+         message(header(message_type::call, std::uint64_t{1} << 63, 0, flag_payload_in_memfd)), 0, EPROTO, 1},
         {"payload too small even for a batch reply", message(header(message_type::payload, max_inline - 12, 1)), 1,
          EPROTO, 1},
     };
