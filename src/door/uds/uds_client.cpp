@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_client on userland doors: a pool of SOCK_SEQPACKET connections pinned to one door instance.
+#include "door/uds/idle_connections.hpp"
 #include "door/uds/loop_client.hpp"
 #include "door/uds/socket_io.hpp"
 
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -25,11 +25,7 @@ namespace portunus {
 struct door_client::impl {
     std::string path;
     uds::wire_hello identity;
-    std::mutex mutex;
-    std::vector<unique_fd> idle; // guarded by mutex
-
-    // Enough for a daemon's per-route concurrency; connections past it are closed after use.
-    static constexpr std::size_t max_idle = 256;
+    uds::idle_connections idle;
 
     using deadline_t = std::optional<std::chrono::steady_clock::time_point>;
     unique_fd connect(std::error_code& ec, bool first, deadline_t deadline);
@@ -189,21 +185,13 @@ unique_fd door_client::impl::connect(std::error_code& ec, bool first, deadline_t
 
 unique_fd door_client::impl::take(std::error_code& ec, deadline_t deadline)
 {
-    {
-        std::lock_guard lock(mutex);
-        if (!idle.empty()) {
-            unique_fd fd = std::move(idle.back());
-            idle.pop_back();
-            return fd;
-        }
-    }
+    if (unique_fd fd = idle.take()) return fd;
     return connect(ec, false, deadline);
 }
 
 void door_client::impl::give_back(unique_fd fd)
 {
-    std::lock_guard lock(mutex);
-    if (idle.size() < max_idle) idle.push_back(std::move(fd));
+    idle.give_back(std::move(fd));
 }
 
 door_client door_client::open(const std::string& path, std::error_code& ec)
@@ -226,7 +214,7 @@ door_client door_client::open(const std::string& path, std::chrono::milliseconds
     unique_fd first =
         i->connect(ec, true, timeout.count() > 0 ? impl::deadline_t(clock::now() + timeout) : std::nullopt);
     if (ec) return {};
-    i->idle.push_back(std::move(first));
+    i->idle.give_back(std::move(first));
     door_client c;
     c.impl_ = std::move(i);
     return c;
@@ -278,13 +266,8 @@ door_result door_client::call(std::span<const std::string_view> pieces, std::vec
 unique_fd loop_client::take_connection() const
 {
     if (!impl()) return {};
-    unique_fd conn;
-    {
-        std::lock_guard lock(impl()->mutex);
-        if (impl()->idle.empty()) return {};
-        conn = std::move(impl()->idle.back());
-        impl()->idle.pop_back();
-    }
+    unique_fd conn = impl()->idle.take();
+    if (!conn) return {};
     int on = 1;
     if (::ioctl(conn.get(), FIONBIO, &on) != 0) return {};
     return conn;

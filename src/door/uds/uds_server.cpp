@@ -117,7 +117,7 @@ void door_server::impl::run(bool parked)
 // call on another wait. A quiet connection is handed back to epoll after `stick_timeout`.
 bool door_server::impl::serve_connection(connection& c, bool& queued)
 {
-    bool sticking = false; // between calls on c, neither free nor busy
+    bool sticking = false; // bound to c (see pool_accounting), neither free nor busy
     bool keep = true;
     for (;;) {
         uds::received_message m;
@@ -129,14 +129,18 @@ bool door_server::impl::serve_connection(connection& c, bool& queued)
             queued = keep;
             break;
         }
-        {
+        if (!sticking) {
             // Only a real call takes the thread out of the free set, so a client closing its
             // connection cannot make the pool grow.
             std::lock_guard lock(mutex);
-            if (sticking ? pool.sticky_to_busy() : pool.idle_to_busy()) spawn_locked();
-            sticking = false;
+            if (pool.idle_to_busy()) spawn_locked();
         }
         keep = serve_call(c, m);
+        if (sticking) {
+            // Its calls change no count (see pool_accounting), so no mutex between them.
+            if (keep && !revoked_flag.load(std::memory_order_relaxed)) continue;
+            break;
+        }
         {
             std::lock_guard lock(mutex);
             sticking = keep && pool.may_stick();

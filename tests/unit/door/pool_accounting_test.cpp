@@ -115,22 +115,20 @@ TEST_CASE("pool accounting: reaping never takes the last idle thread", "[door][p
 TEST_CASE("pool accounting: a thread sticks to its connection only while another is idle in an uncapped pool",
           "[door][pool_accounting]")
 {
-    SECTION("uncapped, another idle: it sticks, and its next call follows the high-water rule")
+    SECTION("uncapped, another idle: it sticks, and the idle one still follows the high-water rule")
     {
         auto p = pool_of(2);
         REQUIRE_FALSE(p.idle_to_busy());
         REQUIRE(p.may_stick());
         p.busy_to_sticky();
         require_counts(p, {2, 1, 0, 1});
-        CHECK_FALSE(p.sticky_to_busy()); // the idle thread is still there
-        require_counts(p, {2, 1, 1, 0});
-        p.busy_to_sticky();
-        // A call on another connection takes the last idle slot; say its new thread could not start.
+        // A call on another connection takes the last idle slot: it must start another thread.
         CHECK(p.idle_to_busy());
         require_counts(p, {2, 0, 1, 1});
-        // Then the sticky thread's next call, too, must start another.
-        CHECK(p.sticky_to_busy());
-        require_counts(p, {2, 0, 2, 0});
+        // With no idle thread left, the busy one may not stick when its call is done.
+        CHECK_FALSE(p.may_stick());
+        p.busy_to_idle();
+        require_counts(p, {2, 1, 0, 1});
     }
     SECTION("uncapped, no other idle: it goes back to idle")
     {
