@@ -103,6 +103,13 @@ struct daemon_config {
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds call_timeout{30'000};
     bool allow_insecure_door_dir = false;
+    /// The control door `portunus status|reload|stop` calls; empty when "off".
+    std::string control_door = "/var/run/portunusd/control.door";
+    /// False while control_door is the default: then a daemon that cannot create it (not
+    /// root, say) runs without one and says so, where a path the operator chose is an error.
+    bool control_door_explicit = false;
+    /// Where GET /metrics and /health are served; none by default.
+    std::optional<listen_address> metrics_listen;
 };
 
 struct config {

@@ -18,7 +18,7 @@ constexpr std::array top_keys{"daemon"sv, "forward"sv};
 // The timeouts appear in both tables: [daemon] holds the defaults a forward may override.
 constexpr std::array daemon_only_keys{
     "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
-    "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv,
+    "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv, "control_door"sv, "metrics_listen"sv,
 };
 constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
@@ -97,6 +97,24 @@ std::optional<std::string> read_access_log(table_reader& r)
     return value;
 }
 
+std::optional<std::string> read_control_door(table_reader& r)
+{
+    auto value = r.string("control_door");
+    if (!value || *value == "off")
+        return value;
+    // Relative paths would depend on the working directory, which SMF and daemon(3C) change.
+    if (value->empty() || value->front() != '/' || value->find('\0') != std::string::npos) {
+        r.error("control_door", quote(*value) + " is not valid; expected off or an absolute path");
+        return std::nullopt;
+    }
+    if (value->size() > max_door_path) {
+        r.error("control_door", "path is " + std::to_string(value->size()) + " bytes; at most " +
+                                    std::to_string(max_door_path) + " fit in a socket address");
+        return std::nullopt;
+    }
+    return value;
+}
+
 daemon_config read_daemon(const toml::table* table, diagnostics& diag)
 {
     daemon_config d;
@@ -124,6 +142,17 @@ daemon_config read_daemon(const toml::table* table, diagnostics& diag)
         d.drain_timeout = *v;
     if (auto v = r.boolean("allow_insecure_door_dir"))
         d.allow_insecure_door_dir = *v;
+    if (auto v = read_control_door(r)) {
+        d.control_door = *v == "off" ? std::string{} : *v;
+        d.control_door_explicit = true;
+    }
+    if (auto text = r.string("metrics_listen")) {
+        auto parsed = parse_listen_address(*text);
+        if (parsed.value)
+            d.metrics_listen = std::move(*parsed.value);
+        else
+            r.error("metrics_listen", parsed.error);
+    }
     if (auto v = r.duration("read_timeout"))
         d.read_timeout = *v;
     if (auto v = r.duration("idle_timeout"))
@@ -357,6 +386,14 @@ std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_c
                        "forward: expected a table, found " + std::string{describe_type(element)});
     }
     check_across_forwards(drafts, diag);
+    if (d.metrics_listen) {
+        // The metrics listener is one more TCP socket; it must not take a forward's port.
+        for (const forward_draft& f : drafts)
+            if (f.has_protocol && f.has_listen && !binds_udp(f.cfg) &&
+                listen_addresses_overlap(f.cfg.listen, *d.metrics_listen))
+                diag.error(f.listen_at, "listen: address " + quote(f.cfg.listen.text) + " overlaps metrics_listen " +
+                                            quote(d.metrics_listen->text) + " in [daemon]");
+    }
     return drafts;
 }
 
