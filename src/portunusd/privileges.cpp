@@ -12,29 +12,40 @@
 
 namespace portunusd {
 
-std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group)
+std::string resolve_account(const std::optional<std::string>& user, const std::optional<std::string>& group,
+                            account& out)
 {
-    if (!user && !group) return {};
     std::vector<char> buf(16384);
-    uid_t uid = ::getuid();
-    gid_t gid = ::getgid();
-    std::string user_name;
+    out.uid = ::getuid();
+    out.gid = ::getgid();
+    out.name.clear();
     if (user) {
         passwd pw{};
         passwd* found = nullptr;
         const int rc = ::getpwnam_r(user->c_str(), &pw, buf.data(), buf.size(), &found);
         if (found == nullptr) return "unknown user '" + *user + "'" + (rc != 0 ? std::string(": ") + std::strerror(rc) : "");
-        uid = pw.pw_uid;
-        gid = pw.pw_gid;
-        user_name = pw.pw_name;
+        out.uid = pw.pw_uid;
+        out.gid = pw.pw_gid;
+        out.name = pw.pw_name;
     }
     if (group) {
         ::group gr{};
         ::group* found = nullptr;
         const int rc = ::getgrnam_r(group->c_str(), &gr, buf.data(), buf.size(), &found);
         if (found == nullptr) return "unknown group '" + *group + "'" + (rc != 0 ? std::string(": ") + std::strerror(rc) : "");
-        gid = gr.gr_gid;
+        out.gid = gr.gr_gid;
     }
+    return {};
+}
+
+std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group)
+{
+    if (!user && !group) return {};
+    account who;
+    if (auto error = resolve_account(user, group, who); !error.empty()) return error;
+    const uid_t uid = who.uid;
+    const gid_t gid = who.gid;
+    const std::string& user_name = who.name;
     if (::geteuid() != 0) {
         // Without root the only "switch" that can work is to who we already are.
         if (uid == ::geteuid() && gid == ::getegid()) return {};

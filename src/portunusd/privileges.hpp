@@ -5,7 +5,21 @@
 #include <optional>
 #include <string>
 
+#include <sys/types.h>
+
 namespace portunusd {
+
+/// Whom the daemon runs as once privileges are dropped.
+struct account {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string name; ///< empty when no user was named
+};
+
+/// Looks up `user` and `group` as drop_privileges() would (neither: the current ids). Returns
+/// an error message, or empty on success.
+std::string resolve_account(const std::optional<std::string>& user, const std::optional<std::string>& group,
+                            account& out);
 
 /// Switches to `user` (and `group`, or the user's primary group) for good, supplementary groups
 /// included. Nothing to do when neither is set. Returns an error message, or empty on success.

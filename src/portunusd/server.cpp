@@ -2,7 +2,11 @@
 // Binding, reloading and draining the daemon's forwards.
 #include "portunusd/server.hpp"
 
+#include "portunusd/log/logging.hpp"
+
 #include <spdlog/spdlog.h>
+
+#include <unistd.h>
 
 
 namespace portunusd {
@@ -36,7 +40,8 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
     auto gate_for = [&](const std::string& door) {
         for (std::size_t i = 0; i < s->gates.size(); ++i)
             if (s->gates[i]->door_path() == door) return i;
-        s->gates.push_back(std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_));
+        s->gates.push_back(
+            std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_, loops_.size()));
         std::erase_if(gates_made_, [](const std::weak_ptr<door_gate>& g) { return g.expired(); });
         gates_made_.push_back(s->gates.back());
         return s->gates.size() - 1;
@@ -48,7 +53,7 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         for (const auto& m : f.maps) routes.push_back({m.methods, m.prefix, gate_for(m.door)});
         s->router = std::make_shared<const http_router>(std::move(routes), catch_all);
     }
-    s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>();
+    s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>(loops_.size());
     return s;
 }
 
@@ -137,9 +142,38 @@ int server::run()
     return 0;
 }
 
-void server::reload(config next)
+void server::set_config_file(std::string file, int verbosity)
 {
-    if (stopping_) return;
+    config_file_ = std::move(file);
+    verbosity_ = verbosity;
+}
+
+void server::reload_file(std::function<void(reload_report)> done)
+{
+    spdlog::info("reloading {}", config_file_);
+    auto result = load_config(config_file_);
+    if (!result.value) {
+        reload_report refused;
+        for (const auto& e : result.errors) {
+            spdlog::error("{}", e.to_string());
+            refused.errors.push_back(e.to_string());
+        }
+        spdlog::error("reload: configuration has {} error(s); still running the previous one", result.errors.size());
+        if (done) done(std::move(refused));
+        return;
+    }
+    if (const auto error = setup_logging(result.value->daemon, verbosity_); !error.empty())
+        spdlog::error("reload: cannot open log: {}; keeping the old one", error);
+    reload(std::move(*result.value), std::move(done));
+}
+
+void server::reload(config next, std::function<void(reload_report)> done)
+{
+    if (stopping_) {
+        if (done) done({false, {"the daemon is stopping; reload ignored"}, {}, {}, {}, {}});
+        return;
+    }
+    config_loaded_ = std::chrono::system_clock::now();
     const auto& old_d = config_.daemon;
     const auto& new_d = next.daemon;
     if (old_d.threads != new_d.threads || old_d.user != new_d.user || old_d.group != new_d.group)
@@ -147,7 +181,8 @@ void server::reload(config next)
 
     std::map<std::string, running_forward> kept;
     std::vector<forward_config> added;
-    std::size_t changed = 0, removed = 0;
+    reload_report report;
+    report.ok = true;
     for (const auto& f : next.forwards) {
         const auto key = key_of(f);
         auto it = forwards_.find(key);
@@ -163,7 +198,7 @@ void server::reload(config next)
             r.state = make_state(f, r.state->stats);
             if (r.tcp) r.tcp->set_forward(r.state);
             if (r.udp) r.udp->set_forward(r.state);
-            ++changed;
+            report.changed.push_back(f.name);
             spdlog::info("forward {}: updated ({} -> {})", f.name, f.listen.text, f.door);
         }
         kept.emplace(key, std::move(r));
@@ -173,15 +208,19 @@ void server::reload(config next)
     for (auto& [key, r] : forwards_) {
         spdlog::info("forward {}: removed ({})", r.state->config.name, r.state->config.listen.text);
         stop_forward(r);
-        ++removed;
+        report.removed.push_back(r.state->config.name);
     }
     forwards_ = std::move(kept);
     limit_.set_max(new_d.max_connections);
+    if (old_d.control_door != new_d.control_door || old_d.metrics_listen != new_d.metrics_listen)
+        spdlog::warn("reload: control_door and metrics_listen take effect only after a restart");
     config_ = std::move(next);
-    bind_added(std::move(added), removed > 0 ? 40 : 0, {0, changed, removed});
+    const int retries = report.removed.empty() ? 0 : 40;
+    bind_added(std::move(added), retries, std::move(report), std::move(done));
 }
 
-void server::bind_added(std::vector<forward_config> pending, int retries, reload_counts counts)
+void server::bind_added(std::vector<forward_config> pending, int retries, reload_report report,
+                        std::function<void(reload_report)> done)
 {
     std::vector<forward_config> again;
     for (auto& f : pending) {
@@ -191,23 +230,25 @@ void server::bind_added(std::vector<forward_config> pending, int retries, reload
         if (open_forward(f, nullptr, error, r, &ec)) {
             start_forward(r);
             forwards_.emplace(key_of(f), std::move(r));
-            ++counts.added;
+            report.added.push_back(f.name);
         } else if (ec == asio::error::address_in_use && retries > 0) {
             again.push_back(std::move(f)); // a removed listener on that port is still closing
         } else {
             spdlog::error("reload: {}", error);
+            report.bind_errors.push_back(std::move(error));
         }
     }
     if (again.empty() || stopping_) {
-        spdlog::info("reload: {} forward(s) added, {} changed, {} removed", counts.added, counts.changed,
-                     counts.removed);
+        spdlog::info("reload: {} forward(s) added, {} changed, {} removed", report.added.size(),
+                     report.changed.size(), report.removed.size());
+        if (done) done(std::move(report));
         return;
     }
     rebind_timer_.expires_after(std::chrono::milliseconds(50));
-    rebind_timer_.async_wait(
-        [this, again = std::move(again), retries, counts](const boost::system::error_code& ec) mutable {
-            if (!ec) bind_added(std::move(again), retries - 1, counts);
-        });
+    rebind_timer_.async_wait([this, again = std::move(again), retries, report = std::move(report),
+                              done = std::move(done)](const boost::system::error_code& ec) mutable {
+        if (!ec) bind_added(std::move(again), retries - 1, std::move(report), std::move(done));
+    });
 }
 
 std::size_t server::calls_in_flight() const
@@ -220,15 +261,16 @@ std::size_t server::calls_in_flight() const
     return n;
 }
 
-void server::begin_stop(const char* why)
+void server::begin_stop(const char* why, std::optional<std::chrono::milliseconds> drain)
 {
     if (stopping_) return;
     stopping_ = true;
-    spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, config_.daemon.drain_timeout.count());
+    const auto timeout = drain.value_or(config_.daemon.drain_timeout);
+    spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, timeout.count());
     for (auto& [key, r] : forwards_) stop_forward(r);
     limit_.clear_waiters(); // paused listeners are stopped; nothing should resume them
     sessions_.drain_all();
-    drain_timer_.expires_after(config_.daemon.drain_timeout);
+    drain_timer_.expires_after(timeout);
     drain_timer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
         spdlog::warn("drain timeout: {} call(s) and {} connection(s) still open; stopping anyway", calls_in_flight(),
@@ -250,6 +292,45 @@ void server::check_drained()
     drain_poll_.async_wait([this](const boost::system::error_code& ec) {
         if (!ec) check_drained();
     });
+}
+
+} // namespace portunusd
+
+namespace portunusd {
+
+namespace {
+
+double unix_seconds(std::chrono::system_clock::time_point t)
+{
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+} // namespace
+
+daemon_snapshot server::snapshot() const
+{
+    daemon_snapshot s;
+    s.version = PORTUNUSD_VERSION;
+    s.pid = static_cast<long>(::getpid());
+    s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady_).count();
+    s.start_time_unix = unix_seconds(started_);
+    s.config_file = config_file_;
+    s.config_loaded_unix = unix_seconds(config_loaded_);
+    s.draining = stopping_;
+    // Configuration order, which is what an operator reads the file in.
+    for (const auto& f : config_.forwards) {
+        const auto it = forwards_.find(key_of(f));
+        if (it == forwards_.end()) continue; // could not be bound on reload
+        const auto& state = *it->second.state;
+        forward_snapshot fs;
+        fs.name = f.name;
+        fs.protocol = std::string(to_string(f.proto));
+        fs.listen = f.listen.text;
+        for (const auto& g : state.gates) fs.doors.push_back(g->snapshot());
+        fs.counts = state.stats->totals();
+        s.forwards.push_back(std::move(fs));
+    }
+    return s;
 }
 
 } // namespace portunusd

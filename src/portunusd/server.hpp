@@ -4,6 +4,8 @@
 
 #include "portunusd/calls/caller_pool.hpp"
 #include "portunusd/config/config.hpp"
+#include "portunusd/control/control_actions.hpp"
+#include "portunusd/metrics/snapshot.hpp"
 #include "portunusd/session/connection_limit.hpp"
 #include "portunusd/net/event_loops.hpp"
 #include "portunusd/session/tcp_listener.hpp"
@@ -12,8 +14,11 @@
 
 #include <boost/asio.hpp>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,10 +46,20 @@ public:
     /// Stops every event loop now, without draining. Any thread.
     void stop_now() noexcept { loops_.stop(); }
     /// Applies a new, already validated configuration without dropping connections of
-    /// forwards whose listen address stays.
-    void reload(config next);
-    /// Stops accepting, lets calls in flight finish within drain_timeout, then stops the loop.
-    void begin_stop(const char* why);
+    /// forwards whose listen address stays. `done`, if given, gets what changed once every new
+    /// listener is bound (or could not be). On the control strand.
+    void reload(config next, std::function<void(reload_report)> done = {});
+    /// Where the configuration came from, and the -v count its log settings keep on reload.
+    void set_config_file(std::string file, int verbosity);
+    /// Reads the configuration file again and applies it; an invalid one is reported (to the log
+    /// and to `done`) and the running one kept. On the control strand.
+    void reload_file(std::function<void(reload_report)> done = {});
+    /// Stops accepting, lets calls in flight finish within drain_timeout (or `drain`, if given),
+    /// then stops the loop.
+    void begin_stop(const char* why, std::optional<std::chrono::milliseconds> drain = std::nullopt);
+    [[nodiscard]] bool draining() const noexcept { return stopping_; }
+    /// Every forward's state and counters now. On the main loop (the control strand runs there).
+    [[nodiscard]] daemon_snapshot snapshot() const;
 
     [[nodiscard]] boost::asio::io_context& io() noexcept { return loops_.main(); }
     /// The strand that serialises reload, stop and drain; signal handlers must run on it.
@@ -58,10 +73,8 @@ private:
     std::shared_ptr<forward_state> make_state(const forward_config& f, std::shared_ptr<forward_stats> stats);
     bool open_forward(const forward_config& f, std::shared_ptr<forward_stats> stats, std::string& error,
                       running_forward& out, boost::system::error_code* cause = nullptr);
-    struct reload_counts {
-        std::size_t added, changed, removed;
-    };
-    void bind_added(std::vector<forward_config> pending, int retries, reload_counts counts);
+    void bind_added(std::vector<forward_config> pending, int retries, reload_report report,
+                    std::function<void(reload_report)> done);
     void start_forward(running_forward& r);
     void stop_forward(running_forward& r);
     void check_drained();
@@ -83,6 +96,11 @@ private:
     boost::asio::steady_timer drain_poll_;
     boost::asio::steady_timer rebind_timer_;
     bool stopping_ = false;
+    std::string config_file_;
+    int verbosity_ = 0;
+    std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
+    std::chrono::steady_clock::time_point started_steady_ = std::chrono::steady_clock::now();
+    std::chrono::system_clock::time_point config_loaded_ = started_;
 };
 
 } // namespace portunusd

@@ -4,7 +4,6 @@
 
 #include <boost/asio/signal_set.hpp>
 
-#include <string>
 
 namespace portunusd {
 
@@ -18,9 +17,8 @@ class server;
 ///    rotation, say, must not cut the drain short).
 class signal_handler {
 public:
-    /// `config_file` is read again on each SIGHUP; `verbosity` is the command line's -v count,
-    /// which the reloaded log settings keep.
-    signal_handler(server& srv, std::string config_file, int verbosity);
+    /// SIGHUP reloads the file the server was told of (server::set_config_file()).
+    explicit signal_handler(server& srv);
     signal_handler(const signal_handler&) = delete;
     signal_handler& operator=(const signal_handler&) = delete;
 
@@ -30,11 +28,8 @@ public:
 private:
     void wait_running();
     void wait_draining();
-    void reload();
 
     server& server_;
-    std::string config_file_;
-    int verbosity_;
     boost::asio::signal_set signals_;
 };
 

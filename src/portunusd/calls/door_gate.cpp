@@ -4,12 +4,14 @@
 
 #include <boost/asio/post.hpp>
 
+#include <sys/stat.h>
+
 namespace portunusd {
 
 door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
-                     std::chrono::milliseconds call_timeout, caller_pool& pool)
+                     std::chrono::milliseconds call_timeout, caller_pool& pool, std::size_t loops)
     : path_(std::move(door_path)), max_concurrency_(max_concurrency), queue_limit_(queue),
-      call_timeout_(call_timeout), pool_engine_(*this, pool)
+      call_timeout_(call_timeout), counters_(loops), pool_engine_(*this, pool)
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
       ,
       loop_engine_(*this), batch_engine_(*this, loop_engine_)
@@ -30,12 +32,15 @@ bool door_gate::submit(std::string head, std::string body, completion done, boos
                std::chrono::steady_clock::now() + call_timeout_, false};
     std::unique_lock lock(mutex_);
     if (running_ < max_concurrency_) {
-        ++running_;
+        if (++running_ > peak_running_) peak_running_ = running_;
         lock.unlock();
         start(std::move(j));
         return true;
     }
-    if (waiting_.size() >= queue_limit_) return false;
+    if (waiting_.size() >= queue_limit_) {
+        ++refused_queue_full_;
+        return false;
+    }
     waiting_.push_back(std::move(j));
     return true;
 }
@@ -116,6 +121,8 @@ void door_gate::complete(call_job j, call_outcome out)
 std::optional<call_job> door_gate::finish(call_job& j, call_outcome out)
 {
     forget_door_after(out.ec);
+    counters_.add(calls_ended);
+    if (out.ec) counters_.add(calls_failed);
     j.done(std::move(out));
     return next_or_release();
 }
@@ -125,6 +132,7 @@ bool door_gate::should_retry(call_engine& from, call_job& j, const std::error_co
     if (ec != std::errc::bad_file_descriptor || j.retried) return false;
     j.retried = true;
     from.count_retried();
+    counters_.add(calls_reopened);
     // The next open sees the path as it is now; callers that failed on the same handle share it.
     std::lock_guard lock(door_mutex_);
     if (generation_ == generation) {
@@ -146,10 +154,50 @@ void door_gate::hand_to_pool(call_engine& from, call_job j, const std::error_cod
 // scratch (a door that failed to open, or one that went away).
 void door_gate::forget_door_after(const std::error_code& ec)
 {
-    if (!ec || ec == std::errc::timed_out || ec == std::errc::interrupted || ec == std::errc::not_supported) return;
+    if (!ec) {
+        // Only a load on the hot path: the store happens once after a failure.
+        if (last_failure_.load(std::memory_order_relaxed) != 0) last_failure_.store(0, std::memory_order_relaxed);
+        return;
+    }
+    if (ec == std::errc::timed_out || ec == std::errc::interrupted || ec == std::errc::not_supported) return;
+    struct stat st {};
+    const bool there = ::stat(path_.c_str(), &st) == 0;
     std::lock_guard lock(door_mutex_);
     door_ = {};
     ++generation_;
+    failed_dev_ = there ? st.st_dev : 0;
+    failed_ino_ = there ? st.st_ino : 0;
+    last_failure_.store(ec.value() != 0 ? ec.value() : EIO, std::memory_order_relaxed);
+}
+
+door_snapshot door_gate::snapshot() const
+{
+    door_snapshot s;
+    s.path = path_;
+    {
+        std::lock_guard lock(mutex_);
+        s.in_flight = running_;
+        s.queued = waiting_.size();
+        s.peak_in_flight = peak_running_;
+        s.queue_full = refused_queue_full_;
+    }
+    s.calls = counters_.sum(calls_ended);
+    s.errors = counters_.sum(calls_failed);
+    s.reopens = counters_.sum(calls_reopened);
+    struct stat st {};
+    const bool there = ::stat(path_.c_str(), &st) == 0;
+    std::lock_guard lock(door_mutex_);
+    s.server_pid = server_pid_;
+    const bool failed = last_failure_.load(std::memory_order_relaxed) != 0;
+    if (!there)
+        s.state = "missing";
+    else if (failed && st.st_dev == failed_dev_ && st.st_ino == failed_ino_)
+        s.state = "failing";
+    else if (door_.is_open())
+        s.state = "open";
+    else
+        s.state = "unopened";
+    return s;
 }
 
 // Opening waits for the application's greeting, which a stopped or hung application never
@@ -180,6 +228,9 @@ portunus::door_client door_gate::current_door(std::error_code& ec, std::chrono::
     }
     door_ = std::move(opened);
     generation = ++generation_;
+    std::error_code ignored; // the pid is for status only; a door that cannot say has none
+    const auto info = door_.info(ignored);
+    server_pid_ = ignored ? 0 : static_cast<long>(info.target);
     return door_;
 }
 

@@ -10,6 +10,9 @@
 #include "portunusd/calls/loop_connection_engine.hpp"
 #endif
 
+#include "portunusd/metrics/snapshot.hpp"
+#include "portunusd/net/loop_counters.hpp"
+
 #include <portunus/door.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -42,8 +45,9 @@ class door_gate : public std::enable_shared_from_this<door_gate> {
 public:
     using completion = std::function<void(call_outcome)>;
 
+    /// `loops`: the number of event loops that submit calls (each counts on its own lines).
     door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
-              std::chrono::milliseconds call_timeout, caller_pool& pool);
+              std::chrono::milliseconds call_timeout, caller_pool& pool, std::size_t loops = 1);
 
     /// Queues one call, which must end within call_timeout from now (ETIMEDOUT); `done` runs on
     /// a caller-pool thread, or, when `loop` is given and the backend allows it (userland
@@ -67,6 +71,9 @@ public:
     [[nodiscard]] std::size_t in_flight() const;
     [[nodiscard]] std::size_t queued() const;
     [[nodiscard]] gate_stats stats() const noexcept;
+    /// The door's state and counters now (for status and metrics). Looks at the door path, so
+    /// it costs a stat(); any thread.
+    [[nodiscard]] door_snapshot snapshot() const;
     [[nodiscard]] const std::string& door_path() const noexcept { return path_; }
 
 private:
@@ -106,12 +113,23 @@ private:
     mutable std::mutex mutex_;
     std::size_t running_ = 0;
     std::deque<call_job> waiting_;
+    std::size_t peak_running_ = 0;      // guarded by mutex_
+    std::uint64_t refused_queue_full_ = 0; // guarded by mutex_
+
+    enum : std::size_t { calls_ended, calls_failed, calls_reopened, counter_count };
+    loop_counters<counter_count> counters_;
 
     // Never held across a wait: opening a door happens outside it (see current_door()). The
     // loop engines keep their per-loop state under it too, so a call takes one lock.
-    std::mutex door_mutex_;
+    mutable std::mutex door_mutex_;
     portunus::door_client door_;   // guarded by door_mutex_; copies share one connection pool
     std::uint64_t generation_ = 0; // guarded by door_mutex_; bumped whenever door_ changes
+    long server_pid_ = 0;          // guarded by door_mutex_; of the last door opened
+    // What made the door fail last (0: nothing since it last answered), and which file was at
+    // the path then: a new file there means a new instance, which may well answer.
+    std::atomic<int> last_failure_{0};
+    dev_t failed_dev_ = 0; // guarded by door_mutex_
+    ino_t failed_ino_ = 0; // guarded by door_mutex_
 
     caller_pool_engine pool_engine_;
 #if !defined(PORTUNUS_DOOR_ILLUMOS)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // Running, stopping and tearing down the daemon's event loops.
 #include "portunusd/net/event_loops.hpp"
+#include "portunusd/net/loop_counters.hpp"
 
 #include "portunusd/net/edge_poller.hpp"
 
@@ -38,11 +39,32 @@ boost::asio::io_context& event_loops::next() noexcept
     return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
 }
 
+namespace {
+thread_local std::size_t loop_index = static_cast<std::size_t>(-1);
+} // namespace
+
+std::size_t this_loop_index() noexcept
+{
+    return loop_index;
+}
+
+void set_this_loop_index(std::size_t index) noexcept
+{
+    loop_index = index;
+}
+
 void event_loops::run()
 {
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < loops_.size(); ++i) threads.emplace_back([this, i] { loops_[i]->run(); });
+    for (std::size_t i = 1; i < loops_.size(); ++i)
+        threads.emplace_back([this, i] {
+            set_this_loop_index(i);
+            loops_[i]->run();
+        });
+    set_this_loop_index(0);
     loops_.front()->run();
+    // The main thread goes on to destroy what the loops owned, as a thread that runs no loop.
+    set_this_loop_index(static_cast<std::size_t>(-1));
     stop();
     for (auto& t : threads) t.join();
 }

@@ -79,14 +79,13 @@ public:
     connection_slot(std::shared_ptr<forward_stats> stats, connection_limit& limit)
         : stats_(std::move(stats)), limit_(limit)
     {
-        stats_->connections.fetch_add(1, std::memory_order_relaxed);
-        stats_->active.fetch_add(1, std::memory_order_relaxed);
+        stats_->connection_opened();
     }
     connection_slot(const connection_slot&) = delete;
     connection_slot& operator=(const connection_slot&) = delete;
     ~connection_slot()
     {
-        stats_->active.fetch_sub(1, std::memory_order_relaxed);
+        stats_->connection_closed();
         limit_.closed();
     }
 

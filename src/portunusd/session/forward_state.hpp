@@ -5,6 +5,7 @@
 #include "portunusd/config/config.hpp"
 #include "portunusd/calls/door_gate.hpp"
 #include "portunusd/http/http_router.hpp"
+#include "portunusd/session/forward_stats.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -14,17 +15,6 @@
 #include <vector>
 
 namespace portunusd {
-
-/// Counters of one forward, kept across reloads while its listen address stays.
-struct forward_stats {
-    std::atomic<std::uint64_t> connections{0}; ///< tcp connections accepted
-    std::atomic<std::uint64_t> active{0};      ///< tcp connections open now
-    std::atomic<std::uint64_t> requests{0};    ///< door calls made
-    std::atomic<std::uint64_t> door_errors{0}; ///< calls that failed (missing door, crash, timeout)
-    std::atomic<std::uint64_t> rejected{0};    ///< requests refused because the queue was full
-    std::atomic<std::uint64_t> bytes_in{0};
-    std::atomic<std::uint64_t> bytes_out{0};
-};
 
 /// Lets one warning through per interval and counts the rest, so a flood of refused requests
 /// cannot flood the log as well. Thread-safe.

@@ -133,7 +133,7 @@ void http_session::on_read(const boost::system::error_code& ec, std::string_view
         in_start_ = 0;
     }
     in_.append(bytes);
-    forward_->stats->bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
+    forward_->stats->received(bytes.size());
     if (phase_ == phase::answering) return read_ahead();
     process();
 }
@@ -224,7 +224,7 @@ void http_session::dispatch(http::request request)
     ex_.in = request_in_;
     request_in_ = 0;
     ++served_;
-    forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    forward_->stats->request();
     const bool last = !request.keep_alive || draining_ || served_ >= forward_->config.max_requests;
     const auto m = forward_->router->match(request.method, request.target);
     switch (m.outcome) {
@@ -254,7 +254,7 @@ void http_session::dispatch(http::request request)
         });
     }, socket_.executor());
     if (!queued) {
-        forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        forward_->stats->failed(failure_kind::queue_full);
         std::uint64_t suppressed = 0;
         if (forward_->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: door {} queue full, answering 503 ({} more since last warning)",
@@ -295,8 +295,8 @@ void http_session::on_reply(http::request request, std::size_t gate, call_outcom
 {
     if (closed_) return;
     const bool last = !request.keep_alive;
+    forward_->stats->call_ended(outcome);
     if (outcome.ec) {
-        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t suppressed = 0;
         if (forward_->failure_log.allow(suppressed))
             spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
@@ -306,7 +306,7 @@ void http_session::on_reply(http::request request, std::size_t gate, call_outcom
     }
     const auto facts = http::check_response(outcome.reply, request.method);
     if (!facts.valid) {
-        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
+        forward_->stats->failed(failure_kind::other);
         spdlog::warn("forward {}: door {} sent an invalid response: {}", forward_->config.name,
                      forward_->gates[gate]->door_path(), facts.problem);
         return refuse(502, facts.problem, {}, last);
@@ -321,6 +321,8 @@ void http_session::on_reply(http::request request, std::size_t gate, call_outcom
 
 void http_session::refuse(int status, std::string_view result, std::string_view extra_headers, bool close_after)
 {
+    forward_->stats->daemon_response(status);
+    if (status == 413 || status == 414 || status == 431) forward_->stats->failed(failure_kind::too_large);
     ex_.status = status;
     ex_.result = result;
     const auto reason = http::reason_phrase(status);
@@ -382,7 +384,7 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
 {
     if (closed_) return;
     deadline_.clear();
-    forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    forward_->stats->sent(n);
     ex_.out = n;
     end_exchange();
     out_.clear();

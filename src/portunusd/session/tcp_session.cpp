@@ -51,8 +51,8 @@ void tcp_session::on_read(std::string chunk)
     const std::size_t n = chunk.size();
     deadline_.clear();
     bytes_in_ += n;
-    forward_->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
-    forward_->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    forward_->stats->received(n);
+    forward_->stats->request();
     calling_ = true;
     ++calls_;
     auto self = self_as<tcp_session>();
@@ -62,7 +62,7 @@ void tcp_session::on_read(std::string chunk)
     }, socket_.executor());
     if (!queued) {
         calling_ = false;
-        forward_->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        forward_->stats->failed(failure_kind::queue_full);
         std::uint64_t suppressed = 0;
         if (forward_->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
@@ -77,8 +77,8 @@ void tcp_session::on_reply(call_outcome outcome)
 {
     calling_ = false;
     if (closed_) return;
+    forward_->stats->call_ended(outcome);
     if (outcome.ec) {
-        forward_->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t suppressed = 0;
         if (forward_->failure_log.allow(suppressed))
             spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
@@ -119,7 +119,7 @@ void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
     if (closed_) return;
     deadline_.clear();
     bytes_out_ += n;
-    forward_->stats->bytes_out.fetch_add(n, std::memory_order_relaxed);
+    forward_->stats->sent(n);
     reply_.clear();
     written_ = 0;
     write_stalled_ = false;

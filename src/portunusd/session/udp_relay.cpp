@@ -70,13 +70,13 @@ void udp_relay::on_receive(const boost::system::error_code& ec, std::size_t n)
         return do_receive();
     }
     auto fwd = forward();
-    fwd->stats->bytes_in.fetch_add(n, std::memory_order_relaxed);
+    fwd->stats->received(n);
     if (n > fwd->config.max_request) {
-        fwd->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        fwd->stats->failed(failure_kind::too_large);
         spdlog::debug("forward {}: dropped a datagram over max_request from {}", fwd->config.name, endpoint_text(sender_));
         return do_receive();
     }
-    fwd->stats->requests.fetch_add(1, std::memory_order_relaxed);
+    fwd->stats->request();
     in_flight_.fetch_add(1);
     const auto to = sender_;
     auto self = shared_from_this();
@@ -87,7 +87,7 @@ void udp_relay::on_receive(const boost::system::error_code& ec, std::size_t n)
     }, strand_);
     if (!queued) {
         in_flight_.fetch_sub(1);
-        fwd->stats->rejected.fetch_add(1, std::memory_order_relaxed);
+        fwd->stats->failed(failure_kind::queue_full);
         std::uint64_t suppressed = 0;
         if (fwd->overflow_log.allow(suppressed))
             spdlog::warn("forward {}: queue full, dropping datagrams ({} more since last warning)", fwd->config.name,
@@ -102,8 +102,8 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
     in_flight_.fetch_sub(1);
     std::string result = "ok";
     std::size_t sent = 0;
+    fwd->stats->call_ended(outcome);
     if (outcome.ec) {
-        fwd->stats->door_errors.fetch_add(1, std::memory_order_relaxed);
         result = "door error: " + outcome.ec.message();
         std::uint64_t suppressed = 0;
         if (fwd->failure_log.allow(suppressed))
@@ -114,7 +114,7 @@ void udp_relay::on_reply(const std::shared_ptr<forward_state>& fwd, const asio::
         boost::system::error_code ec;
         sent = socket_.send_to(asio::buffer(outcome.reply), to, 0, ec);
         if (ec) result = "send error: " + ec.message();
-        fwd->stats->bytes_out.fetch_add(sent, std::memory_order_relaxed);
+        fwd->stats->sent(sent);
     }
     if (stopped_ && in_flight_.load() == 0) {
         boost::system::error_code ignored;

@@ -327,6 +327,9 @@ class DaemonTest(unittest.TestCase):
             "access_log": self.path("access.log"),
             "threads": 2,
             "drain_timeout": "5s",
+            # Each test's daemon gets a control door of its own: the default path is shared by
+            # every daemon on the machine, and tests run side by side.
+            "control_door": self.path("control.door"),
         }
 
     def write_config(self, text, name="portunusd.toml"):
@@ -521,9 +524,10 @@ def main():
     parser.add_argument("--echo", required=True)
     parser.add_argument("--test-app", required=True)
     parser.add_argument("--hello-web")
+    parser.add_argument("--portunus")
     args, rest = parser.parse_known_args()
     PROGRAMS.update(portunusd=args.portunusd, echo=args.echo, test_app=args.test_app,
-                    hello_web=args.hello_web)
+                    hello_web=args.hello_web, portunus=args.portunus)
     # A test may open a thousand connections; the daemon inherits the raised limit too.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > 65536:

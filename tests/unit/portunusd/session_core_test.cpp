@@ -170,7 +170,7 @@ TEST_CASE("session_core: closing gives the connection slot back once the session
     {
         auto s = f.open();
         CHECK(f.limit.open() == 1);
-        CHECK(f.forward->stats->active == 1);
+        CHECK(f.forward->stats->totals().connections_open == 1);
         s->arm(10s, "idle");
         s->end("done");
         // The client sees the end of the stream at once.
@@ -179,7 +179,7 @@ TEST_CASE("session_core: closing gives the connection slot back once the session
     }
     // The cancelled timer's handler held the last reference; it runs on the loop.
     REQUIRE(run_until(f.loop, [&] { return f.limit.open() == 0; }));
-    CHECK(f.forward->stats->active == 0);
+    CHECK(f.forward->stats->totals().connections_open == 0);
     CHECK(f.registry.size() == 0);
 }
 
