@@ -57,7 +57,7 @@ std::string check_not_served(const std::string& path)
     const auto existing = portunus::door_client::open(path, probe_timeout, ec);
     if (ec) return {};
     const auto info = existing.info(ec);
-    if (ec || info.target <= 0 || info.target == ::getpid()) return {};
+    if (ec || info.target <= 0) return {};
     return "process " + std::to_string(info.target) + " serves a door there (another portunusd?)";
 }
 

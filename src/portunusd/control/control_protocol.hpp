@@ -83,7 +83,8 @@ std::string format_control_reply(const control_reply& r);
 struct control_reply_parse {
     std::optional<control_reply> value;
     /// Set when the reply is a control reply of another version: "portunus-control/N" as sent
-    /// (escaped, cut short), with `summary` holding the rest of its first line if any.
+    /// (escaped, cut short), with `summary` holding the rest of its first line (its status and
+    /// summary, whose grammar that version decides).
     std::string foreign_version;
     std::string summary;
     /// When neither: why the bytes are not a control reply.

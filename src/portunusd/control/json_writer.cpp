@@ -166,8 +166,12 @@ void json_writer::value(double d)
     // from floats (Python's json, jq's @text) then see an integer.
     if (std::trunc(d) == d && std::fabs(d) < 9007199254740992.0) return signed_value(static_cast<std::int64_t>(d));
     before_value();
-    char buffer[64];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, d);
+    char buffer[400];
+    // Plain decimals where they stay short (0.0001, not 1e-04), as JavaScript writes numbers;
+    // either way the shortest digits that read back as `d`.
+    const double magnitude = std::fabs(d);
+    const auto format = magnitude >= 1e-6 && magnitude < 1e21 ? std::chars_format::fixed : std::chars_format::scientific;
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, d, format);
     out_.append(buffer, result.ptr);
 }
 
