@@ -331,8 +331,11 @@ class MetricsTest(DaemonTest):
         self.assertEqual(self.request("/metrics/")[0], 404)
         status, headers, _ = self.request("/metrics", method="POST")
         self.assertEqual((status, headers.get("allow")), (405, "GET, HEAD"))
-        # HTTP/1.0 without Host, as HAProxy's and relayd's plain checks send it.
+        # HTTP/1.0 without Host, as HAProxy's option httpchk (GET) and relayd's check http (HEAD)
+        # send it.
         self.assertEqual(self.request("", raw=b"GET /health HTTP/1.0\r\n\r\n")[::2], (200, b"ok\n"))
+        status, headers, body = self.request("", raw=b"HEAD /health/x HTTP/1.0\r\n\r\n")
+        self.assertEqual((status, headers.get("content-length"), body), (200, "3", b""))
         self.assertEqual(self.request("/health/x?verbose=1")[0], 200)
 
     def test_hostile_clients(self):
