@@ -60,11 +60,14 @@ control_request_parse parse_drain(std::string_view word)
     return {control_request{control_command::stop, std::chrono::milliseconds{ms}}, {}};
 }
 
+// Escaped first and then cut at exactly `limit` bytes, so that showing a shown text again
+// leaves it as it is (a reply read and written again stays the same).
 std::string shown(std::string_view text, std::size_t limit)
 {
-    std::string out = escape_control_bytes(text.substr(0, limit));
-    if (text.size() > limit) out += "...";
-    return out;
+    std::string out = escape_control_bytes(text);
+    if (out.size() <= limit) return out;
+    out.resize(limit);
+    return out + "...";
 }
 
 } // namespace
