@@ -127,8 +127,12 @@ void metrics_connection::on_write(const boost::system::error_code& ec)
     response_ = {};
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    arm(linger_timeout);
-    do_linger();
+    try {
+        arm(linger_timeout);
+        do_linger();
+    } catch (const std::exception&) {
+        close("failed");
+    }
 }
 
 void metrics_connection::do_linger()
@@ -137,7 +141,11 @@ void metrics_connection::do_linger()
                                                                             std::size_t) {
         if (self->phase_ != phase::lingering) return;
         if (ec) return self->close("done");
-        self->do_linger();
+        try {
+            self->do_linger();
+        } catch (const std::exception&) {
+            self->close("failed");
+        }
     });
 }
 

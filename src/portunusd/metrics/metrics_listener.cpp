@@ -84,8 +84,8 @@ private:
     void on_readable(const boost::system::error_code& ec)
     {
         if (stopped_ || ec == asio::error::operation_aborted) return;
-        if (ec) return pause(ec.message());
         try {
+            if (ec) return pause(ec.message());
             // A burst is taken in one wake-up, bounded so that the loop's other work is not held up.
             for (int burst = 0; burst < 64; ++burst) {
                 const int fd = ::accept4(socket_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -97,10 +97,15 @@ private:
                 }
                 admit(fd);
             }
+            do_accept();
         } catch (const std::exception& e) {
-            spdlog::error("metrics_listen {}: {}", endpoint_text(), e.what());
+            // Memory ran out: a socket accepted on the way was closed by its owner's unwinding.
+            try {
+                pause(e.what());
+            } catch (const std::exception&) {
+                stopped_ = true;
+            }
         }
-        do_accept();
     }
 
     void admit(int fd)
