@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 // portunusd: parse the command line and the config, bind, drop privileges, serve until told to stop.
 #include "portunusd/config/config.hpp"
+#include "portunusd/control/control_door.hpp"
+#include "portunusd/control_bridge.hpp"
 #include "portunusd/log/logging.hpp"
+#include "portunusd/metrics/metrics_listener.hpp"
 #include "portunusd/privileges.hpp"
 #include "portunusd/server.hpp"
 #include "portunusd/signals.hpp"
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -82,6 +86,35 @@ std::optional<portunusd::config> load(const std::string& file)
     return std::move(result.value);
 }
 
+// The control door is made before privileges are dropped, and handed to the account the daemon
+// becomes. The default path is a convenience: a daemon that cannot create it (not root, say)
+// runs without one and says how to get one; a path the operator chose must work.
+bool open_control_door(const portunusd::daemon_config& d, portunusd::control_bridge& bridge,
+                       std::unique_ptr<portunusd::control_door>& out)
+{
+    if (d.control_door.empty()) return true;
+    portunusd::account who;
+    if (const auto error = portunusd::resolve_account(d.user, d.group, who); !error.empty()) {
+        spdlog::critical("control door: {}", error);
+        return false;
+    }
+    std::optional<uid_t> owner;
+    std::optional<gid_t> group;
+    if (d.user || d.group) {
+        owner = who.uid;
+        group = who.gid;
+    }
+    std::string error;
+    out = portunusd::control_door::open(d.control_door, bridge.actions(), owner, group, error);
+    if (out) return true;
+    if (d.control_door_explicit) {
+        spdlog::critical("{}", error);
+        return false;
+    }
+    spdlog::warn("{}; running without a control door (set control_door in [daemon], or \"off\")", error);
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -108,15 +141,34 @@ int main(int argc, char** argv)
             for (const auto& e : errors) spdlog::critical("{}", e);
             return exit_fatal;
         }
+        server.set_config_file(opts.file, opts.verbosity);
         const auto& d = server.current().daemon;
+        // Declared after the server, so they go first: both call into it.
+        std::unique_ptr<portunusd::metrics_listener> metrics;
+        if (d.metrics_listen) {
+            metrics = std::make_unique<portunusd::metrics_listener>(server.io(), *d.metrics_listen,
+                                                                     [&server] { return server.snapshot(); });
+            if (const auto error = metrics->start(); !error.empty()) {
+                spdlog::critical("{}", error);
+                return exit_fatal;
+            }
+        }
+        portunusd::control_bridge bridge(server);
+        std::unique_ptr<portunusd::control_door> control;
+        if (!open_control_door(d, bridge, control)) return exit_fatal;
         if (const auto error = portunusd::drop_privileges(d.user, d.group); !error.empty()) {
             spdlog::critical("cannot drop privileges: {}", error);
             return exit_fatal;
         }
 
-        portunusd::signal_handler signals(server, opts.file, opts.verbosity);
+        portunusd::signal_handler signals(server);
         signals.start();
         server.run();
+        // Nothing posted to the loops runs any more: control requests still waiting end now,
+        // and the control door goes before the process does, so no caller waits on it.
+        bridge.close();
+        control.reset();
+        if (metrics) metrics->stop();
         if (const auto left = server.calls_in_flight(); left > 0) {
             // Door calls cannot be interrupted; waiting for them would ignore drain_timeout.
             spdlog::warn("abandoning {} door call(s) still in flight", left);

@@ -2,12 +2,14 @@
 // call_engine: what a door_gate hands an admitted call to, and the counters each engine keeps.
 #pragma once
 
+#include "portunusd/net/loop_counters.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -55,30 +57,29 @@ struct engine_counts {
 /// the caller pool, so that admission sees every call end exactly once.
 class call_engine {
 public:
-    call_engine() = default;
+    call_engine() : counts_(std::make_unique<loop_counters<4>>(1)) {}
     call_engine(const call_engine&) = delete;
     call_engine& operator=(const call_engine&) = delete;
     virtual ~call_engine() = default;
 
     virtual bool start(call_job& j) = 0;
 
+    /// Gives each of `loops` event loops counters of its own; before the first call only.
+    void count_per_loop(std::size_t loops) { counts_ = std::make_unique<loop_counters<4>>(loops); }
+
     [[nodiscard]] engine_counts stats() const noexcept
     {
-        return {started_.load(std::memory_order_relaxed), completed_.load(std::memory_order_relaxed),
-                retried_.load(std::memory_order_relaxed), handed_to_pool_.load(std::memory_order_relaxed)};
+        return {counts_->sum(n_started), counts_->sum(n_completed), counts_->sum(n_retried), counts_->sum(n_handed_to_pool)};
     }
 
-    // Relaxed: counters order nothing; a loop adds to them without a fence.
-    void count_started() noexcept { started_.fetch_add(1, std::memory_order_relaxed); }
-    void count_completed() noexcept { completed_.fetch_add(1, std::memory_order_relaxed); }
-    void count_retried() noexcept { retried_.fetch_add(1, std::memory_order_relaxed); }
-    void count_handed_to_pool() noexcept { handed_to_pool_.fetch_add(1, std::memory_order_relaxed); }
+    void count_started() noexcept { counts_->add(n_started); }
+    void count_completed() noexcept { counts_->add(n_completed); }
+    void count_retried() noexcept { counts_->add(n_retried); }
+    void count_handed_to_pool() noexcept { counts_->add(n_handed_to_pool); }
 
 private:
-    std::atomic<std::uint64_t> started_{0};
-    std::atomic<std::uint64_t> completed_{0};
-    std::atomic<std::uint64_t> retried_{0};
-    std::atomic<std::uint64_t> handed_to_pool_{0};
+    enum : std::size_t { n_started, n_completed, n_retried, n_handed_to_pool };
+    std::unique_ptr<loop_counters<4>> counts_;
 };
 
 } // namespace portunusd

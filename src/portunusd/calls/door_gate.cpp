@@ -17,6 +17,11 @@ door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_
       loop_engine_(*this), batch_engine_(*this, loop_engine_)
 #endif
 {
+    pool_engine_.count_per_loop(loops);
+#if !defined(PORTUNUS_DOOR_ILLUMOS)
+    loop_engine_.count_per_loop(loops);
+    batch_engine_.count_per_loop(loops);
+#endif
 }
 
 door_gate::~door_gate() = default;
@@ -165,9 +170,14 @@ void door_gate::forget_door_after(const std::error_code& ec)
     std::lock_guard lock(door_mutex_);
     door_ = {};
     ++generation_;
-    failed_dev_ = there ? st.st_dev : 0;
-    failed_ino_ = there ? st.st_ino : 0;
+    failed_file_ = there ? id_of(st) : file_id{};
     last_failure_.store(ec.value() != 0 ? ec.value() : EIO, std::memory_order_relaxed);
+}
+
+door_gate::file_id door_gate::id_of(const struct stat& st) noexcept
+{
+    return {st.st_dev, st.st_ino,
+            static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(st.st_ctim.tv_nsec)};
 }
 
 door_snapshot door_gate::snapshot() const
@@ -191,7 +201,7 @@ door_snapshot door_gate::snapshot() const
     const bool failed = last_failure_.load(std::memory_order_relaxed) != 0;
     if (!there)
         s.state = "missing";
-    else if (failed && st.st_dev == failed_dev_ && st.st_ino == failed_ino_)
+    else if (failed && id_of(st) == failed_file_)
         s.state = "failing";
     else if (door_.is_open())
         s.state = "open";

@@ -17,6 +17,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -128,8 +130,16 @@ private:
     // What made the door fail last (0: nothing since it last answered), and which file was at
     // the path then: a new file there means a new instance, which may well answer.
     std::atomic<int> last_failure_{0};
-    dev_t failed_dev_ = 0; // guarded by door_mutex_
-    ino_t failed_ino_ = 0; // guarded by door_mutex_
+    // The file's identity: device, inode and change time, since a new file may get the inode
+    // number of one just removed.
+    struct file_id {
+        dev_t dev = 0;
+        ino_t ino = 0;
+        std::int64_t ctime_ns = 0;
+        bool operator==(const file_id&) const = default;
+    };
+    static file_id id_of(const struct stat& st) noexcept;
+    file_id failed_file_; // guarded by door_mutex_
 
     caller_pool_engine pool_engine_;
 #if !defined(PORTUNUS_DOOR_ILLUMOS)

@@ -274,3 +274,72 @@ TEST_CASE("door_gate: a door that never greets ends by the deadline and holds up
     CHECK(std::chrono::steady_clock::now() - start < 1500ms);
     ::close(mute);
 }
+
+TEST_CASE("door_gate: its snapshot counts calls, peak and refusals, and tells the door's state", "[door_gate]")
+{
+    temp_path dir;
+    const auto path = dir.file("door");
+    portunusd::caller_pool pool;
+    auto gate = std::make_shared<door_gate>(path, 1, 1, 2000ms, pool);
+
+    auto s = gate->snapshot();
+    CHECK(s.path == path);
+    CHECK(s.state == "missing");
+    CHECK(s.calls == 0);
+
+    // No door yet: the call fails, and the path is still missing.
+    auto out = call(*gate, nullptr, "a");
+    REQUIRE(out);
+    CHECK(out->ec);
+    s = gate->snapshot();
+    CHECK(s.state == "missing");
+    CHECK(s.calls == 1);
+    CHECK(s.errors == 1);
+
+    {
+        std::atomic<bool> hold{true};
+        auto server = serve(path, "x:", 0ms, &hold);
+        CHECK(gate->snapshot().state == "unopened");
+        std::atomic<int> done{0};
+        REQUIRE(gate->submit("b", [&done](const call_outcome&) { ++done; }));
+        REQUIRE(gate->submit("c", [&done](const call_outcome&) { ++done; }));
+        CHECK_FALSE(gate->submit("d", [&done](const call_outcome&) { ++done; }));
+        s = gate->snapshot();
+        CHECK(s.in_flight == 1);
+        CHECK(s.queued == 1);
+        CHECK(s.queue_full == 1);
+        hold = false;
+        const auto deadline = std::chrono::steady_clock::now() + 3s;
+        while (done.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+        REQUIRE(done.load() == 2);
+        s = gate->snapshot();
+        CHECK(s.state == "open");
+        CHECK(s.server_pid == ::getpid());
+        CHECK(s.calls == 3);
+        CHECK(s.errors == 1);
+        CHECK(s.peak_in_flight == 1);
+        CHECK(s.in_flight == 0);
+        CHECK(s.queued == 0);
+    }
+    // The server revoked its door on the way out: nothing is at the path any more.
+    CHECK(gate->snapshot().state == "missing");
+
+    // A socket file that nobody serves: the call fails and the door counts as failing until
+    // another file takes the path.
+    const int fd = bound_socket(path);
+    out = call(*gate, nullptr, "e");
+    REQUIRE(out);
+    CHECK(out->ec);
+    CHECK(gate->snapshot().state == "failing");
+    // The new door is renamed over the old file while that is still open, so it cannot get its
+    // inode number.
+    auto again = serve(path, "y:");
+    ::close(fd);
+    CHECK(gate->snapshot().state == "unopened");
+    out = call(*gate, nullptr, "f");
+    REQUIRE(out);
+    CHECK(out->reply == "y:f");
+    s = gate->snapshot();
+    CHECK(s.state == "open");
+    CHECK(s.errors == 2);
+}
