@@ -33,14 +33,17 @@ void append_number(std::string& out, double v)
     }
 }
 
-/// HELP text escapes only backslash and newline.
-void append_help(std::string& out, std::string_view text)
+/// Backslash and newline escaped, as HELP text wants them; a label value (`quote`) escapes the
+/// double quote as well.
+void append_escaped(std::string& out, std::string_view text, bool quote)
 {
     for (const char c : text) {
         if (c == '\\')
             out += "\\\\";
         else if (c == '\n')
             out += "\\n";
+        else if (quote && c == '"')
+            out += "\\\"";
         else
             out += c;
     }
@@ -57,7 +60,7 @@ public:
         out_ += "# HELP ";
         out_ += name;
         out_ += ' ';
-        append_help(out_, help);
+        append_escaped(out_, help, false);
         out_ += "\n# TYPE ";
         out_ += name;
         out_ += ' ';
@@ -322,16 +325,7 @@ void render_process(page& p, const daemon_snapshot& s, const process_stats& ps)
 
 void append_label_value(std::string& out, std::string_view value)
 {
-    for (const char c : value) {
-        if (c == '\\')
-            out += "\\\\";
-        else if (c == '"')
-            out += "\\\"";
-        else if (c == '\n')
-            out += "\\n";
-        else
-            out += c;
-    }
+    append_escaped(out, value, true);
 }
 
 std::string render_prometheus(const daemon_snapshot& snapshot, const process_stats& process)

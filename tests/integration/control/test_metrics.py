@@ -144,14 +144,13 @@ class MetricsTest(DaemonTest):
         def tcp_load(stop):
             for i in range(n):
                 payload = b"ping %d" % i
-                with socket.create_connection(("127.0.0.1", tport), timeout=5) as s:
-                    s.sendall(payload)
-                    got = b""
-                    while len(got) < len(payload):
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            break
-                        got += chunk
+                try:
+                    with socket.create_connection(("127.0.0.1", tport), timeout=5) as s:
+                        s.sendall(payload)
+                        got = self.recv_exact(s, len(payload), timeout=5)
+                except (AssertionError, OSError) as e:
+                    errors.append(f"tcp request {i}: {e}")
+                    return
                 if got != payload:
                     errors.append(f"tcp request {i}: {got!r}")
                     return
