@@ -94,10 +94,8 @@ bool open_control_door(const portunusd::daemon_config& d, portunusd::control_bri
 {
     if (d.control_door.empty()) return true;
     portunusd::account who;
-    if (const auto error = portunusd::resolve_account(d.user, d.group, who); !error.empty()) {
-        spdlog::critical("control door: {}", error);
-        return false;
-    }
+    // An account that cannot be resolved is reported by drop_privileges(), which comes next.
+    if (!portunusd::resolve_account(d.user, d.group, who).empty()) return true;
     std::optional<uid_t> owner;
     std::optional<gid_t> group;
     if (d.user || d.group) {

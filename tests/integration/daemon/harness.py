@@ -349,6 +349,11 @@ class DaemonTest(unittest.TestCase):
         """
         settings = self.daemon_defaults()
         settings.update(daemon or {})
+        daemons = sum(1 for p in self._processes if isinstance(p, Daemon))
+        if daemons and settings.get("control_door") == self.path("control.door"):
+            # A second daemon in one test gets a control door of its own: the daemon does not
+            # take over a door another live daemon serves.
+            settings["control_door"] = self.path(f"control-{daemons + 1}.door")
         config = self.write_config(toml_config(settings, forwards), f"{name}.toml")
         access = settings.get("access_log")
         d = Daemon([program("portunusd"), "-f", config, *args], self.path(f"{name}.log"), config,
