@@ -98,19 +98,22 @@ control_request_parse parse_control_request(std::string_view bytes)
     if (bytes.size() > control_max_request)
         return request_error("request of " + std::to_string(bytes.size()) + " bytes; at most " +
                              std::to_string(control_max_request) + " are read");
+    // The version first: a client of another protocol or version learns that, whatever else
+    // is wrong with its bytes.
     const auto end = bytes.find('\n');
-    if (end == std::string_view::npos) return request_error("request does not end with a line feed");
-    if (end + 1 != bytes.size()) return request_error("request has bytes after its line");
-
-    const auto words = split_words(bytes.substr(0, end));
-    if (std::any_of(words.begin(), words.end(), [](std::string_view w) { return w.empty(); }))
-        return request_error("request words must be separated by exactly one space");
-    const std::string_view version = words[0];
+    const std::string_view line = bytes.substr(0, end);
+    const std::string_view version = line.substr(0, line.find(' '));
     if (version.substr(0, version_prefix.size()) != version_prefix)
         return request_error("not a control request: it must start with " + std::string{control_protocol_token});
     if (version != control_protocol_token)
         return request_error("unsupported protocol version " + quote(version.substr(version_prefix.size())) +
                              "; this daemon speaks " + std::string{control_protocol_token});
+    if (end == std::string_view::npos) return request_error("request does not end with a line feed");
+    if (end + 1 != bytes.size()) return request_error("request has bytes after its line");
+
+    const auto words = split_words(line);
+    if (std::any_of(words.begin(), words.end(), [](std::string_view w) { return w.empty(); }))
+        return request_error("request words must be separated by exactly one space");
     if (words.size() < 2) return request_error("no command; expected status, status-json, reload or stop");
 
     const auto command = command_named(words[1]);
