@@ -89,6 +89,40 @@ struct forward_config : forward_settings {
     using forward_settings::operator==;
 };
 
+/// How an [[app]] is started.
+enum class app_start { always, on_demand };
+
+/// Every setting of one [[app]] table with its defaults applied: an application the daemon
+/// starts, keeps alive and stops. Compared with == on reload, like forward_settings.
+struct app_settings {
+    std::string name;                  ///< required, unique among apps
+    std::string door;                  ///< absolute path; forwards and routes that name it are served by this app
+    std::vector<std::string> command;  ///< argv; command[0] an absolute path to an executable file
+    std::optional<std::string> user;   ///< default: the daemon's own account after the privilege drop
+    std::optional<std::string> group;  ///< default: the user's primary group
+    std::string working_directory = "/";
+    std::vector<std::pair<std::string, std::string>> environment; ///< in file order; the only variables it gets
+    app_start start = app_start::always;
+    std::chrono::milliseconds start_timeout{10'000}; ///< from start to its door answering
+    std::chrono::milliseconds idle_stop{0};          ///< 0: never; else stop after this long without a call
+    unsigned instances = 1;                          ///< processes, each with its own door (door.1, door.2...)
+    std::chrono::milliseconds restart_delay{100};     ///< first delay after a crash, doubled per crash in a row
+    std::chrono::milliseconds restart_max_delay{30'000};
+    std::uint64_t max_calls = 0;                     ///< 0: no limit; else recycle an instance after this many calls
+    std::uint64_t max_memory = 0;                    ///< bytes; 0: no limit; else recycle above this resident size
+    bool upgrade_on_change = false;                  ///< replace instances when command[0] changes on disk
+    std::chrono::milliseconds stop_timeout{10'000};   ///< SIGTERM, then SIGKILL after this long
+
+    bool operator==(const app_settings&) const = default;
+};
+
+/// One [[app]] table: its settings and where it stands in the file.
+struct app_config : app_settings {
+    int line = 1;
+    int column = 1;
+    using app_settings::operator==;
+};
+
 /// The [daemon] table with every default applied.
 struct daemon_config {
     std::optional<std::string> user;
@@ -116,6 +150,7 @@ struct config {
     std::string source;  ///< the file name given to the parser
     daemon_config daemon;
     std::vector<forward_config> forwards;  ///< at least one, in file order
+    std::vector<app_config> apps;          ///< in file order; may be empty
 };
 
 /// One problem found in a configuration. Lines and columns start at 1.
