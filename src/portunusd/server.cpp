@@ -15,7 +15,8 @@ namespace asio = boost::asio;
 
 server::server(config cfg)
     : config_(std::move(cfg)), limit_(config_.daemon.max_connections), loops_(config_.daemon.threads),
-      control_(asio::make_strand(loops_.main())), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_)
+      control_(asio::make_strand(loops_.main())), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_),
+      children_(loops_.main())
 {
 }
 
@@ -42,6 +43,8 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
             if (s->gates[i]->door_path() == door) return i;
         s->gates.push_back(
             std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_, loops_.size()));
+        // A door that will not open may belong to an app that starts on demand.
+        s->gates.back()->set_starter([registry = registry_, door] { return registry->wake(door); });
         std::erase_if(gates_made_, [](const std::weak_ptr<door_gate>& g) { return g.expired(); });
         gates_made_.push_back(s->gates.back());
         return s->gates.size() - 1;
@@ -137,6 +140,7 @@ std::vector<std::string> server::bind()
 int server::run()
 {
     for (auto& [key, r] : forwards_) start_forward(r);
+    start_apps();
     spdlog::info("portunusd ready: {} forward(s), {} event-loop thread(s)", forwards_.size(), config_.daemon.threads);
     loops_.run();
     return 0;
@@ -214,6 +218,7 @@ void server::reload(config next, std::function<void(reload_report)> done)
     limit_.set_max(new_d.max_connections);
     if (old_d.control_door != new_d.control_door || old_d.metrics_listen != new_d.metrics_listen)
         spdlog::warn("reload: control_door and metrics_listen take effect only after a restart");
+    reconcile_apps(next.apps);
     config_ = std::move(next);
     const int retries = report.removed.empty() ? 0 : 40;
     bind_added(std::move(added), retries, std::move(report), std::move(done));
@@ -283,9 +288,8 @@ void server::begin_stop(const char* why, std::optional<std::chrono::milliseconds
 void server::check_drained()
 {
     if (calls_in_flight() == 0 && sessions_.size() == 0) {
-        spdlog::info("all calls finished; exiting");
         drain_timer_.cancel();
-        loops_.stop();
+        stop_apps_then_exit();
         return;
     }
     drain_poll_.expires_after(std::chrono::milliseconds(20));
@@ -330,7 +334,118 @@ daemon_snapshot server::snapshot() const
         fs.counts = state.stats->totals();
         s.forwards.push_back(std::move(fs));
     }
+    for (const auto& a : config_.apps)
+        if (const auto it = apps_.find(a.name); it != apps_.end()) s.apps.push_back(it->second->snapshot());
     return s;
+}
+
+} // namespace portunusd
+
+namespace portunusd {
+
+std::shared_ptr<app_supervisor> server::make_app(const app_config& a)
+{
+    // What idle_stop and max_calls go by: the calls of every gate, of every forward, that
+    // calls this app's door.
+    auto load = [this, door = a.door] {
+        app_load l;
+        for (const auto& [key, r] : forwards_)
+            for (const auto& g : r.state->gates)
+                if (g->door_path() == door) {
+                    l.calls_ended += g->calls_ended();
+                    l.in_flight += g->in_flight() + g->queued();
+                }
+        return l;
+    };
+    return std::make_shared<app_supervisor>(loops_.main(), a, std::move(load));
+}
+
+void server::start_apps()
+{
+    if (config_.apps.empty()) return;
+    for (const auto& a : config_.apps) apps_.emplace(a.name, make_app(a));
+    registry_->set(apps_);
+    for (auto& [name, app] : apps_) app->begin();
+    wait_for_children();
+}
+
+void server::wait_for_children()
+{
+    if (waiting_for_children_) return;
+    if (!watching_children_) {
+        boost::system::error_code ec;
+        children_.add(SIGCHLD, ec);
+        if (ec) {
+            spdlog::error("cannot watch SIGCHLD: {}; apps that exit are not noticed", ec.message());
+            return;
+        }
+        watching_children_ = true;
+    }
+    waiting_for_children_ = true;
+    children_.async_wait([this](const boost::system::error_code& ec, int) {
+        waiting_for_children_ = false;
+        if (ec) return;
+        for (auto& [name, app] : apps_) app->reap();
+        for (auto& app : apps_leaving_) app->reap();
+        std::erase_if(apps_leaving_, [](const auto& app) { return app->current() == app_supervisor::state::stopped; });
+        wait_for_children();
+    });
+}
+
+void server::reconcile_apps(const std::vector<app_config>& next)
+{
+    std::map<std::string, std::shared_ptr<app_supervisor>> kept;
+    for (const auto& a : next) {
+        const auto it = apps_.find(a.name);
+        if (it != apps_.end() && it->second->config() == a) {
+            kept.emplace(a.name, std::move(it->second));
+            apps_.erase(it);
+            continue;
+        }
+        // New or changed: a new supervisor starts the new process; a changed app's old one is
+        // stopped, and finishes the calls it has.
+        auto app = make_app(a);
+        kept.emplace(a.name, app);
+        spdlog::info("app {}: {}", a.name, it != apps_.end() ? "changed" : "added");
+    }
+    for (auto& [name, old] : apps_) {
+        spdlog::info("app {}: {}", name, kept.count(name) ? "stopping the old process" : "removed");
+        old->stop();
+        apps_leaving_.push_back(old);
+    }
+    const bool had_apps = !apps_.empty() || !kept.empty();
+    apps_ = std::move(kept);
+    registry_->set(apps_);
+    for (auto& [name, app] : apps_)
+        if (app->current() == app_supervisor::state::stopped) app->begin();
+    if (had_apps) wait_for_children();
+}
+
+bool server::restart_app(const std::string& name)
+{
+    const auto it = apps_.find(name);
+    if (it == apps_.end()) return false;
+    it->second->restart("portunus restart");
+    return true;
+}
+
+// Calls are done: the apps get SIGTERM (and SIGKILL after their stop_timeout), and the loops
+// stop once every one has exited, so that no app outlives the daemon that started it.
+void server::stop_apps_then_exit()
+{
+    std::vector<std::shared_ptr<app_supervisor>> all;
+    for (auto& [name, app] : apps_) all.push_back(app);
+    for (auto& app : apps_leaving_) all.push_back(app);
+    auto left = std::make_shared<std::size_t>(all.size());
+    const auto finish = [this] {
+        spdlog::info("all calls finished; exiting");
+        loops_.stop();
+    };
+    if (all.empty()) return finish();
+    for (auto& app : all)
+        app->stop([left, finish] {
+            if (--*left == 0) finish();
+        });
 }
 
 } // namespace portunusd

@@ -11,6 +11,8 @@
 #include "portunusd/session/tcp_listener.hpp"
 #include "portunusd/session/tcp_session.hpp"
 #include "portunusd/session/udp_relay.hpp"
+#include "portunusd/supervise/app_registry.hpp"
+#include "portunusd/supervise/app_supervisor.hpp"
 
 #include <boost/asio.hpp>
 
@@ -60,6 +62,8 @@ public:
     [[nodiscard]] bool draining() const noexcept { return stopping_; }
     /// Every forward's state and counters now. On the main loop (the control strand runs there).
     [[nodiscard]] daemon_snapshot snapshot() const;
+    /// Replaces the app's process without a failed call (portunus restart). False: no such app.
+    bool restart_app(const std::string& name);
 
     [[nodiscard]] boost::asio::io_context& io() noexcept { return loops_.main(); }
     /// The strand that serialises reload, stop and drain; signal handlers must run on it.
@@ -78,6 +82,11 @@ private:
     void start_forward(running_forward& r);
     void stop_forward(running_forward& r);
     void check_drained();
+    void start_apps();
+    void reconcile_apps(const std::vector<app_config>& next);
+    std::shared_ptr<app_supervisor> make_app(const app_config& a);
+    void wait_for_children();
+    void stop_apps_then_exit();
 
     config config_;
     // Destruction runs bottom-up: the caller pool is joined first (its jobs post to the loops),
@@ -96,6 +105,13 @@ private:
     boost::asio::steady_timer drain_poll_;
     boost::asio::steady_timer rebind_timer_;
     bool stopping_ = false;
+    // Supervised apps by name, on the main loop; the registry lets door gates wake them.
+    std::map<std::string, std::shared_ptr<app_supervisor>> apps_;
+    std::vector<std::shared_ptr<app_supervisor>> apps_leaving_; ///< removed or replaced, until they exit
+    std::shared_ptr<app_registry> registry_ = std::make_shared<app_registry>();
+    boost::asio::signal_set children_;
+    bool watching_children_ = false;
+    bool waiting_for_children_ = false;
     std::string config_file_;
     int verbosity_ = 0;
     std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();

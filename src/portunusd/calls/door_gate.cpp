@@ -6,6 +6,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <thread>
+
 namespace portunusd {
 
 door_gate::door_gate(std::string door_path, unsigned max_concurrency, std::size_t queue,
@@ -126,7 +129,7 @@ void door_gate::complete(call_job j, call_outcome out)
 std::optional<call_job> door_gate::finish(call_job& j, call_outcome out)
 {
     forget_door_after(out.ec);
-    counters_.add(calls_ended);
+    counters_.add(calls_ended_);
     if (out.ec) counters_.add(calls_failed);
     j.done(std::move(out));
     return next_or_release();
@@ -191,7 +194,7 @@ door_snapshot door_gate::snapshot() const
         s.peak_in_flight = peak_running_;
         s.queue_full = refused_queue_full_;
     }
-    s.calls = counters_.sum(calls_ended);
+    s.calls = counters_.sum(calls_ended_);
     s.errors = counters_.sum(calls_failed);
     s.reopens = counters_.sum(calls_reopened);
     struct stat st {};
@@ -229,6 +232,22 @@ portunus::door_client door_gate::current_door(std::error_code& ec, std::chrono::
         return {};
     }
     auto opened = portunus::door_client::open(path_, left, ec);
+    if (ec && starter_ &&
+        (ec == std::errc::no_such_file_or_directory || ec == std::errc::bad_file_descriptor ||
+         ec == std::errc::connection_refused)) {
+        // An application started on demand: wake it and wait for its door (on this pool
+        // thread, which may wait), within its start_timeout and the call's own deadline.
+        if (const auto start = starter_(); start.count() > 0) {
+            const auto until = std::min(deadline, std::chrono::steady_clock::now() + start);
+            while (ec && std::chrono::steady_clock::now() < until) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                const auto wait = time_left(until);
+                if (wait.count() == 0) break;
+                ec.clear();
+                opened = portunus::door_client::open(path_, wait, ec);
+            }
+        }
+    }
     if (ec) return {};
     std::lock_guard lock(door_mutex_);
     // Another caller opened the door meanwhile: share its handle (and its connections).

@@ -76,6 +76,12 @@ public:
     /// The door's state and counters now (for status and metrics). Looks at the door path, so
     /// it costs a stat(); any thread.
     [[nodiscard]] door_snapshot snapshot() const;
+    /// Calls ended so far (answered or not); cheap, any thread.
+    [[nodiscard]] std::uint64_t calls_ended() const noexcept { return counters_.sum(calls_ended_); }
+    /// Called (on a caller-pool thread) when the door will not open: wakes whatever starts the
+    /// application on demand and returns how long that may take, zero when nothing will. Set
+    /// once, before the first call.
+    void set_starter(std::function<std::chrono::milliseconds()> starter) { starter_ = std::move(starter); }
     [[nodiscard]] const std::string& door_path() const noexcept { return path_; }
 
 private:
@@ -118,7 +124,7 @@ private:
     std::size_t peak_running_ = 0;      // guarded by mutex_
     std::uint64_t refused_queue_full_ = 0; // guarded by mutex_
 
-    enum : std::size_t { calls_ended, calls_failed, calls_reopened, counter_count };
+    enum : std::size_t { calls_ended_, calls_failed, calls_reopened, counter_count };
     loop_counters<counter_count> counters_;
 
     // Never held across a wait: opening a door happens outside it (see current_door()). The
@@ -140,6 +146,8 @@ private:
     };
     static file_id id_of(const struct stat& st) noexcept;
     file_id failed_file_; // guarded by door_mutex_
+
+    std::function<std::chrono::milliseconds()> starter_;
 
     caller_pool_engine pool_engine_;
 #if !defined(PORTUNUS_DOOR_ILLUMOS)

@@ -79,6 +79,19 @@ struct forward_snapshot {
     forward_counts counts;
 };
 
+/// One [[app]] the daemon supervises.
+struct app_snapshot {
+    std::string name;
+    std::string door;
+    /// "stopped", "starting", "serving", "backing_off" (waiting to restart after a crash),
+    /// "stopping" or "idle" (stopped after idle_stop, starts again on the next call).
+    std::string state;
+    long pid = 0;                 ///< of the process new calls go to; 0 when none
+    std::uint64_t restarts = 0;   ///< processes started again after one exited unasked
+    std::uint64_t starts = 0;     ///< processes started, for any reason
+    std::string last_exit;        ///< how the last process ended ("exit 1", "signal 9"); empty if none did
+};
+
 struct daemon_snapshot {
     std::string version;
     long pid = 0;
@@ -88,6 +101,7 @@ struct daemon_snapshot {
     double config_loaded_unix = 0; ///< when the running configuration was read (start or reload)
     bool draining = false;
     std::vector<forward_snapshot> forwards; ///< in configuration order
+    std::vector<app_snapshot> apps;         ///< in configuration order
 };
 
 } // namespace portunusd
