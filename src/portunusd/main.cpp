@@ -113,6 +113,21 @@ bool open_control_door(const portunusd::daemon_config& d, portunusd::control_bri
     return true;
 }
 
+// Whether some app runs as another account than the daemon will: then the daemon keeps the
+// right to change credentials after it drops root (and only that right).
+bool apps_need_setid(const portunusd::config& cfg)
+{
+    portunusd::account daemon;
+    if (!portunusd::resolve_account(cfg.daemon.user, cfg.daemon.group, daemon).empty()) return false;
+    for (const auto& app : cfg.apps) {
+        if (!app.user && !app.group) continue; // runs as the daemon's account
+        portunusd::account who;
+        if (!portunusd::resolve_account(app.user ? app.user : cfg.daemon.user, app.group, who).empty()) continue;
+        if (who.uid != daemon.uid || who.gid != daemon.gid) return true;
+    }
+    return false;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -154,7 +169,8 @@ int main(int argc, char** argv)
         portunusd::control_bridge bridge(server);
         std::unique_ptr<portunusd::control_door> control;
         if (!open_control_door(d, bridge, control)) return exit_fatal;
-        if (const auto error = portunusd::drop_privileges(d.user, d.group); !error.empty()) {
+        if (const auto error = portunusd::drop_privileges(d.user, d.group, apps_need_setid(server.current()));
+            !error.empty()) {
             spdlog::critical("cannot drop privileges: {}", error);
             return exit_fatal;
         }

@@ -5,8 +5,14 @@
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -38,7 +44,8 @@ std::string resolve_account(const std::optional<std::string>& user, const std::o
     return {};
 }
 
-std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group)
+std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group,
+                            bool keep_setid)
 {
     if (!user && !group) return {};
     account who;
@@ -55,9 +62,31 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
     if (user ? ::initgroups(user_name.c_str(), gid) != 0 : ::setgroups(1, &gid) != 0)
         return std::string("setting supplementary groups: ") + std::strerror(errno);
     if (::setgid(gid) != 0) return std::string("setgid: ") + std::strerror(errno);
+    if (keep_setid && uid != 0) {
+#if defined(__linux__)
+        // Across setuid() the capabilities survive only when asked to; then every one but the
+        // two that let a forked child become an app's user is dropped.
+        if (::prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) return std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno);
+#else
+        return "keeping the right to start apps as other users is implemented on Linux only; run every app as the "
+               "daemon's user";
+#endif
+    }
     if (::setuid(uid) != 0) return std::string("setuid: ") + std::strerror(errno);
-    // Make sure root cannot be regained: a setuid() that "succeeded" but left a way back is a bug.
-    if (uid != 0 && ::setuid(0) == 0) return "dropping root failed: could regain uid 0";
+#if defined(__linux__)
+    if (keep_setid && uid != 0) {
+        ::prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct data[2]{};
+        const std::uint32_t setid = (1U << CAP_SETUID) | (1U << CAP_SETGID);
+        data[0].effective = setid;
+        data[0].permitted = setid;
+        if (::syscall(SYS_capset, &header, data) != 0) return std::string("capset: ") + std::strerror(errno);
+    }
+#endif
+    // Make sure root cannot be regained: a setuid() that "succeeded" but left a way back is a bug
+    // (with CAP_SETUID kept it can, by design, and the check would only say so).
+    if (uid != 0 && !keep_setid && ::setuid(0) == 0) return "dropping root failed: could regain uid 0";
     return {};
 }
 

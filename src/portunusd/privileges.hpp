@@ -23,6 +23,10 @@ std::string resolve_account(const std::optional<std::string>& user, const std::o
 
 /// Switches to `user` (and `group`, or the user's primary group) for good, supplementary groups
 /// included. Nothing to do when neither is set. Returns an error message, or empty on success.
-std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group);
+/// With `keep_setid`, the daemon keeps exactly the right to change credentials (Linux:
+/// CAP_SETUID and CAP_SETGID, everything else dropped), which only a forked child uses, to
+/// become an app's user before exec.
+std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group,
+                            bool keep_setid = false);
 
 } // namespace portunusd
