@@ -276,7 +276,8 @@ class MetricsTest(DaemonTest):
                 break
             self.assertLess(time.monotonic() - sent, 1.0, "still 200 a second after SIGTERM")
             time.sleep(0.002)
-        self.assertLess(time.monotonic() - sent, 0.1)
+        # A sanitizer build runs every handler several times slower.
+        self.assertLess(time.monotonic() - sent, 0.5 if harness.SANITIZED else 0.1)
         self.assertEqual(body, b"draining\n")
         self.assertEqual(headers.get("connection"), "close")
         self.assertEqual(self.request("/health/slow")[::2], (503, b"draining\n"))
