@@ -143,9 +143,10 @@ def toml_value(v):
     return json.dumps(str(v))
 
 
-def toml_config(daemon, forwards):
+def toml_config(daemon, forwards, apps=()):
     """The configuration text. A forward's "map" entry, a list of dicts, becomes [[forward.map]]
-    tables after the forward's own keys; a list value (a map's methods) becomes a TOML array."""
+    tables after the forward's own keys; a list value (a map's methods) becomes a TOML array.
+    Each of `apps` becomes an [[app]] table; a dict value (its environment) an inline table."""
 
     def value(v):
         if isinstance(v, (list, tuple)):
@@ -163,6 +164,14 @@ def toml_config(daemon, forwards):
         for m in maps if isinstance(maps, list) else []:
             lines += ["", "[[forward.map]]"]
             lines += [f"{k} = {value(v)}" for k, v in m.items()]
+    for a in apps:
+        lines += ["", "[[app]]"]
+        for k, v in a.items():
+            if isinstance(v, dict):
+                v = "{ " + ", ".join(f"{ek} = {toml_value(ev)}" for ek, ev in v.items()) + " }"
+                lines.append(f"{k} = {v}")
+            else:
+                lines.append(f"{k} = {value(v)}")
     return "\n".join(lines) + "\n"
 
 
@@ -340,7 +349,7 @@ class DaemonTest(unittest.TestCase):
         os.rename(path + ".new", path)
         return path
 
-    def start_daemon(self, forwards, daemon=None, args=(), wait=True, name="portunusd", nofile=None):
+    def start_daemon(self, forwards, daemon=None, args=(), wait=True, name="portunusd", nofile=None, apps=()):
         """Writes the configuration and starts portunusd -f on it.
 
         `forwards` is a list of dicts, one per [[forward]], written as given. With `wait`, returns
@@ -354,7 +363,7 @@ class DaemonTest(unittest.TestCase):
             # A second daemon in one test gets a control door of its own: the daemon does not
             # take over a door another live daemon serves.
             settings["control_door"] = self.path(f"control-{daemons + 1}.door")
-        config = self.write_config(toml_config(settings, forwards), f"{name}.toml")
+        config = self.write_config(toml_config(settings, forwards, apps), f"{name}.toml")
         access = settings.get("access_log")
         d = Daemon([program("portunusd"), "-f", config, *args], self.path(f"{name}.log"), config,
                    access if access and access.startswith("/") else None, forwards, nofile)
@@ -384,12 +393,12 @@ class DaemonTest(unittest.TestCase):
                         self.fail(f"tcp {f['listen']} refuses connections:\n{d.tail()}")
                     time.sleep(0.01)
 
-    def reload(self, d, forwards, daemon=None):
+    def reload(self, d, forwards, daemon=None, apps=()):
         """Rewrites the configuration, sends SIGHUP and waits for the reload to be logged."""
         settings = self.daemon_defaults()
         settings.update(daemon or {})
         done = d.count(r"reload: \d+ forward\(s\) added")
-        self.write_config(toml_config(settings, forwards), os.path.basename(d.config_path))
+        self.write_config(toml_config(settings, forwards, apps), os.path.basename(d.config_path))
         d.forwards = forwards
         d.send_signal(signal.SIGHUP)
         return d.wait_log(r"reload: \d+ forward\(s\) added, \d+ changed, \d+ removed", count=done + 1)

@@ -10,6 +10,8 @@
 //   "throw"         throw from the handler (the caller gets EINTR, the application lives on)
 //   "empty"         answer zero bytes
 //   "who"           answer the tag (tells which instance served a call)
+//   "whoami"        answer "uid=U gid=G pid=P cwd=DIR env=VALUE" (VALUE: $PORTUNUS_TEST_ENV, or
+//                   "-"): what a supervising daemon made of the process
 //   anything else   answer PREFIX + the request
 // --sleep-ms delays every call; --log appends one line per call as it starts, which lets a test
 // see how many calls are in flight without guessing with sleeps.
@@ -60,6 +62,14 @@ portunus::door_reply handle(portunus::door_request& request)
     if (data == "throw") throw std::runtime_error("asked to throw");
     if (data == "empty") return {};
     if (data == "who") return {opts.tag, {}};
+    if (data == "whoami") {
+        char cwd[4096] = "?";
+        if (::getcwd(cwd, sizeof cwd) == nullptr) cwd[0] = '?', cwd[1] = '\0';
+        const char* env = std::getenv("PORTUNUS_TEST_ENV");
+        return {"uid=" + std::to_string(::getuid()) + " gid=" + std::to_string(::getgid()) +
+                    " pid=" + std::to_string(::getpid()) + " cwd=" + cwd + " env=" + (env ? env : "-"),
+                {}};
+    }
     std::string_view rest = data;
     if (data.substr(0, 6) == "sleep:") {
         const auto colon = data.find(':', 6);

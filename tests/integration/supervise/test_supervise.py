@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: MPL-2.0
+# [[app]]: the daemon starts applications itself, on demand or always, as another user, restarts
+# them after crashes with a growing delay, stops them when idle and replaces them under load
+# without a failed request.
+
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+
+import harness  # noqa: E402
+from harness import DaemonTest, program  # noqa: E402
+
+
+def pids_serving(door):
+    """Pids of processes whose command line names `door` (the test app takes it as argv[1])."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1] == door.encode():
+            found.append(int(entry))
+    return found
+
+
+class Supervise(DaemonTest):
+    def app(self, name="app", **settings):
+        door = self.path(f"{name}.door")
+        a = {"name": name, "door": door, "command": [program("test_app"), door, "--tag", name]}
+        a.update(settings)
+        return a
+
+    def forward(self, app, name="f"):
+        port = self.reserve_port()
+        return {"name": name, "protocol": "tcp", "listen": f"127.0.0.1:{port}", "door": app["door"]}, port
+
+    def ask(self, port, request=b"who", timeout=5.0):
+        with self.connect(port, timeout=timeout) as s:
+            s.sendall(request)
+            s.settimeout(timeout)
+            return s.recv(65536)
+
+    def wait_for(self, what, predicate, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        self.fail(f"not within {timeout} s: {what}")
+
+    def test_on_demand_starts_on_the_first_call_and_stops_when_idle(self):
+        app = self.app(start="on_demand", idle_stop="2s")
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        time.sleep(0.3)
+        self.assertEqual(pids_serving(app["door"]), [], "an on-demand app must not run before its first call")
+        start = time.monotonic()
+        self.assertEqual(self.ask(port), b"app")
+        cold = (time.monotonic() - start) * 1000
+        print(f"cold start: first request answered in {cold:.1f} ms")
+        self.assertEqual(len(pids_serving(app["door"])), 1)
+        # Calls keep it alive; then, after idle_stop without one, it is gone.
+        for _ in range(3):
+            self.assertEqual(self.ask(port), b"app")
+            time.sleep(0.5)
+        self.wait_for("the idle app stops", lambda: pids_serving(app["door"]) == [], timeout=6)
+        d.wait_log(r"app app: no call for 2 s; stopping pid")
+        self.assertEqual(self.ask(port), b"app")
+        self.assertEqual(len(pids_serving(app["door"])), 1)
+
+    def test_always_starts_with_the_daemon_and_restarts_after_a_crash(self):
+        app = self.app()
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        d.wait_log(r"app app: pid \d+ serves")
+        first = pids_serving(app["door"])
+        self.assertEqual(len(first), 1)
+        self.assertEqual(self.ask(port), b"app")
+        os.kill(first[0], signal.SIGKILL)
+        d.wait_log(r"app app: pid \d+ exited unasked \(signal 9")
+        self.wait_for("a new process serves", lambda: d.count(r"app app: pid \d+ serves") >= 2)
+        second = pids_serving(app["door"])
+        self.assertEqual(len(second), 1)
+        self.assertNotEqual(second, first)
+        self.assertEqual(self.ask(port), b"app")
+
+    def test_output_goes_to_the_daemon_log_with_name_and_pid(self):
+        script = self.path("talk.sh")
+        with open(script, "w") as f:
+            f.write(f"#!/bin/sh\necho hello from stdout\necho hello from stderr >&2\nexec {program('test_app')} \"$1\"\n")
+        os.chmod(script, 0o755)
+        app = self.app(command=[script, self.path("app.door")])
+        fwd, _ = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        d.wait_log(r"app app\[\d+\]: hello from stdout")
+        d.wait_log(r"app app\[\d+\]: hello from stderr")
+
+    def test_crash_loop_backs_off_and_a_reload_fixes_it(self):
+        broken = self.app(command=["/bin/false"], restart_delay="100ms", restart_max_delay="800ms")
+        fwd, port = self.forward(broken)
+        d = self.start_daemon([fwd], apps=[broken])
+        # 100, 200, 400, 800, 800 ms: the delay doubles up to the maximum and never gives up.
+        d.wait_log(r"restarting in 800 ms", count=2, timeout=10)
+        delays = re.findall(r"exited unasked \(exit 1\) after \d+ ms; restarting in (\d+) ms", d.log())
+        self.assertEqual([int(x) for x in delays[:5]], [100, 200, 400, 800, 800])
+        fixed = self.app(restart_delay="100ms", restart_max_delay="800ms")
+        self.reload(d, [fwd], apps=[fixed])
+        self.wait_for("the fixed app answers", lambda: self._answers(port), timeout=8)
+        self.assertTrue(d.alive())
+
+    def _answers(self, port):
+        try:
+            return self.ask(port, timeout=1) == b"app"
+        except OSError:
+            return False
+
+    def test_runs_as_its_user_in_its_directory_with_its_environment(self):
+        if os.geteuid() != 0:
+            self.skipTest("switching users needs root")
+        work = self.path("work")
+        os.mkdir(work)
+        app = self.app(user="nobody", working_directory=work, environment={"PORTUNUS_TEST_ENV": "42"})
+        fwd, port = self.forward(app)
+        self.start_daemon([fwd], apps=[app], daemon={"user": "daemon"})
+        self.wait_for("the app answers", lambda: self._answers(port))
+        reply = self.ask(port, b"whoami").decode()
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        self.assertIn(f"uid={nobody.pw_uid} gid={nobody.pw_gid}", reply)
+        self.assertIn(f"cwd={work}", reply)
+        self.assertIn("env=42", reply)
+
+    def test_recycling_by_max_calls_under_load_fails_no_request(self):
+        app = self.app(max_calls=200)
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("the app answers", lambda: self._answers(port))
+        failures, done = self._load(port, seconds=6)
+        self.assertGreaterEqual(d.count(r"replacing pid \d+ \(max_calls reached\)"), 1, d.tail())
+        self.assertEqual(failures, [], f"{len(failures)} of {done} requests failed")
+        print(f"recycling: {done} requests, {d.count('replacing pid')} replacement(s), no failure")
+
+    def test_a_changed_executable_is_replaced_under_load(self):
+        binary = self.path("app-v1")
+        shutil.copy(program("test_app"), binary)
+        app = self.app(command=[binary, self.path("app.door"), "--tag", "app"], upgrade_on_change=True)
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("the app answers", lambda: self._answers(port))
+        first = pids_serving(app["door"])
+
+        def upgrade():
+            time.sleep(1.5)
+            # As a package manager does: a new file renamed over the old one.
+            shutil.copy(program("test_app"), binary + ".new")
+            os.rename(binary + ".new", binary)
+
+        t = threading.Thread(target=upgrade)
+        t.start()
+        failures, done = self._load(port, seconds=5)
+        t.join()
+        d.wait_log(r"replacing pid \d+ \(executable changed\)")
+        self.wait_for("the old process exits", lambda: first[0] not in pids_serving(app["door"]))
+        self.assertEqual(failures, [], f"{len(failures)} of {done} requests failed")
+
+    def test_stop_stops_every_app(self):
+        app = self.app()
+        fwd, _ = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        d.wait_log(r"app app: pid \d+ serves")
+        pid = pids_serving(app["door"])[0]
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0)
+        self.wait_for("the app is gone", lambda: not os.path.exists(f"/proc/{pid}"), timeout=5)
+
+    def _load(self, port, seconds):
+        """Requests one after another on new connections from 4 threads; returns the failures."""
+        failures = []
+        count = [0]
+        lock = threading.Lock()
+        stop = time.monotonic() + seconds
+
+        def worker(i):
+            n = 0
+            while time.monotonic() < stop:
+                n += 1
+                msg = f"r{i}-{n}".encode()
+                try:
+                    got = self.ask(port, msg, timeout=5)
+                    ok = got == msg
+                except OSError as e:
+                    ok, got = False, repr(e)
+                with lock:
+                    count[0] += 1
+                    if not ok:
+                        failures.append(got)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return failures, count[0]
+
+
+if __name__ == "__main__":
+    harness.main()
