@@ -157,7 +157,7 @@ constexpr std::array<labelled_count, 6> failure_kinds{{
 }};
 
 constexpr std::array<labelled_count, 4> daemon_responses{{
-    {"400", &forward_counts::status_400},
+    {"4xx", &forward_counts::status_400},
     {"502", &forward_counts::status_502},
     {"503", &forward_counts::status_503},
     {"504", &forward_counts::status_504},
@@ -240,8 +240,8 @@ void render_forwards(page& p, const daemon_snapshot& s, const std::vector<std::s
 
     constexpr std::string_view responses = "portunusd_forward_daemon_responses_total";
     p.family(responses, "counter",
-             "Responses the daemon made itself on http forwards, by code (400 stands for every refusal of a "
-             "malformed request).");
+             "Responses the daemon made itself on http forwards, by code (4xx: every refusal of a request, "
+             "malformed, too large or without a route; 502, 503, 504: the door failed).");
     for (std::size_t i = 0; i < forwards.size(); ++i)
         if (forwards[i].protocol == "http")
             for (const auto& c : daemon_responses)
@@ -293,6 +293,32 @@ void render_doors(page& p, const daemon_snapshot& s)
         p.family(f.name, f.type, f.help);
         for (const auto& d : doors) p.sample(f.name, d.labels, (*d.door).*f.member);
     }
+}
+
+void render_apps(page& p, const daemon_snapshot& s)
+{
+    if (s.apps.empty()) return;
+    std::vector<std::string> labels;
+    for (const auto& a : s.apps) {
+        std::string l;
+        append_label(l, "app", a.name);
+        labels.push_back(std::move(l));
+    }
+    p.family("portunusd_app_up", "gauge", "1 while the app's process serves its door, else 0.");
+    for (std::size_t i = 0; i < s.apps.size(); ++i)
+        p.sample("portunusd_app_up", labels[i], std::uint64_t{s.apps[i].state == "serving" ? 1u : 0u});
+    p.family("portunusd_app_state", "gauge",
+             "The app's state, one series per state, 1 for the current one: stopped, starting, serving, "
+             "backing_off (waiting to restart after a crash), stopping, idle (stopped by idle_stop).");
+    constexpr std::array<std::string_view, 6> states{"stopped", "starting", "serving", "backing_off", "stopping", "idle"};
+    for (std::size_t i = 0; i < s.apps.size(); ++i)
+        for (const auto state : states)
+            p.sample("portunusd_app_state", labels[i], "state", state, std::uint64_t{s.apps[i].state == state ? 1u : 0u});
+    p.family("portunusd_app_starts_total", "counter", "Processes of the app started, for any reason.");
+    for (std::size_t i = 0; i < s.apps.size(); ++i) p.sample("portunusd_app_starts_total", labels[i], s.apps[i].starts);
+    p.family("portunusd_app_restarts_total", "counter", "Processes started again after one exited unasked (a crash).");
+    for (std::size_t i = 0; i < s.apps.size(); ++i)
+        p.sample("portunusd_app_restarts_total", labels[i], s.apps[i].restarts);
 }
 
 void render_process(page& p, const daemon_snapshot& s, const process_stats& ps)
@@ -349,6 +375,7 @@ std::string render_prometheus(const daemon_snapshot& snapshot, const process_sta
     render_daemon(p, snapshot);
     render_forwards(p, snapshot, labels);
     render_doors(p, snapshot);
+    render_apps(p, snapshot);
     render_process(p, snapshot, process);
     return out;
 }

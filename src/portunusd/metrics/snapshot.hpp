@@ -64,7 +64,7 @@ struct forward_counts {
     std::uint64_t too_large = 0;   ///< refused: request or reply beyond a configured limit
     std::uint64_t other_errors = 0;
     // http only: responses the daemon made itself.
-    std::uint64_t status_400 = 0; ///< malformed requests (400, 405, 408, 411, 414, 431, 501, 505...)
+    std::uint64_t status_400 = 0; ///< every 4xx the daemon made: malformed, too large, no route (400, 404, 405, 408, 413, 414, 431...)
     std::uint64_t status_502 = 0;
     std::uint64_t status_503 = 0;
     std::uint64_t status_504 = 0;

@@ -241,7 +241,7 @@ TEST_CASE("the page has the daemon's families with their exact lines", "[metrics
         "portunusd_forward_failures_total{forward=\"web\",protocol=\"http\",kind=\"too_large\"} 5",
         "portunusd_forward_failures_total{forward=\"web\",protocol=\"http\",kind=\"other\"} 6",
         "portunusd_forward_failures_total{forward=\"dns\",protocol=\"udp\",kind=\"timeout\"} 0",
-        "portunusd_forward_daemon_responses_total{forward=\"web\",protocol=\"http\",code=\"400\"} 7",
+        "portunusd_forward_daemon_responses_total{forward=\"web\",protocol=\"http\",code=\"4xx\"} 7",
         "portunusd_forward_daemon_responses_total{forward=\"web\",protocol=\"http\",code=\"504\"} 10",
         "# TYPE portunusd_door_call_duration_seconds histogram",
         "portunusd_door_up{forward=\"web\",door=\"/var/run/web.door\"} 1",
