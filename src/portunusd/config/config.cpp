@@ -93,6 +93,16 @@ std::string_view to_string(protocol p) noexcept
     return "unknown";
 }
 
+std::vector<std::string> app_instance_doors(const app_settings& app)
+{
+    if (app.instances <= 1)
+        return {app.door};
+    std::vector<std::string> doors;
+    for (unsigned i = 1; i <= app.instances; ++i)
+        doors.push_back(app.door + "." + std::to_string(i));
+    return doors;
+}
+
 std::string config_error::to_string() const
 {
     return source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
@@ -127,8 +137,11 @@ config_result load_config(const std::string& path)
     config_result result = parse_config_file(path);
     if (!result.value)
         return result;
-    if (auto dir_errors = check_door_paths(*result.value); !dir_errors.empty()) {
-        result.errors = std::move(dir_errors);
+    config_detail::diagnostics diag{result.value->source};
+    config_detail::check_door_directories(*result.value, diag);
+    config_detail::check_app_resources(*result.value, diag);
+    if (!diag.empty()) {
+        result.errors = diag.take_sorted();
         result.value.reset();
     }
     return result;

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace portunusd {
 
 enum class protocol { tcp, udp, http };
@@ -116,12 +118,30 @@ struct app_settings {
     bool operator==(const app_settings&) const = default;
 };
 
+/// Where a value stands in the file, for the checks made after parsing. Lines and columns start at 1.
+struct file_position {
+    int line = 1;
+    int column = 1;
+};
+
 /// One [[app]] table: its settings and where it stands in the file.
 struct app_config : app_settings {
     int line = 1;
     int column = 1;
+    // Of the values check_door_paths() and check_apps() report on.
+    file_position door_at;
+    file_position command_at;  ///< of command[0]
+    file_position user_at;
+    file_position group_at;
+    file_position working_directory_at;
+
+    // Compares the settings only: an app that merely moved in the file is unchanged.
     using app_settings::operator==;
 };
+
+/// The doors an app's instances serve: `door` itself when it runs one instance, else
+/// door.1 ... door.N. Forwards and routes name `door`.
+std::vector<std::string> app_instance_doors(const app_settings& app);
 
 /// The [daemon] table with every default applied.
 struct daemon_config {
@@ -183,15 +203,25 @@ config_result parse_config_string(std::string_view text, const std::string& sour
 /// "PATH:1:1: cannot read: <reason>".
 config_result parse_config_file(const std::string& path);
 
-/// Checks the directory of every forward's door and every map's door: it must exist and, unless
+/// Checks the directory of every forward's, map's and app's door: it must exist and, unless
 /// allow_insecure_door_dir is set, be writable by neither its group nor others (whoever can
 /// write there can replace the door with their own). Touches the file system, so it is kept out
 /// of parsing; errors point at each door value and come sorted like the parser's.
 std::vector<config_error> check_door_paths(const config& cfg);
 
+/// Checks what each [[app]] needs of this machine: its user and group exist, command[0] is an
+/// executable regular file and working_directory a directory. Looks up accounts and touches the
+/// file system, so it is kept out of parsing; errors point at each value, sorted.
+std::vector<config_error> check_apps(const config& cfg);
+
 /// What start-up and every reload read: parse_config_file(), then, if the file is valid,
-/// check_door_paths(). Either a configuration that passed both or the errors of the first
-/// that failed.
+/// check_door_paths() and check_apps(). Either a configuration that passed all of them or the
+/// errors of the parse, or else of both checks together.
 config_result load_config(const std::string& path);
+
+/// One line saying which credential changes starting the apps takes, for `portunusd -n`:
+/// none, or the privileges and the accounts that need them. `daemon_uid` is the uid the
+/// daemon runs as once it has dropped privileges. Looks up accounts; changes nothing.
+std::string privileges_needed(const config& cfg, uid_t daemon_uid);
 
 }  // namespace portunusd

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-// The start-up check that no other user can replace a forward's door by writing to its directory.
+// The start-up check that no other user can replace a forward's or an app's door by writing to its
+// directory.
 #include "portunusd/config/config.hpp"
 
 #include "portunusd/config/config_reader.hpp"
@@ -7,9 +8,7 @@
 
 #include <sys/stat.h>
 
-#include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 namespace portunusd {
@@ -32,17 +31,11 @@ std::string who_can_write(mode_t mode)
     return group ? "its group" : "others";
 }
 
-std::string octal_mode(mode_t mode)
-{
-    std::array<char, 8> text{};
-    std::snprintf(text.data(), text.size(), "%04o", static_cast<unsigned>(mode & 07777));
-    return text.data();
-}
-
 // Reports at `at` why the directory of `door` is unfit to hold it, if it is.
 void check_directory(const std::string& door, config_detail::position at, bool allow_insecure,
                      config_detail::diagnostics& diag)
 {
+    using config_detail::octal_mode;
     using config_detail::quote;
     const std::string dir = parent_directory(door);
     struct stat st {};
@@ -68,9 +61,10 @@ void check_directory(const std::string& door, config_detail::position at, bool a
 
 }  // namespace
 
-std::vector<config_error> check_door_paths(const config& cfg)
+namespace config_detail {
+
+void check_door_directories(const config& cfg, diagnostics& diag)
 {
-    config_detail::diagnostics diag{cfg.source};
     const bool allow_insecure = cfg.daemon.allow_insecure_door_dir;
     for (const forward_config& f : cfg.forwards) {
         // An http forward that routes only with maps has no door of its own.
@@ -79,6 +73,17 @@ std::vector<config_error> check_door_paths(const config& cfg)
         for (const http_map& m : f.maps)
             check_directory(m.door, {m.door_line, m.door_column}, allow_insecure, diag);
     }
+    // An app's instance doors (door.1, door.2, ...) share its door's directory: one check covers them.
+    for (const app_config& a : cfg.apps)
+        check_directory(a.door, {a.door_at.line, a.door_at.column}, allow_insecure, diag);
+}
+
+}  // namespace config_detail
+
+std::vector<config_error> check_door_paths(const config& cfg)
+{
+    config_detail::diagnostics diag{cfg.source};
+    config_detail::check_door_directories(cfg, diag);
     return diag.take_sorted();
 }
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
-// The portunusd.toml schema: [daemon], [[forward]], their defaults and the checks across forwards.
+// The portunusd.toml schema: [daemon], [[forward]], their defaults and the checks across forwards;
+// [[app]] is read by config_parse_app.cpp.
+#include "portunusd/config/config_parse_app.hpp"
 #include "portunusd/config/config_parse_http.hpp"
 #include "portunusd/config/config_reader.hpp"
 #include "portunusd/config/config_values.hpp"
@@ -14,7 +16,7 @@ namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::array top_keys{"daemon"sv, "forward"sv};
+constexpr std::array top_keys{"daemon"sv, "forward"sv, "app"sv};
 // The timeouts appear in both tables: [daemon] holds the defaults a forward may override.
 constexpr std::array daemon_only_keys{
     "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
@@ -63,23 +65,6 @@ unsigned default_threads()
     return std::clamp(std::thread::hardware_concurrency() / 2, 1U, 4U);
 }
 
-std::optional<std::string> read_account(table_reader& r, std::string_view key)
-{
-    auto value = r.string(key);
-    if (!value)
-        return value;
-    // Names reach getpwnam()/getgrnam() and log lines; these bytes are never part of a valid one.
-    const bool valid = !value->empty() && std::none_of(value->begin(), value->end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u <= 0x20 || u == 0x7f || c == ':' || c == '/';
-    });
-    if (!valid) {
-        r.error(key, quote(*value) + " is not a valid " + std::string{key} + " name");
-        return std::nullopt;
-    }
-    return value;
-}
-
 std::optional<std::string> read_access_log(table_reader& r)
 {
     auto value = r.string("access_log");
@@ -122,11 +107,12 @@ daemon_config read_daemon(const toml::table* table, diagnostics& diag)
     if (!table)
         return d;
     table_reader r{*table, diag};
-    const std::array elsewhere{other_table{forward_only_keys, "in [[forward]]"}, other_table{top_keys, "at top level"}};
+    const std::array elsewhere{other_table{forward_only_keys, "in [[forward]]"}, other_table{app_keys, "in [[app]]"},
+                               other_table{top_keys, "at top level"}};
     r.reject_unknown_keys(daemon_keys, "in [daemon]", elsewhere);
 
-    d.user = read_account(r, "user");
-    d.group = read_account(r, "group");
+    d.user = r.account("user");
+    d.group = r.account("group");
     if (auto v = r.integer("threads", 1, max_threads))
         d.threads = static_cast<unsigned>(*v);
     if (auto v = r.one_of("log_level", log_levels))
@@ -239,8 +225,8 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     f.cfg.column = header.column;
 
     table_reader r{table, diag};
-    const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"},
-                               other_table{http_map_keys, "in [[forward.map]]"}};
+    const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{app_keys, "in [[app]]"},
+                               other_table{top_keys, "at top level"}, other_table{http_map_keys, "in [[forward.map]]"}};
     r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
     for (std::string_view key : required_forward_keys) {
         if (!r.find(key))
@@ -370,21 +356,10 @@ std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_c
         diag.error({1, 1}, std::string{no_forwards});
         return drafts;
     }
-    const toml::array* array = node->as_array();
-    if (!array) {
-        const std::string found = node->is_table() ? "a table ([forward])" : std::string{describe_type(*node)};
-        diag.error(position_of(node->source()), "forward: expected an array of tables ([[forward]]), found " + found);
-        return drafts;
-    }
-    if (array->empty())
+    for (const toml::table* table : tables_of(*node, "forward", diag))
+        drafts.push_back(read_forward(*table, d, diag));
+    if (const toml::array* array = node->as_array(); array && array->empty())
         diag.error(position_of(array->source()), std::string{no_forwards});
-    for (const toml::node& element : *array) {
-        if (const toml::table* table = element.as_table())
-            drafts.push_back(read_forward(*table, d, diag));
-        else
-            diag.error(position_of(element.source()),
-                       "forward: expected a table, found " + std::string{describe_type(element)});
-    }
     check_across_forwards(drafts, diag);
     if (d.metrics_listen) {
         // The metrics listener is one more TCP socket; it must not take a forward's port.
@@ -403,7 +378,8 @@ config_result validate_config(const toml::table& root, const std::string& source
 {
     diagnostics diag{source_name};
     table_reader top{root, diag};
-    const std::array elsewhere{other_table{daemon_keys, "in [daemon]"}, other_table{forward_only_keys, "in [[forward]]"}};
+    const std::array elsewhere{other_table{daemon_keys, "in [daemon]"}, other_table{forward_only_keys, "in [[forward]]"},
+                               other_table{app_keys, "in [[app]]"}};
     top.reject_unknown_keys(top_keys, "at top level", elsewhere);
 
     config cfg;
@@ -414,10 +390,14 @@ config_result validate_config(const toml::table& root, const std::string& source
     cfg.daemon = read_daemon(daemon_node ? daemon_node->as_table() : nullptr, diag);
 
     std::vector<forward_draft> drafts = read_forwards(root, cfg.daemon, diag);
+    const std::array app_elsewhere{other_table{forward_keys, "in [[forward]]"},
+                                   other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"}};
+    std::vector<app_config> apps = read_apps(root, diag, app_elsewhere);
     config_result result;
     if (diag.empty()) {
         for (forward_draft& f : drafts)
             cfg.forwards.push_back(std::move(f.cfg));
+        cfg.apps = std::move(apps);
         result.value = std::move(cfg);
     }
     result.errors = diag.take_sorted();

@@ -144,6 +144,24 @@ std::optional<std::chrono::milliseconds> table_reader::duration(std::string_view
     return result.value;
 }
 
+std::optional<std::uint64_t> table_reader::byte_size(std::string_view key)
+{
+    const toml::node* node = find(key);
+    if (!node)
+        return std::nullopt;
+    parsed<std::uint64_t> result;
+    if (const auto* s = node->as_string())
+        result = parse_byte_size(s->get());
+    else if (const auto* i = node->as_integer())
+        result = byte_size_from_integer(i->get());
+    else
+        result.error = R"(expected a size (a string such as "200M", or a whole number of bytes), found )" +
+                       std::string{describe_type(*node)};
+    if (!result.value)
+        error(key, std::move(result.error));
+    return result.value;
+}
+
 std::optional<std::string> table_reader::one_of(std::string_view key, std::span<const std::string_view> choices)
 {
     auto value = string(key);
@@ -178,6 +196,23 @@ std::optional<std::string> table_reader::door_path(std::string_view key)
     return std::nullopt;
 }
 
+std::optional<std::string> table_reader::account(std::string_view key)
+{
+    auto value = string(key);
+    if (!value)
+        return value;
+    // Names reach getpwnam()/getgrnam() and log lines; these bytes are never part of a valid one.
+    const bool valid = !value->empty() && std::none_of(value->begin(), value->end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f || c == ':' || c == '/';
+    });
+    if (!valid) {
+        error(key, quote(*value) + " is not a valid " + std::string{key} + " name");
+        return std::nullopt;
+    }
+    return value;
+}
+
 void table_reader::reject_unknown_keys(std::span<const std::string_view> known, std::string_view context,
                                        std::span<const other_table> elsewhere)
 {
@@ -195,6 +230,26 @@ void table_reader::reject_unknown_keys(std::span<const std::string_view> known, 
             message += "; did you mean \"" + std::string{*close} + "\"?";
         diag_.error(position_of(key.source()), std::move(message));
     }
+}
+
+std::vector<const toml::table*> tables_of(const toml::node& node, std::string_view key, diagnostics& diag)
+{
+    std::vector<const toml::table*> tables;
+    const std::string name{key};
+    const toml::array* array = node.as_array();
+    if (!array) {
+        const std::string found = node.is_table() ? "a table ([" + name + "])" : std::string{describe_type(node)};
+        diag.error(position_of(node.source()), name + ": expected an array of tables ([[" + name + "]]), found " + found);
+        return tables;
+    }
+    for (const toml::node& element : *array) {
+        if (const toml::table* table = element.as_table())
+            tables.push_back(table);
+        else
+            diag.error(position_of(element.source()),
+                       name + ": expected a table, found " + std::string{describe_type(element)});
+    }
+    return tables;
 }
 
 }  // namespace portunusd::config_detail

@@ -63,10 +63,15 @@ public:
     std::optional<std::int64_t> integer(std::string_view key);
     std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
     std::optional<std::chrono::milliseconds> duration(std::string_view key, bool zero_allowed = false);
+    /// A number of bytes: a string such as "200M" (parse_byte_size()) or a whole number.
+    std::optional<std::uint64_t> byte_size(std::string_view key);
     /// A string that must be one of `choices`; the message lists them and suggests the closest.
     std::optional<std::string> one_of(std::string_view key, std::span<const std::string_view> choices);
     /// The path of a door: absolute, not ending in "/", at most max_door_path bytes, no NUL.
     std::optional<std::string> door_path(std::string_view key);
+    /// A user or group name: not empty, without blanks, control bytes, ":" or "/". Whether the
+    /// account exists is for start-up to find out.
+    std::optional<std::string> account(std::string_view key);
 
     /// Reports `key: message` at the key's value.
     void error(std::string_view key, std::string message);
@@ -81,7 +86,16 @@ private:
     diagnostics& diag_;
 };
 
+/// The tables of `node`, the value of the array of tables `key` ([[key]]); reports any other
+/// shape, and each element that is not a table, at where it stands.
+std::vector<const toml::table*> tables_of(const toml::node& node, std::string_view key, diagnostics& diag);
+
 /// Checks a parsed document against the schema; the value is set only when no error was found.
 config_result validate_config(const toml::table& root, const std::string& source_name);
+
+/// check_door_paths() and check_apps(), reporting into `diag` so that load_config() can sort
+/// the errors of both together.
+void check_door_directories(const config& cfg, diagnostics& diag);
+void check_app_resources(const config& cfg, diagnostics& diag);
 
 }  // namespace portunusd::config_detail

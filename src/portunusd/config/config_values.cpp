@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MPL-2.0
-// The grammars of duration, listen address and forward name values, and message helpers.
+// The grammars of duration, listen address, size and name values, and message helpers.
 #include "portunusd/config/config_values.hpp"
 
 #include <arpa/inet.h>
@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
@@ -100,6 +101,13 @@ std::string quote(std::string_view text)
         out += "...";
     out += '"';
     return out;
+}
+
+std::string octal_mode(unsigned mode)
+{
+    std::array<char, 8> text{};
+    std::snprintf(text.data(), text.size(), "%04o", mode & 07777U);
+    return text.data();
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b)
@@ -266,6 +274,40 @@ bool listen_addresses_overlap(const listen_address& a, const listen_address& b)
         return true;
     // 0.0.0.0 covers every IPv4 address and [::] every IPv6 one, but not each other.
     return (is_wildcard(a) || is_wildcard(b)) && is_ipv6(a) == is_ipv6(b);
+}
+
+bool is_valid_env_name(std::string_view name)
+{
+    const auto word = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+    return !name.empty() && word(name.front()) &&
+           std::all_of(name.begin(), name.end(), [&word](char c) { return word(c) || is_digit(c); });
+}
+
+parsed<std::uint64_t> parse_byte_size(std::string_view text)
+{
+    std::size_t digits = 0;
+    while (digits < text.size() && is_digit(text[digits]))
+        ++digits;
+    const std::string_view number = text.substr(0, digits);
+    const std::string_view unit = text.substr(digits);
+
+    constexpr std::array<std::string_view, 5> units{"", "K", "M", "G", "T"};
+    const auto found = std::find(units.begin(), units.end(), unit);
+    if (number.empty() || found == units.end())
+        return {std::nullopt, quote(text) + R"( is not a size; expected a whole number of bytes, or one with a unit )"
+                                            R"((K, M, G or T, powers of 1024) such as "512K", "200M" or "1G")"};
+    const auto shift = 10 * static_cast<unsigned>(found - units.begin());
+    const std::uint64_t n = saturating_decimal(number);
+    if (n > (max_byte_size >> shift))
+        return {std::nullopt, quote(text) + " is too large; at most " + std::to_string(max_byte_size >> 40) + "T"};
+    return {n << shift, {}};
+}
+
+parsed<std::uint64_t> byte_size_from_integer(std::int64_t bytes)
+{
+    if (bytes < 0 || static_cast<std::uint64_t>(bytes) > max_byte_size)
+        return {std::nullopt, std::to_string(bytes) + " is out of range; expected 0.." + std::to_string(max_byte_size)};
+    return {static_cast<std::uint64_t>(bytes), {}};
 }
 
 bool is_valid_forward_name(std::string_view name)

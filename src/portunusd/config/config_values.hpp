@@ -31,6 +31,9 @@ std::string escape_control_bytes(std::string_view text);
 /// 64 bytes cut, so a hostile file cannot put megabytes into a log line either.
 std::string quote(std::string_view text);
 
+/// "0755", "1777": the permission bits of a file mode as chmod takes them.
+std::string octal_mode(unsigned mode);
+
 /// Optimal string alignment distance (an adjacent swap costs 1), ignoring ASCII case.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
@@ -68,5 +71,18 @@ std::optional<toml_defect> find_toml_defect(std::string_view text);
 
 /// [A-Za-z0-9_.-]{1,64}: safe in logs, metrics labels and file names.
 bool is_valid_forward_name(std::string_view name);
+
+/// [A-Za-z_][A-Za-z0-9_]*: a name every shell and getenv() takes.
+bool is_valid_env_name(std::string_view name);
+
+/// 1 EiB: far beyond any memory, and small enough that no size in range overflows.
+inline constexpr std::uint64_t max_byte_size = std::uint64_t{1} << 60;
+
+/// "<whole number>" bytes, or with a unit K, M, G or T (powers of 1024) such as "512K" or
+/// "200M"; 0..max_byte_size.
+parsed<std::uint64_t> parse_byte_size(std::string_view text);
+
+/// The integer form of a size: a number of bytes, with the same bounds.
+parsed<std::uint64_t> byte_size_from_integer(std::int64_t bytes);
 
 }  // namespace portunusd::config_detail

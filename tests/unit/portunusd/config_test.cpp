@@ -72,6 +72,7 @@ constexpr golden_case golden_cases[] = {
     {"http_out_of_range", "http limits below and above their ranges, and of the wrong type"},
     {"http_listen_shared", "http and tcp forwards share the TCP ports; udp does not"},
     {"many_errors", "every problem of a file, sorted by line"},
+    {"app_errors", "every kind of mistake in [[app]] tables, and two apps with one name and door"},
 };
 
 }  // namespace
@@ -162,6 +163,41 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
     CHECK(web.maps[0].methods == std::vector<std::string>{"GET"});
     CHECK(web.maps[0].prefix == "/static");
     CHECK(web.maps[0].door == "/tmp/portunusd-demo/file_opener.door");
+    CHECK(cfg.apps.empty());
+}
+
+TEST_CASE("config: the sample's [[app]] is valid once uncommented", "[config][app]")
+{
+    // Settings in the sample are commented out as "#key = value", explanations as "# text".
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    std::string text;
+    bool in_apps = false;
+    for (std::string line; std::getline(sample, line);) {
+        in_apps = in_apps || line.rfind("# ---- apps", 0) == 0;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (in_apps && setting)
+            text += line.substr(1) + "\n";
+    }
+    const config cfg = parse_ok(std::string{minimal_forward} + text);
+    REQUIRE(cfg.apps.size() == 1);
+    const app_config& app = cfg.apps[0];
+    CHECK(app.name == "echo");
+    CHECK(app.command.size() == 2);
+    CHECK(app.start == app_start::on_demand);
+    CHECK(app.idle_stop == 10min);
+    CHECK(app.environment == std::vector<std::pair<std::string, std::string>>{{"LANG", "C.UTF-8"}});
+    // Every other key shows its default.
+    app_settings defaults = app;
+    defaults.user.reset();
+    defaults.group.reset();
+    defaults.environment.clear();
+    defaults.start = app_start::always;
+    defaults.idle_stop = 0ms;
+    app_settings expected;
+    expected.name = app.name;
+    expected.door = app.door;
+    expected.command = app.command;
+    CHECK(defaults == expected);
 }
 
 TEST_CASE("config: defaults are applied", "[config]")
