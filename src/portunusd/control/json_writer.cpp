@@ -101,29 +101,16 @@ void json_writer::before_value()
     }
 }
 
-void json_writer::begin_object()
+void json_writer::open(char bracket)
 {
     before_value();
-    out_ += '{';
+    out_ += bracket;
     has_items_.push_back(false);
 }
 
-void json_writer::end_object()
+void json_writer::close(char bracket)
 {
-    out_ += '}';
-    has_items_.pop_back();
-}
-
-void json_writer::begin_array()
-{
-    before_value();
-    out_ += '[';
-    has_items_.push_back(false);
-}
-
-void json_writer::end_array()
-{
-    out_ += ']';
+    out_ += bracket;
     has_items_.pop_back();
 }
 

@@ -17,11 +17,18 @@ namespace portunusd {
 /// line) and always valid UTF-8: strings are escaped as json_escape() does.
 class json_writer {
 public:
-    void begin_object();
-    void end_object();
-    void begin_array();
-    void end_array();
+    void begin_object() { open('{'); }
+    void end_object() { close('}'); }
+    void begin_array() { open('['); }
+    void end_array() { close(']'); }
     void key(std::string_view name);
+    /// key(name), then value(v).
+    template <class T>
+    void member(std::string_view name, const T& v)
+    {
+        key(name);
+        value(v);
+    }
 
     void value(std::string_view text);
     void value(const char* text) { value(std::string_view{text}); }
@@ -43,6 +50,8 @@ public:
     [[nodiscard]] const std::string& str() const noexcept { return out_; }
 
 private:
+    void open(char bracket);
+    void close(char bracket);
     void before_value();
     void signed_value(std::int64_t n);
     void unsigned_value(std::uint64_t n);
