@@ -51,42 +51,42 @@ int database_error(int rc) noexcept
     return rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM ? 0 : rc;
 }
 
-lookup user_named(const std::string& name)
+// The ids of the passwd entry a getpw*_r call `get(entry, buffer, size, result)` finds.
+template <class Get>
+lookup find_user(Get get)
 {
-    lookup out;
     passwd entry{};
     passwd* found = nullptr;
-    out.error = database_error(with_buffer([&](char* buffer, std::size_t size) {
-        return ::getpwnam_r(name.c_str(), &entry, buffer, size, &found);
-    }));
+    const int rc = with_buffer([&](char* buffer, std::size_t size) { return get(&entry, buffer, size, &found); });
     if (found != nullptr)
-        out = {true, entry.pw_uid, entry.pw_gid, 0};
-    return out;
+        return {true, entry.pw_uid, entry.pw_gid, 0};
+    return {false, 0, 0, database_error(rc)};
+}
+
+lookup user_named(const std::string& name)
+{
+    return find_user([&name](passwd* entry, char* buffer, std::size_t size, passwd** found) {
+        return ::getpwnam_r(name.c_str(), entry, buffer, size, found);
+    });
 }
 
 lookup user_with_id(uid_t uid)
 {
-    lookup out;
-    passwd entry{};
-    passwd* found = nullptr;
-    out.error = database_error(
-        with_buffer([&](char* buffer, std::size_t size) { return ::getpwuid_r(uid, &entry, buffer, size, &found); }));
-    if (found != nullptr)
-        out = {true, entry.pw_uid, entry.pw_gid, 0};
-    return out;
+    return find_user([uid](passwd* entry, char* buffer, std::size_t size, passwd** found) {
+        return ::getpwuid_r(uid, entry, buffer, size, found);
+    });
 }
 
 lookup group_named(const std::string& name)
 {
-    lookup out;
     group entry{};
     group* found = nullptr;
-    out.error = database_error(with_buffer([&](char* buffer, std::size_t size) {
+    const int rc = with_buffer([&](char* buffer, std::size_t size) {
         return ::getgrnam_r(name.c_str(), &entry, buffer, size, &found);
-    }));
+    });
     if (found != nullptr)
-        out = {true, 0, entry.gr_gid, 0};
-    return out;
+        return {true, 0, entry.gr_gid, 0};
+    return {false, 0, 0, database_error(rc)};
 }
 
 config_detail::position at(file_position p) noexcept
@@ -101,7 +101,8 @@ void check_account(std::string_view key, const std::string& name, const lookup& 
         return;
     const std::string kind{key};
     if (found.error != 0)
-        diag.error(at(where), kind + ": cannot look up " + kind + " " + quote(name) + ": " + std::strerror(found.error));
+        diag.error(at(where),
+                   kind + ": cannot look up " + kind + " " + quote(name) + ": " + std::strerror(found.error));
     else
         diag.error(at(where), kind + ": no " + kind + " " + quote(name) + " on this machine");
 }

@@ -228,10 +228,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     const std::array elsewhere{other_table{daemon_only_keys, "in [daemon]"}, other_table{app_keys, "in [[app]]"},
                                other_table{top_keys, "at top level"}, other_table{http_map_keys, "in [[forward.map]]"}};
     r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
-    for (std::string_view key : required_forward_keys) {
-        if (!r.find(key))
-            diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} + "\"");
-    }
+    r.require(required_forward_keys, "[[forward]]");
 
     const std::optional<protocol> proto = read_protocol(r, diag);
     if (proto) {
@@ -257,14 +254,10 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         f.cfg.door_column = at.column;
     }
 
-    if (auto name = r.string("name")) {
-        if (is_valid_forward_name(*name)) {
-            f.cfg.name = std::move(*name);
-            f.explicit_name = true;
-            f.name_at = r.where("name");
-        } else {
-            r.error("name", quote(*name) + " is not a valid name; use 1 to 64 of A-Z a-z 0-9 _ . -");
-        }
+    if (auto name = r.name("name")) {
+        f.cfg.name = std::move(*name);
+        f.explicit_name = true;
+        f.name_at = r.where("name");
     } else if (f.has_protocol && f.has_listen) {
         // ':' cannot occur in an explicit name, so a default name never collides with one.
         f.cfg.name = std::string{to_string(f.cfg.proto)} + ":" + f.cfg.listen.text;
@@ -378,8 +371,8 @@ config_result validate_config(const toml::table& root, const std::string& source
 {
     diagnostics diag{source_name};
     table_reader top{root, diag};
-    const std::array elsewhere{other_table{daemon_keys, "in [daemon]"}, other_table{forward_only_keys, "in [[forward]]"},
-                               other_table{app_keys, "in [[app]]"}};
+    const std::array elsewhere{other_table{daemon_keys, "in [daemon]"},
+                               other_table{forward_only_keys, "in [[forward]]"}, other_table{app_keys, "in [[app]]"}};
     top.reject_unknown_keys(top_keys, "at top level", elsewhere);
 
     config cfg;

@@ -195,19 +195,12 @@ app_draft read_app(const toml::table& table, diagnostics& diag, std::span<const 
 
     table_reader r{table, diag};
     r.reject_unknown_keys(app_keys, "in [[app]]", elsewhere);
-    for (std::string_view key : required_app_keys) {
-        if (!r.find(key))
-            diag.error(header, "[[app]] is missing the required key \"" + std::string{key} + "\"");
-    }
+    r.require(required_app_keys, "[[app]]");
 
-    if (auto name = r.string("name")) {
-        if (is_valid_forward_name(*name)) {
-            a.cfg.name = std::move(*name);
-            a.has_name = true;
-            a.name_at = r.where("name");
-        } else {
-            r.error("name", quote(*name) + " is not a valid name; use 1 to 64 of A-Z a-z 0-9 _ . -");
-        }
+    if (auto name = r.name("name")) {
+        a.cfg.name = std::move(*name);
+        a.has_name = true;
+        a.name_at = r.where("name");
     }
     // Read before the door, whose instance doors it decides.
     if (auto v = r.integer("instances", 1, max_instances))

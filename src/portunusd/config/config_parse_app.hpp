@@ -13,9 +13,9 @@ namespace portunusd::config_detail {
 
 /// The keys of an [[app]] table.
 inline constexpr std::array<std::string_view, 17> app_keys{
-    "name",      "door",          "command",       "user",          "group",       "working_directory",
-    "environment", "start",       "start_timeout", "idle_stop",     "instances",   "restart_delay",
-    "restart_max_delay", "max_calls", "max_memory", "upgrade_on_change", "stop_timeout",
+    "name", "door", "command", "user", "group", "working_directory", "environment", "start", "start_timeout",
+    "idle_stop", "instances", "restart_delay", "restart_max_delay", "max_calls", "max_memory",
+    "upgrade_on_change", "stop_timeout",
 };
 
 /// Reads every [[app]] of `root`, if any, and checks them against each other: names and doors,

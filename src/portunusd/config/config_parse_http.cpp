@@ -168,10 +168,7 @@ void read_map(const toml::table& table, forward_config& f, std::vector<map_draft
     const position header = position_of(table.source());
     table_reader r{table, diag};
     r.reject_unknown_keys(http_map_keys, "in [[forward.map]]", elsewhere);
-    for (std::string_view key : required_map_keys) {
-        if (!r.find(key))
-            diag.error(header, "[[forward.map]] is missing the required key \"" + std::string{key} + "\"");
-    }
+    r.require(required_map_keys, "[[forward.map]]");
     auto methods = read_methods(r, diag);
     auto prefix = read_prefix(r);
     auto door = r.door_path("door");

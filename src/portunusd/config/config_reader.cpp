@@ -196,6 +196,15 @@ std::optional<std::string> table_reader::door_path(std::string_view key)
     return std::nullopt;
 }
 
+std::optional<std::string> table_reader::name(std::string_view key)
+{
+    auto value = string(key);
+    if (!value || is_valid_forward_name(*value))
+        return value;
+    error(key, quote(*value) + " is not a valid name; use 1 to 64 of A-Z a-z 0-9 _ . -");
+    return std::nullopt;
+}
+
 std::optional<std::string> table_reader::account(std::string_view key)
 {
     auto value = string(key);
@@ -211,6 +220,15 @@ std::optional<std::string> table_reader::account(std::string_view key)
         return std::nullopt;
     }
     return value;
+}
+
+void table_reader::require(std::span<const std::string_view> keys, std::string_view header)
+{
+    for (std::string_view key : keys) {
+        if (!find(key))
+            diag_.error(position_of(table_.source()),
+                        std::string{header} + " is missing the required key \"" + std::string{key} + "\"");
+    }
 }
 
 void table_reader::reject_unknown_keys(std::span<const std::string_view> known, std::string_view context,
@@ -239,7 +257,8 @@ std::vector<const toml::table*> tables_of(const toml::node& node, std::string_vi
     const toml::array* array = node.as_array();
     if (!array) {
         const std::string found = node.is_table() ? "a table ([" + name + "])" : std::string{describe_type(node)};
-        diag.error(position_of(node.source()), name + ": expected an array of tables ([[" + name + "]]), found " + found);
+        diag.error(position_of(node.source()),
+                   name + ": expected an array of tables ([[" + name + "]]), found " + found);
         return tables;
     }
     for (const toml::node& element : *array) {

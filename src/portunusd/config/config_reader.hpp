@@ -69,12 +69,17 @@ public:
     std::optional<std::string> one_of(std::string_view key, std::span<const std::string_view> choices);
     /// The path of a door: absolute, not ending in "/", at most max_door_path bytes, no NUL.
     std::optional<std::string> door_path(std::string_view key);
+    /// The name of a forward or an app: [A-Za-z0-9_.-]{1,64}.
+    std::optional<std::string> name(std::string_view key);
     /// A user or group name: not empty, without blanks, control bytes, ":" or "/". Whether the
     /// account exists is for start-up to find out.
     std::optional<std::string> account(std::string_view key);
 
     /// Reports `key: message` at the key's value.
     void error(std::string_view key, std::string message);
+
+    /// Reports each of `keys` the table lacks, at the table's header: "`header` is missing ...".
+    void require(std::span<const std::string_view> keys, std::string_view header);
 
     /// Reports every key not in `known` as "unknown key K <context>", at the key. A key that
     /// belongs in one of `elsewhere` is pointed there; otherwise a close known key is suggested.

@@ -13,11 +13,11 @@ using namespace std::chrono_literals;
 using namespace portunusd;
 using namespace portunusd::test;
 
-// An uid no account has, for a daemon whose group cannot be looked up.
+// A uid no account has, for a daemon whose group cannot be looked up.
 constexpr uid_t unknown_uid = 4'000'000;
 
-/// `app` after minimal_forward, whose last line is 5: an [[app]] header written on the first
-/// line of `app` after a blank one stands on line 7.
+/// `app` after minimal_forward, which takes lines 1 to 5: an `app` that starts with a blank line
+/// has its [[app]] header on line 7.
 std::string with_forward(std::string_view app)
 {
     return std::string{minimal_forward} + std::string{app};
@@ -296,7 +296,8 @@ TEST_CASE("config: idle_stop needs start = \"on_demand\"", "[config][app]")
         {"an invalid start", valid_app("start = \"sometimes\"\nidle_stop = \"5m\"\n"),
          "11:9: start: \"sometimes\" is not valid; expected always or on_demand\n"},
     });
-    CHECK(parse_ok(with_forward(valid_app("start = \"on_demand\"\nidle_stop = \"5m\"\n"))).apps.at(0).idle_stop == 5min);
+    const config on_demand = parse_ok(with_forward(valid_app("start = \"on_demand\"\nidle_stop = \"5m\"\n")));
+    CHECK(on_demand.apps.at(0).idle_stop == 5min);
 }
 
 TEST_CASE("config: restart_delay may not exceed restart_max_delay", "[config][app]")
@@ -437,25 +438,25 @@ TEST_CASE("config: what an app needs of this machine", "[config][app]")
     std::ofstream{notes} << "x";
     REQUIRE(::chmod(notes.c_str(), 0644) == 0);
     const std::string t = tmp.path().string();
+    const std::string app = program.string();
     const auto checked = [](const std::string& text) { return render(check_apps(parse_ok(with_forward(text)))); };
 
-    CHECK(checked(app_running(program.string(), "user = \"root\"\ngroup = \"root\"\nworking_directory = \"" + t + "\"\n")).empty());
-    CHECK(checked(app_running(program.string())).empty());  // working_directory "/" by default
-    CHECK(checked(app_running(t + "/missing")) == "test.toml:10:12: command[0]: \"" + t + "/missing\" does not exist\n");
-    CHECK(checked(app_running(notes.string() + "/x")) == "test.toml:10:12: command[0]: \"" + t + "/notes/x\" does not exist\n");
-    CHECK(checked(app_running(t)) == "test.toml:10:12: command[0]: \"" + t + "\" is not a regular file\n");
-    CHECK(checked(app_running(notes.string())) ==
-          "test.toml:10:12: command[0]: \"" + t + "/notes\" is not executable (mode 0644)\n");
-    CHECK(checked(app_running(program.string(), "user = \"portunusd-test-no-such-user\"\n"
-                                        "group = \"portunusd-test-no-such-group\"\n"
-                                        "working_directory = \"" + t + "/none\"\n")) ==
+    CHECK(checked(app_running(app, "user = \"root\"\ngroup = \"root\"\nworking_directory = \"" + t + "\"\n")).empty());
+    CHECK(checked(app_running(app)).empty());  // working_directory "/" by default
+    const std::string at_program = "test.toml:10:12: command[0]: \"";
+    CHECK(checked(app_running(t + "/missing")) == at_program + t + "/missing\" does not exist\n");
+    CHECK(checked(app_running(t + "/notes/x")) == at_program + t + "/notes/x\" does not exist\n");
+    CHECK(checked(app_running(t)) == at_program + t + "\" is not a regular file\n");
+    CHECK(checked(app_running(t + "/notes")) == at_program + t + "/notes\" is not executable (mode 0644)\n");
+    const std::string strangers = "user = \"portunusd-test-no-such-user\"\ngroup = \"portunusd-test-no-such-group\"\n";
+    CHECK(checked(app_running(app, strangers + "working_directory = \"" + t + "/none\"\n")) ==
           "test.toml:11:8: user: no user \"portunusd-test-no-such-user\" on this machine\n"
           "test.toml:12:9: group: no group \"portunusd-test-no-such-group\" on this machine\n"
           "test.toml:13:21: working_directory: \"" + t + "/none\" does not exist\n");
-    CHECK(checked(app_running(program.string(), "working_directory = \"" + notes.string() + "\"\n")) ==
+    CHECK(checked(app_running(app, "working_directory = \"" + t + "/notes\"\n")) ==
           "test.toml:11:21: working_directory: \"" + t + "/notes\" is not a directory\n");
     // Parsing alone touches nothing of the machine.
-    CHECK(parse_config_string(with_forward(app_running(t + "/missing", "user = \"portunusd-test-no-such-user\"\n")), "t").value);
+    CHECK(parse_config_string(with_forward(app_running(t + "/missing", strangers)), "t").value);
 }
 
 TEST_CASE("config: the door directory check covers app doors", "[config][app][door]")
