@@ -77,6 +77,19 @@ void write_forward(json_writer& j, const forward_snapshot& f)
     j.end_object();
 }
 
+void write_app(json_writer& j, const app_snapshot& a)
+{
+    j.begin_object();
+    j.member("name", a.name);
+    j.member("door", a.door);
+    j.member("state", a.state);
+    j.member("pid", a.pid);
+    j.member("starts", a.starts);
+    j.member("restarts", a.restarts);
+    j.member("last_exit", a.last_exit);
+    j.end_object();
+}
+
 } // namespace
 
 std::string render_status_json(const daemon_snapshot& s)
@@ -94,6 +107,10 @@ std::string render_status_json(const daemon_snapshot& s)
     j.key("forwards");
     j.begin_array();
     for (const forward_snapshot& f : s.forwards) write_forward(j, f);
+    j.end_array();
+    j.key("apps");
+    j.begin_array();
+    for (const app_snapshot& a : s.apps) write_app(j, a);
     j.end_array();
     j.end_object();
     return j.str() + "\n";

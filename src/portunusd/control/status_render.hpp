@@ -9,7 +9,8 @@
 namespace portunusd {
 
 /// The human report: a header (version, pid, uptime, configuration, serving or draining), then
-/// one row per forward with its doors beneath it and its failures by kind when there are any.
+/// one row per forward with its doors beneath it and its failures by kind when there are any,
+/// then one row per supervised application, if any.
 /// Pure: times are computed from the snapshot alone and shown in UTC; text taken from the
 /// configuration has its control bytes escaped.
 std::string render_status_text(const daemon_snapshot& s);

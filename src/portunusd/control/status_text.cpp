@@ -127,6 +127,29 @@ std::string failure_text(const forward_counts& c)
     return out;
 }
 
+row app_row(const app_snapshot& a)
+{
+    return {escape_control_bytes(a.name),
+            escape_control_bytes(a.state),
+            a.pid > 0 ? std::to_string(a.pid) : "-",
+            number(a.starts),
+            number(a.restarts),
+            a.last_exit.empty() ? "-" : escape_control_bytes(a.last_exit),
+            escape_control_bytes(a.door)};
+}
+
+// The supervised applications, after a blank line; nothing when there are none.
+std::string apps_text(const std::vector<app_snapshot>& apps)
+{
+    if (apps.empty()) return {};
+    std::vector<row> rows{{"app", "state", "pid", "starts", "restarts", "last exit", "door"}};
+    for (const app_snapshot& a : apps) rows.push_back(app_row(a));
+    const auto widths = column_widths(rows);
+    std::string out = "\n";
+    for (const row& r : rows) out += aligned(r, widths, "");
+    return out;
+}
+
 } // namespace
 
 std::string render_status_text(const daemon_snapshot& s)
@@ -136,7 +159,7 @@ std::string render_status_text(const daemon_snapshot& s)
     const double loaded_ago = s.start_time_unix + s.uptime_seconds - s.config_loaded_unix;
     out += "config " + escape_control_bytes(s.config_file) + "  loaded " + utc_text(s.config_loaded_unix) + " (" +
            age_text(loaded_ago) + " ago)\n\n";
-    if (s.forwards.empty()) return out + "no forwards\n";
+    if (s.forwards.empty()) return out + "no forwards\n" + apps_text(s.apps);
 
     std::vector<row> forwards{{"forward", "proto", "listen", "conns open/total", "requests", "in flight/peak",
                                "queued", "errors", "bytes in/out"}};
@@ -155,7 +178,7 @@ std::string render_status_text(const daemon_snapshot& s)
         for (std::size_t k = 0; k < s.forwards[i].doors.size(); ++k) out += aligned(doors[next_door++], door_widths, "  ");
         if (const std::string f = failure_text(s.forwards[i].counts); !f.empty()) out += "  failures: " + f + "\n";
     }
-    return out;
+    return out + apps_text(s.apps);
 }
 
 } // namespace portunusd

@@ -75,6 +75,14 @@ def check_shape(test, doc):
             test.assertGreaterEqual(need(d, "server_pid", int, dwhere), 0)
             for key in DOOR_COUNTS:
                 test.assertGreaterEqual(need(d, key, int, dwhere), 0)
+    for i, a in enumerate(need(doc, "apps", list, "status")):
+        where = f"apps[{i}]"
+        for key in ("name", "door", "last_exit"):
+            need(a, key, str, where)
+        test.assertIn(need(a, "state", str, where),
+                      ("stopped", "starting", "serving", "backing_off", "stopping", "idle"))
+        for key in ("pid", "starts", "restarts"):
+            test.assertGreaterEqual(need(a, key, int, where), 0)
 
 
 class ControlTest(DaemonTest):
@@ -262,12 +270,33 @@ class Status(ControlTest):
         doc = self.status()
         # Nothing undocumented either: a new field needs its line in portunus(1) first.
         self.assertEqual(set(doc), {"protocol_version", "version", "pid", "uptime_seconds", "start_time_unix",
-                                    "config_file", "config_loaded_unix", "draining", "forwards"})
+                                    "config_file", "config_loaded_unix", "draining", "forwards", "apps"})
         f = doc["forwards"][0]
         self.assertEqual(set(f), {"name", "protocol", "listen", "counts", "doors"})
         self.assertEqual(set(f["counts"]), set(COUNTS) | {"call_duration"})
         self.assertEqual(set(f["counts"]["call_duration"]), {"bounds", "buckets", "count", "sum_seconds"})
         self.assertEqual(set(f["doors"][0]), {"path", "state", "server_pid", *DOOR_COUNTS})
+
+    def test_supervised_apps_have_rows_of_their_own(self):
+        door = self.path("sup.door")
+        port = self.reserve_port()
+        self.start_daemon([self.tcp("f", port, door)],
+                          apps=[{"name": "sup", "door": door, "command": [harness.program("test_app"), door]}])
+        deadline = time.monotonic() + 5
+        while (app := self.status()["apps"][0])["state"] != "serving":
+            if time.monotonic() >= deadline:
+                self.fail(f"the app is not serving within 5 s: {app}")
+            time.sleep(0.02)
+        self.round_trip(port, b"through the app")
+        self.assertEqual({k: app[k] for k in ("name", "door", "starts", "restarts", "last_exit")},
+                         {"name": "sup", "door": door, "starts": 1, "restarts": 0, "last_exit": ""})
+        self.assertGreater(app["pid"], 0)
+        rc, text, err = self.portunus("status")
+        self.assertEqual(rc, 0, err)
+        lines = text.splitlines()
+        self.assertEqual(lines[-2].split(), ["app", "state", "pid", "starts", "restarts", "last", "exit", "door"])
+        self.assertEqual(lines[-1].split(), ["sup", "serving", str(app["pid"]), "1", "0", "-", door])
+        self.assertEqual(lines[-3], "")
 
     def test_calls_leave_no_descriptor_or_thread_behind(self):
         app = self.start_app("app.door")

@@ -264,6 +264,15 @@ TEST_CASE("status text: a header, a row per forward, its doors and its failures"
     CHECK(std::count(text.begin(), text.end(), '\n') == 9); // the udp forward failed nothing: no line
     CHECK(text.find(" \n") == std::string::npos);
 
+    auto with_apps = sample_snapshot();
+    with_apps.apps.push_back({"api", "/run/api.door", "serving", 901, 0, 1, ""});
+    with_apps.apps.push_back({"batch-worker", "/run/batch.door", "backing_off", 0, 4, 5, "exit 1"});
+    CHECK_THAT(render_status_text(with_apps), Catch::EndsWith("errors 0  reopens 0\n"
+                                                              "\n"
+                                                              "app           state        pid  starts  restarts  last exit  door\n"
+                                                              "api           serving      901  1       0         -          /run/api.door\n"
+                                                              "batch-worker  backing_off  -    5       4         exit 1     /run/batch.door\n"));
+
     auto draining = sample_snapshot();
     draining.draining = true;
     CHECK_THAT(render_status_text(draining), Catch::StartsWith("portunusd 0.4.0  pid 4242  up 1d 01:01:01  draining\n"));
@@ -286,6 +295,7 @@ TEST_CASE("status JSON has every field under its documented name", "[control]")
     f.counts.call_duration.count = 3;
     f.counts.call_duration.sum_seconds = 10.5;
     s.forwards.push_back(f);
+    s.apps.push_back({"api", "/a", "backing_off", 0, 2, 3, "signal 9"});
     CHECK(render_status_json(s) ==
           R"({"protocol_version":1,"version":"0.4.0","pid":7,"uptime_seconds":2.5,"start_time_unix":100,)"
           R"("config_file":"/c\"f","config_loaded_unix":101,"draining":false,"forwards":[{"name":"w",)"
@@ -295,7 +305,8 @@ TEST_CASE("status JSON has every field under its documented name", "[control]")
           R"("bounds":[0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5],)"
           R"("buckets":[1,0,0,0,0,0,0,0,0,0,0,0,0,0,2],"count":3,"sum_seconds":10.5}},"doors":[{"path":"/d",)"
           R"("state":"missing","server_pid":0,"in_flight":1,"peak_in_flight":2,"queued":3,"calls":4,"errors":5,)"
-          R"("reopens":6,"queue_full":7}]}]})"
+          R"("reopens":6,"queue_full":7}]}],"apps":[{"name":"api","door":"/a","state":"backing_off","pid":0,)"
+          R"("starts":3,"restarts":2,"last_exit":"signal 9"}]})"
           "\n");
 }
 
