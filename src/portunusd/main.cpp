@@ -139,6 +139,12 @@ int main(int argc, char** argv)
     if (!cfg) return exit_config;
     if (opts.check_only) {
         std::puts("configuration OK");
+        // Which credentials the apps need the daemon to keep, for whoever sets up its service.
+        if (!cfg->apps.empty()) {
+            portunusd::account who;
+            if (portunusd::resolve_account(cfg->daemon.user, cfg->daemon.group, who).empty())
+                std::puts(portunusd::privileges_needed(*cfg, who.uid).c_str());
+        }
         return exit_ok;
     }
     if (const auto error = portunusd::setup_logging(cfg->daemon, opts.verbosity); !error.empty()) {

@@ -64,8 +64,9 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
     if (::setgid(gid) != 0) return std::string("setgid: ") + std::strerror(errno);
     if (keep_setid && uid != 0) {
 #if defined(__linux__)
-        // Across setuid() the capabilities survive only when asked to; then every one but the
-        // two that let a forked child become an app's user is dropped.
+        // Across setuid() the capabilities survive only when asked to; then every one is dropped
+        // but the two that let a forked child become an app's user and the one that lets the
+        // daemon stop it.
         if (::prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) return std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno);
 #else
         return "keeping the right to start apps as other users is implemented on Linux only; run every app as the "
@@ -78,7 +79,8 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
         ::prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
         __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
         __user_cap_data_struct data[2]{};
-        const std::uint32_t setid = (1U << CAP_SETUID) | (1U << CAP_SETGID);
+        // CAP_KILL too: an app that runs as another user is stopped by the daemon's signals.
+        const std::uint32_t setid = (1U << CAP_SETUID) | (1U << CAP_SETGID) | (1U << CAP_KILL);
         data[0].effective = setid;
         data[0].permitted = setid;
         if (::syscall(SYS_capset, &header, data) != 0) return std::string("capset: ") + std::strerror(errno);

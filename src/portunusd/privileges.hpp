@@ -24,8 +24,9 @@ std::string resolve_account(const std::optional<std::string>& user, const std::o
 /// Switches to `user` (and `group`, or the user's primary group) for good, supplementary groups
 /// included. Nothing to do when neither is set. Returns an error message, or empty on success.
 /// With `keep_setid`, the daemon keeps exactly the right to change credentials (Linux:
-/// CAP_SETUID and CAP_SETGID, everything else dropped), which only a forked child uses, to
-/// become an app's user before exec.
+/// CAP_SETUID and CAP_SETGID), which only a forked child uses, to become an app's user before
+/// exec, and the right to signal processes of other users (CAP_KILL), to stop its apps;
+/// everything else is dropped.
 std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group,
                             bool keep_setid = false);
 

@@ -13,11 +13,18 @@ namespace portunusd {
 
 namespace asio = boost::asio;
 
+void server::note_instances(const std::vector<app_config>& apps)
+{
+    instances_by_door_.clear();
+    for (const auto& a : apps) instances_by_door_[a.door] = app_instance_doors(a);
+}
+
 server::server(config cfg)
     : config_(std::move(cfg)), limit_(config_.daemon.max_connections), loops_(config_.daemon.threads),
       control_(asio::make_strand(loops_.main())), drain_timer_(control_), drain_poll_(control_), rebind_timer_(control_),
       children_(loops_.main())
 {
+    note_instances(config_.apps);
 }
 
 server::~server()
@@ -38,9 +45,7 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
 {
     auto s = std::make_shared<forward_state>();
     s->config = f;
-    auto gate_for = [&](const std::string& door) {
-        for (std::size_t i = 0; i < s->gates.size(); ++i)
-            if (s->gates[i]->door_path() == door) return i;
+    auto add_gate = [&](const std::string& door) {
         s->gates.push_back(
             std::make_shared<door_gate>(door, f.max_concurrency, f.queue, f.call_timeout, callers_, loops_.size()));
         // A door that will not open may belong to an app that starts on demand.
@@ -48,6 +53,21 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         std::erase_if(gates_made_, [](const std::weak_ptr<door_gate>& g) { return g.expired(); });
         gates_made_.push_back(s->gates.back());
         return s->gates.size() - 1;
+    };
+    // One target per distinct door; the door of an app with instances stands for theirs.
+    std::map<std::string, std::size_t> target_of;
+    auto gate_for = [&](const std::string& door) {
+        if (const auto it = target_of.find(door); it != target_of.end()) return it->second;
+        std::vector<std::size_t> gates;
+        const auto inst = instances_by_door_.find(door);
+        if (inst != instances_by_door_.end()) {
+            for (const auto& d : inst->second) gates.push_back(add_gate(d));
+        } else {
+            gates.push_back(add_gate(door));
+        }
+        s->targets.push_back(std::move(gates));
+        target_of.emplace(door, s->targets.size() - 1);
+        return s->targets.size() - 1;
     };
     std::optional<std::size_t> catch_all;
     if (!f.door.empty()) catch_all = gate_for(f.door);
@@ -183,6 +203,8 @@ void server::reload(config next, std::function<void(reload_report)> done)
     if (old_d.threads != new_d.threads || old_d.user != new_d.user || old_d.group != new_d.group)
         spdlog::warn("reload: threads, user and group take effect only after a restart");
 
+    // Before any forward is rebuilt: a door's instances decide its gates.
+    note_instances(next.apps);
     std::map<std::string, running_forward> kept;
     std::vector<forward_config> added;
     reload_report report;
@@ -335,7 +357,8 @@ daemon_snapshot server::snapshot() const
         s.forwards.push_back(std::move(fs));
     }
     for (const auto& a : config_.apps)
-        if (const auto it = apps_.find(a.name); it != apps_.end()) s.apps.push_back(it->second->snapshot());
+        if (const auto it = apps_.find(a.name); it != apps_.end())
+            for (const auto& app : it->second.instances) s.apps.push_back(app->snapshot());
     return s;
 }
 
@@ -343,30 +366,66 @@ daemon_snapshot server::snapshot() const
 
 namespace portunusd {
 
-std::shared_ptr<app_supervisor> server::make_app(const app_config& a)
+server::app_entry server::make_app(const app_config& a)
 {
-    // What idle_stop and max_calls go by: the calls of every gate, of every forward, that
-    // calls this app's door.
-    auto load = [this, door = a.door] {
-        app_load l;
-        for (const auto& [key, r] : forwards_)
-            for (const auto& g : r.state->gates)
-                if (g->door_path() == door) {
-                    l.calls_ended += g->calls_ended();
-                    l.in_flight += g->in_flight() + g->queued();
-                }
-        return l;
-    };
-    return std::make_shared<app_supervisor>(loops_.main(), a, std::move(load));
+    app_entry e;
+    e.config = a;
+    const auto doors = app_instance_doors(a);
+    for (std::size_t i = 0; i < doors.size(); ++i) {
+        // Each instance is an app of its own, at its own door, named NAME#I in logs and status.
+        app_config one = a;
+        if (doors.size() > 1) {
+            one.door = doors[i];
+            one.name = a.name + "#" + std::to_string(i + 1);
+            // The command names the door to serve: an argument that is the app's door, or
+            // holds "{door}", names this instance's.
+            for (auto& arg : one.command) {
+                if (arg == a.door) arg = doors[i];
+                for (auto at = arg.find("{door}"); at != std::string::npos; at = arg.find("{door}", at + doors[i].size()))
+                    arg.replace(at, 6, doors[i]);
+            }
+        }
+        one.environment.emplace_back("PORTUNUS_DOOR", one.door);
+        one.environment.emplace_back("PORTUNUS_INSTANCE", std::to_string(i + 1));
+        // What idle_stop and max_calls go by: the calls of every gate, of every forward, that
+        // calls this instance's door.
+        auto load = [this, door = one.door] {
+            app_load l;
+            for (const auto& [key, r] : forwards_)
+                for (const auto& g : r.state->gates)
+                    if (g->door_path() == door) {
+                        l.calls_ended += g->calls_ended();
+                        l.in_flight += g->in_flight() + g->queued();
+                    }
+            return l;
+        };
+        e.instances.push_back(std::make_shared<app_supervisor>(loops_.main(), std::move(one), std::move(load)));
+        e.instances.back()->on_serving([this](const std::string& door, bool serving) {
+            for (const auto& [key, r] : forwards_)
+                for (const auto& g : r.state->gates)
+                    if (g->door_path() == door) g->set_serving(serving);
+        });
+    }
+    return e;
+}
+
+void server::update_registry()
+{
+    std::vector<std::shared_ptr<app_supervisor>> all;
+    for (const auto& [name, e] : apps_) all.insert(all.end(), e.instances.begin(), e.instances.end());
+    registry_->set(all);
 }
 
 void server::start_apps()
 {
     if (config_.apps.empty()) return;
-    for (const auto& a : config_.apps) apps_.emplace(a.name, make_app(a));
-    registry_->set(apps_);
-    for (auto& [name, app] : apps_) app->begin();
+    // SIGCHLD is caught before the first child exists: one that exits at once must not go
+    // unnoticed under the default disposition, which discards the signal.
     wait_for_children();
+    for (const auto& a : config_.apps) apps_.emplace(a.name, make_app(a));
+    update_registry();
+    for (auto& [name, e] : apps_)
+        for (auto& app : e.instances) app->begin();
 }
 
 void server::wait_for_children()
@@ -385,7 +444,8 @@ void server::wait_for_children()
     children_.async_wait([this](const boost::system::error_code& ec, int) {
         waiting_for_children_ = false;
         if (ec) return;
-        for (auto& [name, app] : apps_) app->reap();
+        for (auto& [name, e] : apps_)
+            for (auto& app : e.instances) app->reap();
         for (auto& app : apps_leaving_) app->reap();
         std::erase_if(apps_leaving_, [](const auto& app) { return app->current() == app_supervisor::state::stopped; });
         wait_for_children();
@@ -394,38 +454,42 @@ void server::wait_for_children()
 
 void server::reconcile_apps(const std::vector<app_config>& next)
 {
-    std::map<std::string, std::shared_ptr<app_supervisor>> kept;
+    std::map<std::string, app_entry> kept;
     for (const auto& a : next) {
         const auto it = apps_.find(a.name);
-        if (it != apps_.end() && it->second->config() == a) {
+        if (it != apps_.end() && it->second.config == a) {
             kept.emplace(a.name, std::move(it->second));
             apps_.erase(it);
             continue;
         }
-        // New or changed: a new supervisor starts the new process; a changed app's old one is
-        // stopped, and finishes the calls it has.
-        auto app = make_app(a);
-        kept.emplace(a.name, app);
+        // New or changed: new supervisors start the new processes; a changed app's old ones
+        // are stopped, and finish the calls they have.
+        kept.emplace(a.name, make_app(a));
         spdlog::info("app {}: {}", a.name, it != apps_.end() ? "changed" : "added");
     }
     for (auto& [name, old] : apps_) {
         spdlog::info("app {}: {}", name, kept.count(name) ? "stopping the old process" : "removed");
-        old->stop();
-        apps_leaving_.push_back(old);
+        for (auto& app : old.instances) {
+            app->stop();
+            apps_leaving_.push_back(app);
+        }
     }
     const bool had_apps = !apps_.empty() || !kept.empty();
-    apps_ = std::move(kept);
-    registry_->set(apps_);
-    for (auto& [name, app] : apps_)
-        if (app->current() == app_supervisor::state::stopped) app->begin();
     if (had_apps) wait_for_children();
+    apps_ = std::move(kept);
+    update_registry();
+    for (auto& [name, e] : apps_)
+        for (auto& app : e.instances)
+            if (app->current() == app_supervisor::state::stopped) app->begin();
 }
 
 bool server::restart_app(const std::string& name)
 {
     const auto it = apps_.find(name);
     if (it == apps_.end()) return false;
-    it->second->restart("portunus restart");
+    // One instance after the other would be gentler; each already starts its replacement
+    // before it stops the old process, so the app keeps serving throughout.
+    for (auto& app : it->second.instances) app->restart("portunus restart");
     return true;
 }
 
@@ -434,7 +498,7 @@ bool server::restart_app(const std::string& name)
 void server::stop_apps_then_exit()
 {
     std::vector<std::shared_ptr<app_supervisor>> all;
-    for (auto& [name, app] : apps_) all.push_back(app);
+    for (auto& [name, e] : apps_) all.insert(all.end(), e.instances.begin(), e.instances.end());
     for (auto& app : apps_leaving_) all.push_back(app);
     auto left = std::make_shared<std::size_t>(all.size());
     const auto finish = [this] {

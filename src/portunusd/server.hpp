@@ -82,9 +82,16 @@ private:
     void start_forward(running_forward& r);
     void stop_forward(running_forward& r);
     void check_drained();
+    void note_instances(const std::vector<app_config>& apps);
     void start_apps();
     void reconcile_apps(const std::vector<app_config>& next);
-    std::shared_ptr<app_supervisor> make_app(const app_config& a);
+    /// An [[app]] as written, and a supervisor per instance.
+    struct app_entry {
+        app_config config;
+        std::vector<std::shared_ptr<app_supervisor>> instances;
+    };
+    app_entry make_app(const app_config& a);
+    void update_registry();
     void wait_for_children();
     void stop_apps_then_exit();
 
@@ -106,9 +113,10 @@ private:
     boost::asio::steady_timer rebind_timer_;
     bool stopping_ = false;
     // Supervised apps by name, on the main loop; the registry lets door gates wake them.
-    std::map<std::string, std::shared_ptr<app_supervisor>> apps_;
+    std::map<std::string, app_entry> apps_;
     std::vector<std::shared_ptr<app_supervisor>> apps_leaving_; ///< removed or replaced, until they exit
     std::shared_ptr<app_registry> registry_ = std::make_shared<app_registry>();
+    std::map<std::string, std::vector<std::string>> instances_by_door_; ///< an app's door -> its instances' doors
     boost::asio::signal_set children_;
     bool watching_children_ = false;
     bool waiting_for_children_ = false;

@@ -78,6 +78,19 @@ public:
     [[nodiscard]] door_snapshot snapshot() const;
     /// Calls ended so far (answered or not); cheap, any thread.
     [[nodiscard]] std::uint64_t calls_ended() const noexcept { return counters_.sum(calls_ended_); }
+    /// True while the door's last open or call failed for want of the door, or while whatever
+    /// supervises its server says none serves it (no lock).
+    [[nodiscard]] bool failing() const noexcept
+    {
+        return down_.load(std::memory_order_relaxed) || last_failure_.load(std::memory_order_relaxed) != 0;
+    }
+    /// From the supervisor of the door's server: it exited (false), or a new one serves (true,
+    /// which also forgets the last failure, so the door is chosen again at once).
+    void set_serving(bool serving) noexcept
+    {
+        down_.store(!serving, std::memory_order_relaxed);
+        if (serving) last_failure_.store(0, std::memory_order_relaxed);
+    }
     /// Called (on a caller-pool thread) when the door will not open: wakes whatever starts the
     /// application on demand and returns how long that may take, zero when nothing will. Set
     /// once, before the first call.
@@ -136,6 +149,7 @@ private:
     // What made the door fail last (0: nothing since it last answered), and which file was at
     // the path then: a new file there means a new instance, which may well answer.
     std::atomic<int> last_failure_{0};
+    std::atomic<bool> down_{false};
     // The file's identity: device, inode and change time, since a new file may get the inode
     // number of one just removed.
     struct file_id {

@@ -180,7 +180,6 @@ std::string privileges_needed(const config& cfg, uid_t daemon_uid)
     if (cfg.apps.empty())
         return "no credential changes needed: no [[app]] is configured";
     const std::optional<gid_t> own_gid = daemon_gid(cfg.daemon, daemon_uid);
-    bool changes_user = false;
     std::vector<std::string> accounts;  // as chown writes them: user, user:group or :group
     for (const app_config& app : cfg.apps) {
         // Without either, an app runs with the daemon's own credentials.
@@ -199,16 +198,15 @@ std::string privileges_needed(const config& cfg, uid_t daemon_uid)
         const bool other_group = !gid || !own_gid || *gid != *own_gid;
         if (!other_user && !other_group)
             continue;
-        changes_user = changes_user || other_user;
         const std::string account = app.user.value_or("") + (app.group ? ":" + *app.group : "");
         if (std::find(accounts.begin(), accounts.end(), account) == accounts.end())
             accounts.push_back(account);
     }
     if (accounts.empty())
         return "no credential changes needed: every app runs as the daemon's own user and group";
-    // Taking another user's identity also means setting its groups, hence both.
-    std::string line = changes_user ? "needs CAP_SETUID and CAP_SETGID" : "needs CAP_SETGID";
-    line += " (illumos: proc_setid) to start apps as: ";
+    // What drop_privileges() keeps in that case: taking another identity means setting the
+    // user and its groups, and stopping the app means signalling a process of another user.
+    std::string line = "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: ";
     for (std::size_t i = 0; i < accounts.size(); ++i)
         line += (i == 0 ? "" : ", ") + accounts[i];
     return line;

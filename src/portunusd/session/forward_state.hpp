@@ -45,6 +45,33 @@ struct forward_state {
     /// One per distinct door: tcp and udp have exactly one, the forward's door; http has one
     /// per door its router targets (the catch-all first, if any).
     std::vector<std::shared_ptr<door_gate>> gates;
+    /// Where calls go: one entry per distinct door the forward names (the router's targets;
+    /// tcp and udp have one), each the indices in `gates` of that door's instances: one gate,
+    /// or one per instance of an [[app]] with instances > 1.
+    std::vector<std::vector<std::size_t>> targets;
+
+    /// The gate for the next call to `target`: of its instances, the one with the fewest calls
+    /// running and queued that is not failing (any, if all are), other than `avoid` if another
+    /// is there. Any thread.
+    [[nodiscard]] std::size_t choose(std::size_t target, std::size_t avoid = static_cast<std::size_t>(-1)) const
+    {
+        const auto& candidates = targets[target];
+        if (candidates.size() == 1) return candidates.front();
+        std::size_t best = candidates.front();
+        std::size_t best_load = static_cast<std::size_t>(-1);
+        bool best_failing = true;
+        for (const std::size_t g : candidates) {
+            if (g == avoid) continue;
+            const bool failing = gates[g]->failing();
+            const std::size_t load = gates[g]->in_flight() + gates[g]->queued();
+            if ((best_failing && !failing) || (failing == best_failing && load < best_load)) {
+                best = g;
+                best_load = load;
+                best_failing = failing;
+            }
+        }
+        return best;
+    }
     std::shared_ptr<const http_router> router;     ///< http only
     std::shared_ptr<forward_stats> stats;
     log_throttle overflow_log;

@@ -245,14 +245,13 @@ void http_session::dispatch(http::request request)
     std::string body = std::move(request.body);
     request.body = {};
 
-    auto self = self_as<http_session>();
-    const std::size_t gate = m.target;
+    const std::size_t gate = forward_->choose(m.target);
+    // With several instances, a bodiless request may run once more on another one (see
+    // on_reply); its head is kept for that.
+    std::optional<std::string> retry_head;
+    if (forward_->targets[m.target].size() > 1 && body.empty()) retry_head = head;
     auto shared_request = std::make_shared<http::request>(std::move(request));
-    const bool queued = forward_->gates[gate]->submit(std::move(head), std::move(body), [self, shared_request, gate](call_outcome o) {
-        asio::dispatch(self->socket_.executor(), [self, shared_request, gate, o = std::move(o)]() mutable {
-            self->on_reply(std::move(*shared_request), gate, std::move(o));
-        });
-    }, socket_.executor());
+    const bool queued = submit_call(shared_request, m.target, gate, std::move(head), std::move(body), std::move(retry_head));
     if (!queued) {
         forward_->stats->failed(failure_kind::queue_full);
         std::uint64_t suppressed = 0;
@@ -291,9 +290,36 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
     return *forwarded_;
 }
 
-void http_session::on_reply(http::request request, std::size_t gate, call_outcome outcome)
+bool http_session::submit_call(const std::shared_ptr<http::request>& request, std::size_t target, std::size_t gate,
+                               std::string head, std::string body, std::optional<std::string> retry_head)
+{
+    auto self = self_as<http_session>();
+    return forward_->gates[gate]->submit(
+        std::move(head), std::move(body),
+        [self, request, target, gate, retry = std::move(retry_head)](call_outcome o) mutable {
+            asio::dispatch(self->socket_.executor(),
+                           [self, request, target, gate, retry = std::move(retry), o = std::move(o)]() mutable {
+                               self->on_reply(request, target, gate, std::move(retry), std::move(o));
+                           });
+        },
+        socket_.executor());
+}
+
+void http_session::on_reply(const std::shared_ptr<http::request>& shared_request, std::size_t target,
+                            std::size_t gate, std::optional<std::string> retry_head, call_outcome outcome)
 {
     if (closed_) return;
+    // Another instance takes the call when this one's door is gone (the call never ran), or
+    // when it died mid-call on a GET or HEAD, which changes nothing and so may run twice.
+    const bool never_ran = outcome.ec && failure_of(outcome.ec) == failure_kind::door_gone;
+    const bool idempotent = shared_request->method == "GET" || shared_request->method == "HEAD";
+    if (retry_head && (never_ran || (outcome.ec == std::errc::interrupted && idempotent))) {
+        const std::size_t other = forward_->choose(target, gate);
+        if (other != gate) {
+            if (submit_call(shared_request, target, other, std::move(*retry_head), {}, std::nullopt)) return;
+        }
+    }
+    http::request& request = *shared_request;
     const bool last = !request.keep_alive;
     forward_->stats->call_ended(outcome);
     if (outcome.ec) {

@@ -56,7 +56,7 @@ void tcp_session::on_read(std::string chunk)
     calling_ = true;
     ++calls_;
     auto self = self_as<tcp_session>();
-    const bool queued = forward_->gates.front()->submit(std::move(chunk), [self](call_outcome outcome) {
+    const bool queued = forward_->gates[forward_->choose(0)]->submit(std::move(chunk), [self](call_outcome outcome) {
         asio::dispatch(self->socket_.executor(),
                    [self, outcome = std::move(outcome)]() mutable { self->on_reply(std::move(outcome)); });
     }, socket_.executor());

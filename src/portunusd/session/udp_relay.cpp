@@ -80,7 +80,7 @@ void udp_relay::on_receive(const boost::system::error_code& ec, std::size_t n)
     in_flight_.fetch_add(1);
     const auto to = sender_;
     auto self = shared_from_this();
-    const bool queued = fwd->gates.front()->submit(std::string(buffer_.data(), n), [self, fwd, to, n](call_outcome outcome) {
+    const bool queued = fwd->gates[fwd->choose(0)]->submit(std::string(buffer_.data(), n), [self, fwd, to, n](call_outcome outcome) {
         asio::dispatch(self->strand_, [self, fwd, to, n, outcome = std::move(outcome)]() mutable {
             self->on_reply(fwd, to, n, std::move(outcome));
         });

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace portunusd {
 
@@ -17,10 +18,10 @@ namespace portunusd {
 class app_registry {
 public:
     /// Replaces the whole set (the server's current apps).
-    void set(const std::map<std::string, std::shared_ptr<app_supervisor>>& apps)
+    void set(const std::vector<std::shared_ptr<app_supervisor>>& apps)
     {
         std::map<std::string, entry> next;
-        for (const auto& [name, app] : apps)
+        for (const auto& app : apps)
             if (app->config().start == app_start::on_demand)
                 next[app->config().door] = {app, app->config().start_timeout};
         std::lock_guard lock(mutex_);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
@@ -201,6 +202,7 @@ void app_supervisor::watch_door(std::shared_ptr<running> r, std::optional<file_i
     if (now_id && now_id != before) {
         set_state(state::serving);
         spdlog::info("app {}: pid {} serves {}", cfg_.name, r->pid, cfg_.door);
+        if (serving_hook_) serving_hook_(cfg_.door, true);
         last_call_seen_ = std::chrono::steady_clock::now();
         if (retiring_) terminate(retiring_);
         return;
@@ -231,6 +233,7 @@ void app_supervisor::reap()
 
 void app_supervisor::exited(const std::shared_ptr<running>& r, int status)
 {
+    if (r->exited) return;
     r->exited = true;
     r->kill_timer.cancel();
     const auto how = describe_status(status);
@@ -241,6 +244,7 @@ void app_supervisor::exited(const std::shared_ptr<running>& r, int status)
     } else if (r == child_) {
         child_.reset();
         door_timer_.cancel();
+        if (serving_hook_) serving_hook_(cfg_.door, false);
         last_exit_ = how;
         if (r->stopping) {
             spdlog::info("app {}: pid {} stopped ({})", cfg_.name, r->pid, how);
@@ -282,7 +286,8 @@ void app_supervisor::terminate(const std::shared_ptr<running>& r)
 {
     if (!r || r->exited || r->stopping) return;
     r->stopping = true;
-    ::kill(r->pid, SIGTERM);
+    if (::kill(r->pid, SIGTERM) != 0 && errno != ESRCH)
+        spdlog::error("app {}: cannot signal pid {}: {}", cfg_.name, r->pid, std::strerror(errno));
     r->kill_timer.expires_after(cfg_.stop_timeout);
     r->kill_timer.async_wait([weak = weak_from_this(), r](const boost::system::error_code& ec) {
         auto self = weak.lock();
@@ -290,6 +295,16 @@ void app_supervisor::terminate(const std::shared_ptr<running>& r)
         spdlog::warn("app {}: pid {} still running {} after SIGTERM; sending SIGKILL", self->cfg_.name, r->pid,
                      text_of(self->cfg_.stop_timeout));
         ::kill(r->pid, SIGKILL);
+        // A process that not even SIGKILL ends soon (it may not be ours to signal any more, or
+        // hang in the kernel) is given up on, so that a stop or the daemon's exit never waits
+        // for it for ever.
+        r->kill_timer.expires_after(std::chrono::seconds(2));
+        r->kill_timer.async_wait([weak, r](const boost::system::error_code& e) {
+            auto me = weak.lock();
+            if (e || !me || r->exited) return;
+            spdlog::error("app {}: pid {} survived SIGKILL; no longer waiting for it", me->cfg_.name, r->pid);
+            me->exited(r, 0);
+        });
     });
 }
 
@@ -333,6 +348,8 @@ void app_supervisor::stop(std::function<void()> done)
 // executable. Each acts on a serving process only, one replacement at a time.
 void app_supervisor::tick()
 {
+    // SIGCHLD is the way exits are noticed; this is the net under it, for one that got lost.
+    reap();
     if (stop_asked_) return;
     const auto now = std::chrono::steady_clock::now();
     const app_load load = load_ ? load_() : app_load{};

@@ -55,6 +55,9 @@ public:
     [[nodiscard]] state current() const noexcept { return state_; }
     [[nodiscard]] pid_t pid() const noexcept { return child_ ? child_->pid : -1; }
     [[nodiscard]] app_snapshot snapshot() const;
+    /// Told (on the main loop) when a process starts serving the door (true) and when the
+    /// process new calls go to exits (false), so callers can stop choosing a dead instance.
+    void on_serving(std::function<void(const std::string& door, bool serving)> hook) { serving_hook_ = std::move(hook); }
 
 private:
     struct running {
@@ -105,6 +108,7 @@ private:
     std::chrono::steady_clock::time_point last_call_seen_;
     std::uint64_t calls_seen_ = 0;
     std::function<void()> stopped_;
+    std::function<void(const std::string&, bool)> serving_hook_;
     bool stop_asked_ = false;
     std::optional<file_id> exe_; // of command[0] when the serving process started
 };

@@ -14,7 +14,10 @@
 //                   "-"): what a supervising daemon made of the process
 //   anything else   answer PREFIX + the request
 // --sleep-ms delays every call; --log appends one line per call as it starts, which lets a test
-// see how many calls are in flight without guessing with sleeps.
+// see how many calls are in flight without guessing with sleeps. --die-within-ms N makes the
+// process abort by itself at a random moment within N ms of starting (a cohort whose members
+// crash at random). --http-body TEXT answers every call with an HTTP 200 response carrying
+// TEXT, for http forwards.
 #include <portunus/server.hpp>
 
 #include <fcntl.h>
@@ -36,6 +39,8 @@ struct settings {
     std::string prefix;
     unsigned sleep_ms = 0;
     int log_fd = -1;
+    unsigned die_within_ms = 0;
+    std::string http_body; ///< set: answer every call with an HTTP 200 carrying it (an http forward's app)
 };
 
 settings opts;
@@ -58,6 +63,10 @@ portunus::door_reply handle(portunus::door_request& request)
     const std::string_view data = request.data;
     note_call(data.size());
     sleep_for_ms(opts.sleep_ms);
+    if (!opts.http_body.empty())
+        return {"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                    std::to_string(opts.http_body.size()) + "\r\n\r\n" + opts.http_body,
+                {}};
     if (data == "crash") std::abort();
     if (data == "throw") throw std::runtime_error("asked to throw");
     if (data == "empty") return {};
@@ -85,7 +94,8 @@ portunus::door_reply handle(portunus::door_request& request)
 
 int usage(const char* program)
 {
-    std::fprintf(stderr, "usage: %s DOOR_PATH [--tag TEXT] [--prefix TEXT] [--sleep-ms N] [--log FILE]\n",
+    std::fprintf(stderr,
+                 "usage: %s DOOR_PATH [--tag TEXT] [--prefix TEXT] [--sleep-ms N] [--log FILE] [--die-within-ms N] [--http-body TEXT]\n",
                  program);
     return 64;
 }
@@ -105,6 +115,10 @@ int main(int argc, char** argv)
             opts.prefix = value;
         } else if (key == "--sleep-ms") {
             opts.sleep_ms = static_cast<unsigned>(std::strtoul(value, nullptr, 10));
+        } else if (key == "--http-body") {
+            opts.http_body = value;
+        } else if (key == "--die-within-ms") {
+            opts.die_within_ms = static_cast<unsigned>(std::strtoul(value, nullptr, 10));
         } else if (key == "--log") {
             opts.log_fd = ::open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             if (opts.log_fd < 0) {
@@ -114,6 +128,16 @@ int main(int argc, char** argv)
         } else {
             return usage(argv[0]);
         }
+    }
+    if (opts.die_within_ms > 0) {
+        // Seeded by pid and time, so that members of one cohort die at different moments.
+        std::srand(static_cast<unsigned>(::getpid()) ^
+                   static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+        const unsigned at = 1 + static_cast<unsigned>(std::rand()) % opts.die_within_ms;
+        std::thread([at] {
+            sleep_for_ms(at);
+            std::abort();
+        }).detach();
     }
     return portunus::serve(argv[1], handle);
 }

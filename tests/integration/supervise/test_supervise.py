@@ -127,18 +127,67 @@ class Supervise(DaemonTest):
     def test_runs_as_its_user_in_its_directory_with_its_environment(self):
         if os.geteuid() != 0:
             self.skipTest("switching users needs root")
-        work = self.path("work")
-        os.mkdir(work)
-        app = self.app(user="nobody", working_directory=work, environment={"PORTUNUS_TEST_ENV": "42"})
-        fwd, port = self.forward(app)
-        self.start_daemon([fwd], apps=[app], daemon={"user": "daemon"})
-        self.wait_for("the app answers", lambda: self._answers(port))
-        reply = self.ask(port, b"whoami").decode()
         import pwd
         nobody = pwd.getpwnam("nobody")
+        work = self.path("work")
+        os.mkdir(work)
+        # The app makes its door itself, so its directory must be one it may write in.
+        doors = self.path("nobody-doors")
+        os.mkdir(doors, 0o755)
+        os.chown(doors, nobody.pw_uid, nobody.pw_gid)
+        door = os.path.join(doors, "app.door")
+        app = self.app(user="nobody", working_directory=work, environment={"PORTUNUS_TEST_ENV": "42"},
+                       door=door, command=[program("test_app"), door, "--tag", "app"])
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app], daemon={"allow_insecure_door_dir": True})
+        try:
+            self.wait_for("the app answers", lambda: self._answers(port))
+        except AssertionError:
+            self.fail(f"the app does not answer; log:\n{d.tail()}")
+        reply = self.ask(port, b"whoami").decode()
         self.assertIn(f"uid={nobody.pw_uid} gid={nobody.pw_gid}", reply)
         self.assertIn(f"cwd={work}", reply)
         self.assertIn("env=42", reply)
+
+    def test_a_daemon_that_drops_root_keeps_only_the_right_to_switch_users(self):
+        if os.geteuid() != 0:
+            self.skipTest("dropping root needs root")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        doors = self.path("nobody-doors")
+        os.mkdir(doors, 0o755)
+        os.chown(doors, nobody.pw_uid, nobody.pw_gid)
+        door = os.path.join(doors, "app.door")
+        app = self.app(user="nobody", door=door, command=[program("test_app"), door])
+        fwd, _ = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app], daemon={"user": "daemon", "allow_insecure_door_dir": True})
+        d.wait_log(r"app app: pid \d+ serves")
+        child = pids_serving(door)
+        self.assertEqual(len(child), 1)
+        self.assertEqual(harness.status_field(child[0], "Uid")[0], str(nobody.pw_uid))
+        # The app starts with no capability at all.
+        self.assertEqual(int(harness.status_field(child[0], "CapEff")[0], 16), 0)
+        self.assertEqual(int(harness.status_field(child[0], "CapPrm")[0], 16), 0)
+        # The daemon, now user daemon, holds CAP_KILL (5), CAP_SETGID (6) and CAP_SETUID (7) and
+        # nothing else.
+        daemon = pwd.getpwnam("daemon")
+        self.assertEqual(harness.status_field(d.pid, "Uid")[0], str(daemon.pw_uid))
+        self.assertEqual(int(harness.status_field(d.pid, "CapEff")[0], 16), (1 << 5) | (1 << 6) | (1 << 7))
+        self.assertEqual(int(harness.status_field(d.pid, "CapPrm")[0], 16), (1 << 5) | (1 << 6) | (1 << 7))
+        # Which it needs to stop the app when it stops itself.
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait(10), 0)
+        self.wait_for("the app is gone", lambda: pids_serving(door) == [], timeout=5)
+
+    def test_a_daemon_whose_apps_are_its_own_user_keeps_no_capability(self):
+        if os.geteuid() != 0:
+            self.skipTest("dropping root needs root")
+        app = self.app()
+        fwd, _ = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app], daemon={"user": "nobody", "allow_insecure_door_dir": True})
+        d.wait_log(r"app app: (pid \d+ serves|pid \d+ exited)")
+        self.assertEqual(int(harness.status_field(d.pid, "CapEff")[0], 16), 0)
+        self.assertEqual(int(harness.status_field(d.pid, "CapPrm")[0], 16), 0)
 
     def test_recycling_by_max_calls_under_load_fails_no_request(self):
         app = self.app(max_calls=200)
@@ -182,6 +231,69 @@ class Supervise(DaemonTest):
         d.send_signal(signal.SIGTERM)
         self.assertEqual(d.wait(10), 0)
         self.wait_for("the app is gone", lambda: not os.path.exists(f"/proc/{pid}"), timeout=5)
+
+    def test_instances_share_the_load_by_calls_in_flight(self):
+        # Instance 1 answers after 300 ms, the others at once: while one slow call holds instance
+        # 1, the calls made meanwhile go to the others.
+        door = self.path("app.door")
+        app = {"name": "app", "door": door, "instances": 3,
+               "command": [program("test_app"), door, "--tag", "app", "--prefix", ""]}
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("three instances serve", lambda: d.count(r"app app#\d: pid \d+ serves") == 3)
+        slow = threading.Thread(target=lambda: self.ask(port, b"sleep:1500:slow"))
+        slow.start()
+        time.sleep(0.2)
+        start = time.monotonic()
+        for i in range(20):
+            self.assertEqual(self.ask(port, f"quick{i}".encode()), f"quick{i}".encode())
+        elapsed = time.monotonic() - start
+        slow.join()
+        self.assertLess(elapsed, 1.0, "quick calls waited behind the slow one")
+        pids = set()
+        for _ in range(3):
+            pids.update(pids_serving(f"{door}.{_ + 1}"))
+        self.assertEqual(len(pids), 3)
+
+    def test_a_cohort_that_keeps_crashing_keeps_serving(self):
+        # Four instances that each abort at a random moment within 2 s of starting: about half
+        # of them die every second. Under continuous GET load, almost every request succeeds.
+        door = self.path("app.door")
+        app = {"name": "app", "door": door, "instances": 4, "restart_delay": "50ms", "restart_max_delay": "200ms",
+               "command": [program("test_app"), door, "--http-body", "ok", "--die-within-ms", "2000"]}
+        port = self.reserve_port()
+        fwd = {"name": "web", "protocol": "http", "listen": f"127.0.0.1:{port}", "door": door}
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("instances serve", lambda: d.count(r"app app#\d: pid \d+ serves") >= 4)
+        seconds = 30 if not harness.SANITIZED else 15
+        ok = failed = 0
+        statuses = {}
+        stop = time.monotonic() + seconds
+        import http.client
+        while time.monotonic() < stop:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                for _ in range(20):
+                    c.request("GET", "/")
+                    r = c.getresponse()
+                    body = r.read()
+                    if r.status == 200 and body == b"ok":
+                        ok += 1
+                    else:
+                        failed += 1
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.getheader("Connection", "").lower() == "close":
+                        break
+            except (OSError, http.client.HTTPException) as e:
+                failed += 1
+                statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
+            finally:
+                c.close()
+        crashes = d.count(r"exited unasked")
+        print(f"cohort: {ok} ok, {failed} failed ({statuses}) in {seconds} s; {crashes} crashes")
+        self.assertGreater(crashes, seconds, "the instances did not crash as often as planned")
+        self.assertGreaterEqual(ok / (ok + failed), 0.999, f"failures: {statuses}")
+        self.assertTrue(d.alive())
 
     def _load(self, port, seconds):
         """Requests one after another on new connections from 4 threads; returns the failures."""
