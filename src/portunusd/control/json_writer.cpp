@@ -159,7 +159,7 @@ void json_writer::value(double d)
     const double magnitude = std::fabs(d);
     const auto format = magnitude >= 1e-6 && magnitude < 1e21 ? std::chars_format::fixed : std::chars_format::scientific;
     const auto result = std::to_chars(buffer, buffer + sizeof buffer, d, format);
-    out_.append(buffer, result.ptr);
+    out_.append(buffer, static_cast<std::size_t>(result.ptr - buffer));
 }
 
 void json_writer::null()

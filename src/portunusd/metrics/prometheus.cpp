@@ -16,7 +16,7 @@ void append_number(std::string& out, std::uint64_t v)
 {
     char buf[24];
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 void append_number(std::string& out, double v)
@@ -29,7 +29,7 @@ void append_number(std::string& out, double v)
         // The shortest text that reads back as the same double (Go's ParseFloat takes it).
         char buf[32];
         const auto r = std::to_chars(buf, buf + sizeof buf, v);
-        out.append(buf, r.ptr);
+        out.append(buf, static_cast<std::size_t>(r.ptr - buf));
     }
 }
 
