@@ -161,6 +161,8 @@ def instances_rps(tmp, build, procs, count, seconds):
     errors = sum(out["errors"]) + out["non2xx"]
     os.kill(d.pid, signal.SIGTERM)
     d.wait(timeout=20)
+    # Stopped on purpose: no longer one of the processes that must stay alive.
+    procs.started = [(name, p) for name, p in procs.started if p is not d]
     return float(out["rps"]), errors, peak
 
 

@@ -240,7 +240,7 @@ portunus::door_client door_gate::current_door(std::error_code& ec, std::chrono::
         if (const auto start = starter_(); start.count() > 0) {
             const auto until = std::min(deadline, std::chrono::steady_clock::now() + start);
             while (ec && std::chrono::steady_clock::now() < until) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
                 const auto wait = time_left(until);
                 if (wait.count() == 0) break;
                 ec.clear();
