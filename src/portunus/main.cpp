@@ -33,6 +33,7 @@ void usage(FILE* to)
                "                                               report a running portunusd's forwards and doors\n"
                "       portunus reload [--control PATH]        make portunusd read its configuration again\n"
                "       portunus stop [--timeout DURATION] [--control PATH]\n"
+               "       portunus restart APP [--control PATH]      replace an [[app]]'s processes, new before old\n"
                "                                               drain portunusd, wait until it has exited\n"
                "       portunus -h | --help | --version\n"
                "The control door is --control PATH, else $PORTUNUS_CONTROL_DOOR, else\n"
@@ -149,6 +150,7 @@ int do_info(int argc, char** argv)
 
 struct control_options {
     const char* door = nullptr;
+    const char* app = nullptr; ///< restart's argument
     bool json = false;
     std::optional<std::chrono::milliseconds> timeout;
 };
@@ -172,7 +174,9 @@ int parse_control_options(int argc, char** argv, std::string_view command, contr
             }
             value = argv[++i];
         }
-        if (a == "--json" && command == "status" && value == nullptr) {
+        if (command == "restart" && a.substr(0, 1) != "-" && o.app == nullptr) {
+            o.app = argv[i];
+        } else if (a == "--json" && command == "status" && value == nullptr) {
             o.json = true;
         } else if (a == "--control" && takes_value) {
             o.door = value;
@@ -215,7 +219,7 @@ int do_status(const std::string& door, bool json)
 {
     using portunusd::control_command;
     portunusd::control_reply reply;
-    const auto request = portunusd::control_request{json ? control_command::status_json : control_command::status, {}};
+    const auto request = portunusd::control_request{json ? control_command::status_json : control_command::status, {}, {}};
     if (const int status = exchange(door, request, portunusd::control_status_deadline, reply)) return status;
     return write_all(STDOUT_FILENO, reply.body) ? 0 : exit_door_error;
 }
@@ -223,7 +227,7 @@ int do_status(const std::string& door, bool json)
 int do_reload(const std::string& door)
 {
     portunusd::control_reply reply;
-    const int status = exchange(door, {portunusd::control_command::reload, {}}, portunusd::control_reload_deadline, reply);
+    const int status = exchange(door, {portunusd::control_command::reload, {}, {}}, portunusd::control_reload_deadline, reply);
     if (status != 0 && reply.body.empty()) return status;
     // Names go to standard output; each configuration error, without its prefix, to standard
     // error as FILE:LINE:COL: message, the form editors jump to.
@@ -250,7 +254,7 @@ int do_reload(const std::string& door)
 int do_stop(const std::string& door, std::optional<std::chrono::milliseconds> drain)
 {
     portunusd::control_reply reply;
-    const int status = exchange(door, {portunusd::control_command::stop, drain}, portunusd::control_stop_deadline, reply);
+    const int status = exchange(door, {portunusd::control_command::stop, drain, {}}, portunusd::control_stop_deadline, reply);
     if (status != 0) return status;
     long pid = 0;
     if (std::sscanf(reply.body.c_str(), "stopping pid %ld", &pid) != 1 || pid <= 0) {
@@ -275,13 +279,27 @@ int do_stop(const std::string& door, std::optional<std::chrono::milliseconds> dr
     return 0;
 }
 
+int do_restart(const std::string& door, const std::string& app)
+{
+    portunusd::control_reply reply;
+    portunusd::control_request request{portunusd::control_command::restart, std::nullopt, app};
+    const int status = exchange(door, request, portunusd::control_stop_deadline, reply);
+    if (status == 0) std::fputs(reply.body.c_str(), stdout);
+    return status;
+}
+
 int do_control(int argc, char** argv, std::string_view command)
 {
     control_options o;
     if (const int status = parse_control_options(argc, argv, command, o); status >= 0) return status;
+    if (command == "restart" && o.app == nullptr) {
+        std::fputs("portunus: restart needs the name of an [[app]]\n", stderr);
+        return exit_usage;
+    }
     const std::string door = portunusd::control_door_path(o.door, std::getenv(portunusd::control_door_variable));
     if (command == "status") return do_status(door, o.json);
     if (command == "reload") return do_reload(door);
+    if (command == "restart") return do_restart(door, o.app);
     return do_stop(door, o.timeout);
 }
 
@@ -295,7 +313,8 @@ int main(int argc, char** argv)
     if (command == "--version") return std::puts("portunus " PORTUNUS_VERSION), 0;
     if (command == "call") return do_call(argc, argv);
     if (command == "info") return do_info(argc, argv);
-    if (command == "status" || command == "reload" || command == "stop") return do_control(argc, argv, command);
+    if (command == "status" || command == "reload" || command == "stop" || command == "restart")
+        return do_control(argc, argv, command);
     std::fprintf(stderr, "portunus: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return exit_usage;

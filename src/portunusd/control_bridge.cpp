@@ -87,6 +87,10 @@ control_actions control_bridge::actions()
             deadline);
         return begun.value_or(false);
     };
+    a.restart = [srv, state](const std::string& app, std::chrono::milliseconds deadline) {
+        return ask<bool>(
+            *srv, state, [srv, app](std::function<void(bool)> reply) { reply(srv->restart_app(app)); }, deadline);
+    };
     return a;
 }
 

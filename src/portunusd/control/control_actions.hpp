@@ -33,6 +33,9 @@ struct control_actions {
     /// the drain has begun (or had begun already).
     std::function<bool(std::optional<std::chrono::milliseconds> drain_timeout, std::chrono::milliseconds deadline)>
         stop;
+    /// Replaces the processes of the [[app]] named so, each new one started before its old one
+    /// stops. False: no app of that name.
+    std::function<std::optional<bool>(const std::string& app, std::chrono::milliseconds deadline)> restart;
 };
 
 } // namespace portunusd

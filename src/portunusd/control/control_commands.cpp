@@ -52,6 +52,15 @@ control_reply stop(const control_actions& actions, const control_request& reques
     return {control_status::ok, {}, "stopping pid " + std::to_string(pid) + "\n"};
 }
 
+control_reply restart(const control_actions& actions, const control_request& request)
+{
+    if (!actions.restart) return error_reply("this daemon cannot restart apps over its control door");
+    const auto found = actions.restart(request.app, control_stop_deadline);
+    if (!found) return error_reply("the daemon did not answer within " + format_duration(control_stop_deadline));
+    if (!*found) return error_reply("no [[app]] named " + config_detail::quote(request.app));
+    return {control_status::ok, {}, "restarting " + request.app + "\n"};
+}
+
 } // namespace
 
 std::string control_refusal(uid_t daemon_euid)
@@ -73,6 +82,7 @@ control_reply run_control_request(const control_request& request, const control_
     case control_command::status_json: return status(actions, true);
     case control_command::reload: return reload(actions);
     case control_command::stop: return stop(actions, request, pid);
+    case control_command::restart: return restart(actions, request);
     }
     return error_reply("unknown command");
 }

@@ -41,7 +41,7 @@ std::vector<std::string_view> split_words(std::string_view line)
 std::optional<control_command> command_named(std::string_view word)
 {
     constexpr std::array all{control_command::status, control_command::status_json, control_command::reload,
-                             control_command::stop};
+                             control_command::stop, control_command::restart};
     for (const control_command c : all)
         if (to_string(c) == word) return c;
     return std::nullopt;
@@ -57,7 +57,7 @@ control_request_parse parse_drain(std::string_view word)
     if (!digits || ms > control_max_drain.count())
         return request_error("stop: drain timeout " + quote(word) + " is not a number of milliseconds from 0 to " +
                              std::to_string(control_max_drain.count()));
-    return {control_request{control_command::stop, std::chrono::milliseconds{ms}}, {}};
+    return {control_request{control_command::stop, std::chrono::milliseconds{ms}, {}}, {}};
 }
 
 // Escaped first and then cut at exactly `limit` bytes, so that showing a shown text again
@@ -79,6 +79,7 @@ std::string_view to_string(control_command c) noexcept
     case control_command::status_json: return "status-json";
     case control_command::reload: return "reload";
     case control_command::stop: return "stop";
+    case control_command::restart: return "restart";
     }
     return "status";
 }
@@ -114,18 +115,30 @@ control_request_parse parse_control_request(std::string_view bytes)
     const auto words = split_words(line);
     if (std::any_of(words.begin(), words.end(), [](std::string_view w) { return w.empty(); }))
         return request_error("request words must be separated by exactly one space");
-    if (words.size() < 2) return request_error("no command; expected status, status-json, reload or stop");
+    if (words.size() < 2) return request_error("no command; expected status, status-json, reload, stop or restart");
 
     const auto command = command_named(words[1]);
     if (!command)
-        return request_error("unknown command " + quote(words[1]) + "; expected status, status-json, reload or stop");
+        return request_error("unknown command " + quote(words[1]) +
+                             "; expected status, status-json, reload, stop or restart");
+    if (*command == control_command::restart) {
+        // An app name as the configuration allows it: 1 to 64 of A-Z a-z 0-9 . _ -
+        const bool valid = words.size() == 3 && !words[2].empty() && words[2].size() <= 64 &&
+                           std::all_of(words[2].begin(), words[2].end(), [](char c) {
+                               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                      c == '.' || c == '_' || c == '-';
+                           });
+        if (!valid) return request_error("restart takes one argument, the name of an [[app]]");
+        control_request r{control_command::restart, std::nullopt, std::string{words[2]}};
+        return {std::move(r), {}};
+    }
     if (*command == control_command::stop) {
         if (words.size() > 3) return request_error("stop takes at most one argument, a drain timeout in milliseconds");
         if (words.size() == 3) return parse_drain(words[2]);
-        return {control_request{control_command::stop, std::nullopt}, {}};
+        return {control_request{control_command::stop, std::nullopt, {}}, {}};
     }
     if (words.size() > 2) return request_error(std::string{words[1]} + " takes no argument");
-    return {control_request{*command, std::nullopt}, {}};
+    return {control_request{*command, std::nullopt, {}}, {}};
 }
 
 std::string format_control_request(const control_request& r)
@@ -136,6 +149,10 @@ std::string format_control_request(const control_request& r)
     if (r.command == control_command::stop && r.drain) {
         out += ' ';
         out += std::to_string(r.drain->count());
+    }
+    if (r.command == control_command::restart) {
+        out += ' ';
+        out += r.app;
     }
     out += '\n';
     return out;

@@ -33,15 +33,17 @@ inline constexpr std::string_view reload_removed = "removed: ";
 inline constexpr std::string_view reload_error = "error: ";
 inline constexpr std::string_view reload_not_bound = "not bound: ";
 
-enum class control_command { status, status_json, reload, stop };
+enum class control_command { status, status_json, reload, stop, restart };
 
-/// The command's word on the wire: "status", "status-json", "reload", "stop".
+/// The command's word on the wire: "status", "status-json", "reload", "stop", "restart".
 std::string_view to_string(control_command c) noexcept;
 
 struct control_request {
     control_command command = control_command::status;
     /// stop only: the drain timeout that replaces the configured one.
     std::optional<std::chrono::milliseconds> drain;
+    /// restart only: the [[app]] to replace.
+    std::string app;
 
     bool operator==(const control_request&) const = default;
 };

@@ -222,6 +222,37 @@ class Supervise(DaemonTest):
         self.wait_for("the old process exits", lambda: first[0] not in pids_serving(app["door"]))
         self.assertEqual(failures, [], f"{len(failures)} of {done} requests failed")
 
+    def test_portunus_restart_replaces_an_app_under_load_without_a_failure(self):
+        app = self.app()
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("the app answers", lambda: self._answers(port))
+        first = pids_serving(app["door"])
+        control = ["--control", self.path("control.door")]
+        result = {}
+
+        def restart():
+            time.sleep(1.0)
+            import subprocess
+            result["out"] = subprocess.run([program("portunus"), "restart", "app", *control], capture_output=True,
+                                           text=True, timeout=20)
+
+        t = threading.Thread(target=restart)
+        t.start()
+        failures, done = self._load(port, seconds=4)
+        t.join()
+        self.assertEqual(result["out"].returncode, 0, result["out"].stderr)
+        self.assertEqual(result["out"].stdout, "restarting app\n")
+        d.wait_log(r"replacing pid \d+ \(portunus restart\)")
+        self.wait_for("the old process exits", lambda: first[0] not in pids_serving(app["door"]))
+        self.assertEqual(len(pids_serving(app["door"])), 1)
+        self.assertEqual(failures, [], f"{len(failures)} of {done} requests failed")
+        import subprocess
+        unknown = subprocess.run([program("portunus"), "restart", "nope", *control], capture_output=True, text=True,
+                                 timeout=20)
+        self.assertEqual(unknown.returncode, 1)
+        self.assertIn('no [[app]] named "nope"', unknown.stderr)
+
     def test_stop_stops_every_app(self):
         app = self.app()
         fwd, _ = self.forward(app)

@@ -75,6 +75,10 @@ struct fake_server {
                     deadline_seen = d;
                     drain_asked = drain;
                     return stops;
+                },
+                [this](const std::string& app, std::chrono::milliseconds d) -> std::optional<bool> {
+                    deadline_seen = d;
+                    return app == "web";
                 }};
     }
 };
@@ -96,9 +100,10 @@ struct scratch {
 TEST_CASE("control requests round-trip through their wire form", "[control]")
 {
     const control_request requests[] = {
-        {control_command::status, std::nullopt}, {control_command::status_json, std::nullopt},
-        {control_command::reload, std::nullopt}, {control_command::stop, std::nullopt},
-        {control_command::stop, 0ms},            {control_command::stop, 86'400'000ms},
+        {control_command::status, std::nullopt, {}}, {control_command::status_json, std::nullopt, {}},
+        {control_command::reload, std::nullopt, {}}, {control_command::stop, std::nullopt, {}},
+        {control_command::stop, 0ms, {}},            {control_command::stop, 86'400'000ms, {}},
+        {control_command::restart, std::nullopt, "web"}, {control_command::restart, std::nullopt, "a.b_c-1"},
     };
     for (const auto& r : requests) {
         const std::string wire = format_control_request(r);
@@ -108,8 +113,9 @@ TEST_CASE("control requests round-trip through their wire form", "[control]")
         CHECK(*parsed.value == r);
         CHECK(parsed.error.empty());
     }
-    CHECK(format_control_request({control_command::stop, 1500ms}) == "portunus-control/1 stop 1500\n");
-    CHECK(format_control_request({control_command::status_json, {}}) == "portunus-control/1 status-json\n");
+    CHECK(format_control_request({control_command::stop, 1500ms, {}}) == "portunus-control/1 stop 1500\n");
+    CHECK(format_control_request({control_command::status_json, {}, {}}) == "portunus-control/1 status-json\n");
+    CHECK(format_control_request({control_command::restart, {}, "web"}) == "portunus-control/1 restart web\n");
 }
 
 TEST_CASE("malformed control requests are errors, each with a one-line reason", "[control]")
@@ -134,7 +140,10 @@ TEST_CASE("malformed control requests are errors, each with a one-line reason", 
         {"version 1.0", "portunus-control/1.0 status\n", "unsupported protocol version"},
         {"empty version", "portunus-control/ status\n", "unsupported protocol version"},
         {"no command", "portunus-control/1\n", "no command"},
-        {"unknown command", "portunus-control/1 restart\n", "unknown command \"restart\""},
+        {"unknown command", "portunus-control/1 restore\n", "unknown command \"restore\""},
+        {"restart without an app", "portunus-control/1 restart\n", "the name of an [[app]]"},
+        {"restart two apps", "portunus-control/1 restart a b\n", "the name of an [[app]]"},
+        {"restart a path", "portunus-control/1 restart ../x\n", "the name of an [[app]]"},
         {"upper case", "portunus-control/1 STATUS\n", "unknown command"},
         {"status argument", "portunus-control/1 status now\n", "takes no argument"},
         {"reload argument", "portunus-control/1 reload x\n", "takes no argument"},
@@ -345,6 +354,13 @@ TEST_CASE("control commands call their action with its deadline and word its ans
     answer_control_request("portunus-control/1 stop\n", actions, 1);
     CHECK_FALSE(fake.drain_asked);
 
+    r = answer_control_request("portunus-control/1 restart web\n", actions, 1);
+    CHECK(r.status == control_status::ok);
+    CHECK(r.body == "restarting web\n");
+    r = answer_control_request("portunus-control/1 restart nope\n", actions, 1);
+    CHECK(r.status == control_status::error);
+    CHECK(r.summary == "no [[app]] named \"nope\"");
+
     r = answer_control_request("portunus-control/2 status\n", actions, 1);
     CHECK(format_control_reply(r) ==
           "portunus-control/1 error unsupported protocol version \"2\"; this daemon speaks portunus-control/1\n");
@@ -398,7 +414,7 @@ TEST_CASE("a control door answers portunus, has mode 0600 and leaves no file beh
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0600);
 
-    const auto exchange = call_control_door(path, {control_command::stop, 100ms}, 5s);
+    const auto exchange = call_control_door(path, {control_command::stop, 100ms, {}}, 5s);
     REQUIRE(exchange.reply);
     CHECK(exchange.reply->body == "stopping pid " + std::to_string(::getpid()) + "\n");
     CHECK(fake.drain_asked == 100ms);
@@ -410,7 +426,7 @@ TEST_CASE("a control door answers portunus, has mode 0600 and leaves no file beh
 
     door.reset();
     CHECK(::stat(path.c_str(), &st) != 0);
-    CHECK_THAT(call_control_door(path, {control_command::status, {}}, 1s).error, Catch::StartsWith("no control door at"));
+    CHECK_THAT(call_control_door(path, {control_command::status, {}, {}}, 1s).error, Catch::StartsWith("no control door at"));
 }
 
 TEST_CASE("portunus words every way of not reaching the daemon", "[control]")
