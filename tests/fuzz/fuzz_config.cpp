@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // libFuzzer target: any bytes given to the configuration parser yield a valid config or errors
 // that point into the file, never an exception, a crash or an out-of-range value.
+#include "fuzz_check.hpp"
 #include "portunusd/config/config.hpp"
 #include "portunusd/config/config_values.hpp"
 
@@ -15,14 +16,6 @@
 #include <string>
 #include <string_view>
 
-// abort() rather than assert(): the check must survive release builds of the fuzzer.
-#define FUZZ_CHECK(condition)                                                                     \
-    do {                                                                                          \
-        if (!(condition)) {                                                                       \
-            std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #condition); \
-            std::abort();                                                                         \
-        }                                                                                         \
-    } while (false)
 
 namespace {
 
@@ -125,6 +118,22 @@ void check_config(const portunusd::config& cfg)
         } else {
             FUZZ_CHECK(f.maps.empty());
         }
+    }
+
+    // Apps: what the supervisor relies on, and no two sharing a name or a door.
+    std::set<std::string> app_names, app_doors;
+    for (const portunusd::app_config& a : cfg.apps) {
+        FUZZ_CHECK(app_names.insert(a.name).second);
+        FUZZ_CHECK(a.instances >= 1 && a.instances <= 64);
+        for (const auto& door : portunusd::app_instance_doors(a)) {
+            check_door(door);
+            FUZZ_CHECK(app_doors.insert(door).second);
+        }
+        FUZZ_CHECK(!a.command.empty() && !a.command.front().empty() && a.command.front().front() == '/');
+        for (const auto& arg : a.command) FUZZ_CHECK(arg.find('\0') == std::string::npos);
+        FUZZ_CHECK(a.restart_delay <= a.restart_max_delay);
+        FUZZ_CHECK(a.start == portunusd::app_start::on_demand || a.idle_stop == 0ms);
+        FUZZ_CHECK(!a.working_directory.empty() && a.working_directory.front() == '/');
     }
 }
 
