@@ -9,6 +9,7 @@
 //   "crash"         std::abort() in the middle of the call (the caller sees the server die)
 //   "throw"         throw from the handler (the caller gets EINTR, the application lives on)
 //   "empty"         answer zero bytes
+//   "grow:N"        keep N more MiB, touched, for the life of the process; answer "grown"
 //   "who"           answer the tag (tells which instance served a call)
 //   "whoami"        answer "uid=U gid=G pid=P cwd=DIR env=VALUE" (VALUE: $PORTUNUS_TEST_ENV, or
 //                   "-"): what a supervising daemon made of the process
@@ -24,6 +25,9 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
+#include <memory>
+#include <vector>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -70,6 +74,15 @@ portunus::door_reply handle(portunus::door_request& request)
     if (data == "crash") std::abort();
     if (data == "throw") throw std::runtime_error("asked to throw");
     if (data == "empty") return {};
+    if (data.substr(0, 5) == "grow:") {
+        unsigned mib = 0;
+        std::from_chars(data.data() + 5, data.data() + data.size(), mib);
+        // Kept for good: this is the leak that max_memory is there to contain.
+        static std::vector<std::unique_ptr<char[]>> kept;
+        kept.emplace_back(new char[std::size_t{mib} << 20]);
+        std::memset(kept.back().get(), 1, std::size_t{mib} << 20);
+        return {"grown", {}};
+    }
     if (data == "who") return {opts.tag, {}};
     if (data == "whoami") {
         char cwd[4096] = "?";

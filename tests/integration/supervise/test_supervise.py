@@ -199,6 +199,21 @@ class Supervise(DaemonTest):
         self.assertEqual(failures, [], f"{len(failures)} of {done} requests failed")
         print(f"recycling: {done} requests, {d.count('replacing pid')} replacement(s), no failure")
 
+    def test_recycling_by_max_memory_replaces_a_process_that_grew(self):
+        # Under the sanitizers a process starts far larger (shadow memory): the bound is set
+        # well above that, and the growth past it.
+        limit, grow = (64, 80) if not harness.SANITIZED else (1024, 1100)
+        app = self.app(max_memory=f"{limit}M")
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        self.wait_for("the app answers", lambda: self._answers(port))
+        first = pids_serving(app["door"])
+        self.assertEqual(self.ask(port, f"grow:{grow}".encode()), b"grown")
+        d.wait_log(r"replacing pid \d+ \(max_memory exceeded\)", timeout=5)
+        self.wait_for("the grown process exits", lambda: first[0] not in pids_serving(app["door"]))
+        self.assertEqual(self.ask(port), b"app")
+        self.assertEqual(len(pids_serving(app["door"])), 1)
+
     def test_a_changed_executable_is_replaced_under_load(self):
         binary = self.path("app-v1")
         shutil.copy(program("test_app"), binary)
