@@ -251,7 +251,8 @@ void http_session::dispatch(http::request request)
     std::optional<std::string> retry_head;
     if (forward_->targets[m.target].size() > 1 && body.empty()) retry_head = head;
     auto shared_request = std::make_shared<http::request>(std::move(request));
-    const bool queued = submit_call(shared_request, m.target, gate, std::move(head), std::move(body), std::move(retry_head));
+    const bool queued =
+        submit_call(shared_request, m.target, gate, std::move(head), std::move(body), std::move(retry_head), 1);
     if (!queued) {
         forward_->stats->failed(failure_kind::queue_full);
         std::uint64_t suppressed = 0;
@@ -291,32 +292,39 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
 }
 
 bool http_session::submit_call(const std::shared_ptr<http::request>& request, std::size_t target, std::size_t gate,
-                               std::string head, std::string body, std::optional<std::string> retry_head)
+                               std::string head, std::string body, std::optional<std::string> retry_head,
+                               unsigned tries)
 {
     auto self = self_as<http_session>();
     return forward_->gates[gate]->submit(
         std::move(head), std::move(body),
-        [self, request, target, gate, retry = std::move(retry_head)](call_outcome o) mutable {
+        [self, request, target, gate, tries, retry = std::move(retry_head)](call_outcome o) mutable {
             asio::dispatch(self->socket_.executor(),
-                           [self, request, target, gate, retry = std::move(retry), o = std::move(o)]() mutable {
-                               self->on_reply(request, target, gate, std::move(retry), std::move(o));
+                           [self, request, target, gate, tries, retry = std::move(retry), o = std::move(o)]() mutable {
+                               self->on_reply(request, target, gate, std::move(retry), tries, std::move(o));
                            });
         },
         socket_.executor());
 }
 
 void http_session::on_reply(const std::shared_ptr<http::request>& shared_request, std::size_t target,
-                            std::size_t gate, std::optional<std::string> retry_head, call_outcome outcome)
+                            std::size_t gate, std::optional<std::string> retry_head, unsigned tries,
+                            call_outcome outcome)
 {
     if (closed_) return;
-    // Another instance takes the call when this one's door is gone (the call never ran), or
-    // when it died mid-call on a GET or HEAD, which changes nothing and so may run twice.
+    // Another instance takes the call when this one's door is gone (the call never ran: it may
+    // try each instance in turn), or when it died mid-call on a GET or HEAD, which changes
+    // nothing and so may run once more.
     const bool never_ran = outcome.ec && failure_of(outcome.ec) == failure_kind::door_gone;
     const bool idempotent = shared_request->method == "GET" || shared_request->method == "HEAD";
-    if (retry_head && (never_ran || (outcome.ec == std::errc::interrupted && idempotent))) {
+    if (retry_head && tries < forward_->targets[target].size() &&
+        (never_ran || (outcome.ec == std::errc::interrupted && idempotent))) {
         const std::size_t other = forward_->choose(target, gate);
         if (other != gate) {
-            if (submit_call(shared_request, target, other, std::move(*retry_head), {}, std::nullopt)) return;
+            std::optional<std::string> again;
+            if (never_ran) again = *retry_head;
+            if (submit_call(shared_request, target, other, std::move(*retry_head), {}, std::move(again), tries + 1))
+                return;
         }
     }
     http::request& request = *shared_request;

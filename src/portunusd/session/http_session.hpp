@@ -77,12 +77,12 @@ private:
     /// The request as far as the parser got, for an answer that is not the door's.
     void take_partial_request();
     void dispatch(http::request request);
-    /// Submits one call to `gate`, one of `target`'s instances; `retry_head` is kept for one
-    /// more try on another instance if this one dies mid-call.
+    /// Submits one call to `gate`, one of `target`'s instances, as its `tries`-th try;
+    /// `retry_head` is kept for a try on another instance (see on_reply).
     bool submit_call(const std::shared_ptr<http::request>& request, std::size_t target, std::size_t gate,
-                     std::string head, std::string body, std::optional<std::string> retry_head);
+                     std::string head, std::string body, std::optional<std::string> retry_head, unsigned tries);
     void on_reply(const std::shared_ptr<http::request>& request, std::size_t target, std::size_t gate,
-                  std::optional<std::string> retry_head, call_outcome outcome);
+                  std::optional<std::string> retry_head, unsigned tries, call_outcome outcome);
     /// Answers with a response the daemon makes itself.
     void refuse(int status, std::string_view result, std::string_view extra_headers, bool close_after);
     void write(std::string bytes, bool close_after);

