@@ -307,6 +307,11 @@ class Status(ControlTest):
         for _ in range(40):
             self.portunus("status")
             self.portunus("call", self.door, door=False, stdin=b"portunus-control/9 status\n")
+        # The last caller's connection is closed by the daemon once its door thread sees the
+        # end of it, a moment after the CLI exits: wait that moment, boundedly.
+        deadline = time.monotonic() + 3
+        while harness.fd_count(d.pid) != fds and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.assertEqual(harness.fd_count(d.pid), fds)
         # The door's pool is capped; a caller at a time needs one thread, however many calls.
         self.assertLessEqual(harness.thread_count(d.pid), threads + 1)
