@@ -6,6 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <signal.h>
+#if defined(__sun) || defined(PORTUNUS_DOOR_ILLUMOS)
+#include <procfs.h>
+#endif
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +51,12 @@ std::string text_of(std::chrono::milliseconds d)
 // Resident bytes of `pid`, or 0 when unknown (the process is gone, or no /proc).
 std::uint64_t resident_bytes(pid_t pid)
 {
-#if defined(__linux__)
+#if defined(__sun) || defined(PORTUNUS_DOOR_ILLUMOS)
+    // illumos: the binary psinfo file, whose pr_rssize is in kilobytes.
+    psinfo_t info{};
+    std::ifstream in("/proc/" + std::to_string(pid) + "/psinfo", std::ios::binary);
+    if (in.read(reinterpret_cast<char*>(&info), sizeof info)) return static_cast<std::uint64_t>(info.pr_rssize) * 1024;
+#elif defined(__linux__)
     std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
     std::uint64_t size = 0, resident = 0;
     if (statm >> size >> resident) return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
