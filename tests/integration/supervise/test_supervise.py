@@ -105,6 +105,38 @@ class Supervise(DaemonTest):
         d.wait_log(r"app app\[\d+\]: hello from stdout")
         d.wait_log(r"app app\[\d+\]: hello from stderr")
 
+    def test_an_app_inherits_no_descriptor_and_no_blocked_or_ignored_signal(self):
+        # A shell reads the signal state it was started with (Python would ignore SIGPIPE and
+        # SIGXFSZ itself), then Python lists the descriptors it got, then the app takes over.
+        inspect = self.path("inspect.py")
+        with open(inspect, "w") as f:
+            f.write(f"""import os, sys
+fds = sorted(int(x) for x in os.listdir("/proc/self/fd"))
+print("fds", fds, "sid", os.getsid(0) == os.getpid(), flush=True)
+os.execv({program("test_app")!r}, [{program("test_app")!r}, sys.argv[1], "--tag", "app"])
+""")
+        script = self.path("inspect.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "echo signals $(grep -E '^Sig(Blk|Ign)' /proc/$$/status | tr -s ' \\t\\n' ' ')\n"
+                    f"exec {sys.executable} {inspect} \"$1\"\n")
+        os.chmod(script, 0o755)
+        app = self.app(command=[script, self.path("app.door")])
+        fwd, port = self.forward(app)
+        d = self.start_daemon([fwd], apps=[app])
+        d.wait_log(r"app app\[\d+\]: fds ")
+        signals = re.search(r"signals SigBlk: (\w+) SigIgn: (\w+)", d.log())
+        self.assertIsNotNone(signals, d.tail())
+        self.assertEqual(int(signals.group(1), 16), 0, "blocked signals")
+        self.assertEqual(int(signals.group(2), 16), 0, "ignored signals")
+        found = re.search(r"fds \[(.*?)\] sid (\w+)", d.log())
+        fds = [int(x) for x in found.group(1).split(",")]
+        # 0, 1 and 2, and the one listdir itself holds: nothing of the daemon's.
+        self.assertEqual(fds[:3], [0, 1, 2])
+        self.assertLessEqual(len(fds), 4, f"inherited descriptors: {fds}")
+        self.assertEqual(found.group(2), "True", "the app leads a session of its own")
+        self.wait_for("the app answers", lambda: self._answers(port))
+
     def test_crash_loop_backs_off_and_a_reload_fixes_it(self):
         broken = self.app(command=["/bin/false"], restart_delay="100ms", restart_max_delay="800ms")
         fwd, port = self.forward(broken)
