@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -138,6 +139,14 @@ struct door_request {
 struct door_reply {
     std::string data;
     std::vector<unique_fd> fds;
+    /// Set instead of `data` to answer without copying the bytes into the reply, as
+    /// door_return(3C) answers from any memory. They are read after the handler returns, until
+    /// the reply is sent: static data, or any part of the request's `data` (which lives until
+    /// then), never a local of the handler.
+    std::optional<std::string_view> borrowed{};
+
+    /// The bytes the caller receives.
+    [[nodiscard]] std::string_view bytes() const noexcept { return borrowed ? *borrowed : std::string_view(data); }
 };
 
 /// Serves one call. Runs on a pool thread; may run on several threads at once. An exception

@@ -166,13 +166,16 @@ door_credentials read_caller() noexcept
 }
 
 // Copies the reply where it outlives this call's C++ objects: door_return() reads it after they
-// are gone. Descriptors come first, where malloc()'s alignment suits door_desc_t.
+// are gone. Descriptors come first, where malloc()'s alignment suits door_desc_t. Borrowed bytes
+// (static, or the call's arguments, which stay on this thread's stack until door_return() has
+// copied the reply out) are not copied.
 bool stage_reply(door_reply& reply, staged_reply& r) noexcept
 {
     const std::size_t count = reply.fds.size();
     if (count > door_max_descriptors) return false;
     const std::size_t desc_bytes = count * sizeof(door_desc_t);
-    const std::size_t need = desc_bytes + reply.data.size();
+    const std::size_t copied = reply.borrowed ? 0 : reply.data.size();
+    const std::size_t need = desc_bytes + copied;
     if (need > tl_reply.capacity) {
         std::free(tl_reply.memory);
         tl_reply.memory = std::malloc(need);
@@ -186,10 +189,14 @@ bool stage_reply(door_reply& reply, staged_reply& r) noexcept
         descs[i].d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE;
         descs[i].d_data.d_desc.d_descriptor = reply.fds[i].release();
     }
-    char* const bytes = static_cast<char*>(tl_reply.memory) + desc_bytes;
-    if (!reply.data.empty()) std::memcpy(bytes, reply.data.data(), reply.data.size());
-    r.data = reply.data.empty() ? nullptr : bytes;
-    r.size = reply.data.size();
+    const std::string_view data = reply.bytes();
+    char* bytes = const_cast<char*>(data.data()); // door_return() only reads it
+    if (!reply.borrowed) {
+        bytes = static_cast<char*>(tl_reply.memory) + desc_bytes;
+        if (!data.empty()) std::memcpy(bytes, data.data(), data.size());
+    }
+    r.data = data.empty() ? nullptr : bytes;
+    r.size = data.size();
     r.descs = count != 0 ? descs : nullptr;
     r.desc_count = static_cast<uint_t>(count);
     return true;

@@ -103,7 +103,7 @@ void door_server::impl::run_work()
         if (holding && (holding != w.c || !helper)) stop_holding(holding);
         door_reply reply;
         const std::int32_t error = run_work_item(w, reply);
-        answer_work_item(w, error, error == 0 ? std::string_view(reply.data) : std::string_view(), holding);
+        answer_work_item(w, error, error == 0 ? reply.bytes() : std::string_view(), holding);
         std::lock_guard lock(mutex);
         pool.busy_to_idle();
         changed.notify_all();
@@ -142,7 +142,7 @@ std::int32_t door_server::impl::run_work_item(const uds::work_item& w, door_repl
     door_request request{w.data, {}, w.c->caller};
     if (const int error = invoke_handler(request, reply)) return error;
     // Entry lengths are 32 bits.
-    if (reply.data.size() > 0xffffffffu) return E2BIG;
+    if (reply.bytes().size() > 0xffffffffu) return E2BIG;
     // A batch reply carries no descriptors; a handler that returns some fails the call.
     if (!reply.fds.empty()) return ENOTSUP;
     return 0;

@@ -244,7 +244,7 @@ bool door_server::impl::serve_call(connection& c, uds::received_message& m)
     if (reply.fds.size() > door_max_descriptors) return !c.send_error(E2BIG);
     std::vector<int> raw(reply.fds.size());
     for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = reply.fds[i].get();
-    return !c.send(uds::message_type::reply, reply.data, raw);
+    return !c.send(uds::message_type::reply, reply.bytes(), raw);
 }
 
 // Runs the application's handler for one call, single or batched: 0 when `reply` is the answer,

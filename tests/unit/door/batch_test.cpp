@@ -93,6 +93,42 @@ TEST_CASE("a batch of calls comes back as one answer per tag, large ones include
     }
 }
 
+TEST_CASE("borrowed replies in a batch each carry their own call's bytes", "[door][batch]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_options options;
+    options.mode = "borrow";
+    server_process server(dir.file("door"), options);
+    const auto client = open_door(dir.file("door"));
+    unique_fd conn = loop_client{client}.take_connection();
+    REQUIRE(conn);
+    // Held answers are sent after the calls they borrow from are gone: each must have been
+    // copied into the held batch while its call was still alive.
+    std::string body;
+    std::map<std::uint32_t, std::string> expected;
+    for (std::uint32_t tag = 1; tag <= 30; ++tag) {
+        const std::string call = "#borrowed answer " + std::to_string(tag) + std::string(tag * 100, 'x');
+        loop_client::append_batch_call(body, tag, call);
+        expected[tag] = call.substr(1);
+    }
+    loop_client::append_batch_call(body, 99, "static");
+    expected[99] = "a static reply, sent without a copy";
+    std::error_code ec;
+    loop_client{client}.send_batch(conn, body, ec);
+    REQUIRE_FALSE(ec);
+    std::error_code final_error;
+    const auto got = collect(client, conn, expected.size(), 5s, final_error);
+    CHECK_FALSE(final_error);
+    REQUIRE(got.size() == expected.size());
+    for (const auto& [tag, bytes] : expected) {
+        INFO("tag " << tag);
+        REQUIRE(got.count(tag) == 1);
+        CHECK_FALSE(got.at(tag).error);
+        CHECK(got.at(tag).bytes == bytes);
+    }
+}
+
 TEST_CASE("a handler that returns descriptors fails only its batch call, with ENOTSUP", "[door][batch]")
 {
     leak_check leaks;

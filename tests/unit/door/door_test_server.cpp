@@ -14,6 +14,8 @@
 //   throw        a request starting with "throw" makes the handler throw; anything else is echoed
 //   sleep        sleep --sleep-ms milliseconds, then echo
 //   credentials  reply "UID GID PID" of the caller as the server saw it
+//   borrow       a borrowed reply: "static" gets a static text, anything else its own bytes but
+//                the first (a view into the request, not a copy)
 //
 // "ready" is printed on stdout once the door is attached. With --park the main thread joins the
 // pool (door_server::park), so /proc/PID/task counts exactly the pool, and SIGTERM kills the
@@ -70,6 +72,17 @@ bool write_all(int fd, std::string_view bytes)
 door_reply echo(door_request& request)
 {
     return {std::string(request.data), {}};
+}
+
+door_reply borrow(door_request& request)
+{
+    static constexpr std::string_view fixed = "a static reply, sent without a copy";
+    door_reply reply;
+    if (request.data == "static")
+        reply.borrowed = fixed;
+    else
+        reply.borrowed = request.data.substr(request.data.empty() ? 0 : 1);
+    return reply;
 }
 
 door_reply pass_descriptors(door_request& request)
@@ -140,7 +153,7 @@ void announce_when_attached(const std::string& path)
 [[noreturn]] void usage(const char* program)
 {
     std::fprintf(stderr,
-                 "usage: %s --path PATH [--mode echo|fds|block|throw|sleep|credentials] [--sleep-ms N]\n"
+                 "usage: %s --path PATH [--mode echo|fds|block|throw|sleep|credentials|borrow] [--sleep-ms N]\n"
                  "       [--refuse-descriptors] [--max-threads N] [--idle-timeout-ms N] [--park]\n",
                  program);
     std::exit(64); // EX_USAGE
@@ -178,6 +191,7 @@ int main(int argc, char** argv)
     else if (mode == "block") handler = block_until_released;
     else if (mode == "throw") handler = throw_on_request;
     else if (mode == "credentials") handler = report_caller;
+    else if (mode == "borrow") handler = borrow;
     else if (mode == "sleep")
         handler = [sleep_ms](door_request& request) {
             std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));

@@ -67,6 +67,29 @@ TEST_CASE("bytes round-trip through a real door server", "[door][round_trip]")
     }
 }
 
+TEST_CASE("a borrowed reply carries static bytes or the request's own, inline and in a memfd", "[door][round_trip]")
+{
+    leak_check leaks;
+    temp_dir dir;
+    server_options options;
+    options.mode = "borrow";
+    server_process server(dir.file("door"), options);
+    const auto client = open_door(dir.file("door"));
+    std::error_code ec;
+    auto result = client.call("static", ec);
+    REQUIRE_FALSE(ec);
+    CHECK(result.data.view() == "a static reply, sent without a copy");
+    // Sizes on both sides of the inline limit: the largest answers come from a mapped memfd.
+    for (const std::size_t size : {std::size_t{1}, std::size_t{2}, std::size_t{70000},
+                                    uds::wire_inline_max + 1, uds::wire_inline_max + 2, std::size_t{3} << 20}) {
+        INFO("request of " << size << " bytes");
+        const std::string request = pattern(size, static_cast<std::uint32_t>(size));
+        result = client.call(request, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(result.data.view() == std::string_view(request).substr(1));
+    }
+}
+
 TEST_CASE("descriptors travel to the server and back, and work on both sides", "[door][round_trip]")
 {
     leak_check leaks;
