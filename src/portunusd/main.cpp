@@ -5,6 +5,7 @@
 #include "portunusd/control_bridge.hpp"
 #include "portunusd/log/logging.hpp"
 #include "portunusd/metrics/metrics_listener.hpp"
+#include "portunusd/net/signal_mask.hpp"
 #include "portunusd/privileges.hpp"
 #include "portunusd/server.hpp"
 #include "portunusd/signals.hpp"
@@ -132,6 +133,9 @@ bool apps_need_setid(const portunusd::config& cfg)
 
 int main(int argc, char** argv)
 {
+    // Before anything else: a SIGHUP or SIGTERM that comes before its handler waits for it
+    // instead of killing the process, and no thread started from here on takes one.
+    portunusd::block_handled_signals();
     options opts;
     if (const int status = parse_args(argc, argv, opts); status >= 0) return status;
 

@@ -2,6 +2,8 @@
 // The high-water caller pool.
 #include "portunusd/calls/caller_pool.hpp"
 
+#include "portunusd/net/signal_mask.hpp"
+
 namespace portunusd {
 
 caller_pool::~caller_pool()
@@ -43,6 +45,9 @@ void caller_pool::submit(std::function<void()> job)
     try {
         // The new thread waits for this lock before it looks at its own list entry.
         auto self = threads_.emplace(threads_.end());
+        // A pool thread calls doors, so it must never take a signal (signal_mask.hpp), even
+        // when the main loop's thread, which takes them, starts it.
+        const handled_signals_blocked blocked;
         *self = std::thread([this, self] { run(self); });
     } catch (const std::system_error&) {
         threads_.pop_back();

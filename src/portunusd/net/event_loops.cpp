@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MPL-2.0
 // Running, stopping and tearing down the daemon's event loops.
 #include "portunusd/net/event_loops.hpp"
-#include "portunusd/net/loop_counters.hpp"
 
 #include "portunusd/net/edge_poller.hpp"
+#include "portunusd/net/loop_counters.hpp"
+#include "portunusd/net/signal_mask.hpp"
 
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/prefer.hpp>
@@ -56,13 +57,19 @@ void set_this_loop_index(std::size_t index) noexcept
 void event_loops::run()
 {
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < loops_.size(); ++i)
-        threads.emplace_back([this, i] {
-            set_this_loop_index(i);
-            loops_[i]->run();
-        });
+    {
+        const handled_signals_blocked blocked; // the other loops never take a signal
+        for (std::size_t i = 1; i < loops_.size(); ++i)
+            threads.emplace_back([this, i] {
+                set_this_loop_index(i);
+                loops_[i]->run();
+            });
+    }
     set_this_loop_index(0);
+    // The main loop's thread is the one that takes the daemon's signals (signal_mask.hpp).
+    unblock_handled_signals();
     loops_.front()->run();
+    block_handled_signals();
     // The main thread goes on to destroy what the loops owned, as a thread that runs no loop.
     set_this_loop_index(static_cast<std::size_t>(-1));
     stop();
