@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <cstdio>
@@ -23,9 +24,13 @@
 
 namespace {
 
-// SMF's exit codes, which operators' tooling already understands.
+// SMF's exit codes, which operators' tooling already understands. Under SMF's wait model
+// (startd/duration = child) only 96 puts the service into maintenance; any other status makes
+// svc.startd start it again at once, so every failure an operator must fix (the file, a port in
+// use, an account, privileges, the log) is 96, and 95 is left to what a new start may not meet
+// again (out of memory or threads, say).
 constexpr int exit_ok = 0;
-constexpr int exit_config = 96;
+constexpr int exit_operator = 96;
 constexpr int exit_fatal = 95;
 constexpr int exit_usage = 64;
 
@@ -129,6 +134,23 @@ bool apps_need_setid(const portunusd::config& cfg)
     return false;
 }
 
+// The time the shipped service definitions give a stop (smf/portunusd.xml's stop method,
+// etc/systemd's TimeoutStopSec): a drain longer than this, plus a few seconds for the apps to
+// stop, ends in SIGKILL (and, under SMF, maintenance).
+constexpr std::chrono::seconds service_stop_timeout{60};
+constexpr std::chrono::seconds stop_margin{5};
+
+// Empty, or why the service definitions must allow a longer stop than they do.
+std::string stop_timeout_warning(const portunusd::config& cfg)
+{
+    if (cfg.daemon.drain_timeout + stop_margin <= service_stop_timeout) return {};
+    const auto needed = std::chrono::duration_cast<std::chrono::seconds>(cfg.daemon.drain_timeout + stop_margin);
+    return "drain_timeout leaves too little of the " + std::to_string(service_stop_timeout.count()) +
+           " s the shipped SMF manifest and systemd unit allow a stop: set their stop timeout "
+           "(timeout_seconds of the stop method, TimeoutStopSec) to at least " +
+           std::to_string(needed.count() + 1) + " s, or a drain is cut short by SIGKILL";
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -140,8 +162,10 @@ int main(int argc, char** argv)
     if (const int status = parse_args(argc, argv, opts); status >= 0) return status;
 
     auto cfg = load(opts.file);
-    if (!cfg) return exit_config;
+    if (!cfg) return exit_operator;
+    const std::string stop_warning = stop_timeout_warning(*cfg);
     if (opts.check_only) {
+        if (!stop_warning.empty()) std::fprintf(stderr, "portunusd: warning: %s\n", stop_warning.c_str());
         std::puts("configuration OK");
         // Which credentials the apps need the daemon to keep, for whoever sets up its service.
         if (!cfg->apps.empty()) {
@@ -153,8 +177,9 @@ int main(int argc, char** argv)
     }
     if (const auto error = portunusd::setup_logging(cfg->daemon, opts.verbosity); !error.empty()) {
         std::fprintf(stderr, "portunusd: cannot open log: %s\n", error.c_str());
-        return exit_fatal;
+        return exit_operator;
     }
+    if (!stop_warning.empty()) spdlog::warn("{}", stop_warning);
     // A client that resets its connection must not kill the daemon with SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -162,7 +187,7 @@ int main(int argc, char** argv)
         portunusd::server server(std::move(*cfg));
         if (const auto errors = server.bind(); !errors.empty()) {
             for (const auto& e : errors) spdlog::critical("{}", e);
-            return exit_fatal;
+            return exit_operator;
         }
         server.set_config_file(opts.file, opts.verbosity);
         const auto& d = server.current().daemon;
@@ -173,17 +198,19 @@ int main(int argc, char** argv)
                                                                      [&server] { return server.snapshot(); });
             if (const auto error = metrics->start(); !error.empty()) {
                 spdlog::critical("{}", error);
-                return exit_fatal;
+                return exit_operator;
             }
         }
         portunusd::control_bridge bridge(server);
         std::unique_ptr<portunusd::control_door> control;
-        if (!open_control_door(d, bridge, control)) return exit_fatal;
+        if (!open_control_door(d, bridge, control)) return exit_operator;
         if (const auto error = portunusd::drop_privileges(d.user, d.group, apps_need_setid(server.current()));
             !error.empty()) {
             spdlog::critical("cannot drop privileges: {}", error);
-            return exit_fatal;
+            return exit_operator;
         }
+        if (const auto error = portunusd::drop_bind_privilege(); !error.empty())
+            spdlog::warn("{}; the daemon keeps the right to bind ports below 1024", error);
 
         portunusd::signal_handler signals(server);
         signals.start();

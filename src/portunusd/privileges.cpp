@@ -59,8 +59,13 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
     const std::string& user_name = who.name;
     if (::geteuid() != 0) {
         // Without root the only "switch" that can work is to who we already are.
+        // That is how a service manager that starts the daemon as its account already (SMF's
+        // method_credential, systemd's User=) and a config naming the same account agree.
         if (uid == ::geteuid() && gid == ::getegid()) return {};
-        return "must start as root to switch to user/group (running as uid " + std::to_string(::geteuid()) + ")";
+        return "the daemon runs as uid " + std::to_string(::geteuid()) + " gid " + std::to_string(::getegid()) +
+               ", not root, so it cannot become " + (user ? "user '" + *user + "'" : std::string("that account")) +
+               (group ? " group '" + *group + "'" : std::string()) + " (uid " + std::to_string(uid) + " gid " +
+               std::to_string(gid) + "): name the account it runs as in [daemon] user/group, or start it as root";
     }
     // Groups first: after setuid() we could no longer change them.
     if (user ? ::initgroups(user_name.c_str(), gid) != 0 : ::setgroups(1, &gid) != 0)
@@ -118,6 +123,18 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
     // Make sure root cannot be regained: a setuid() that "succeeded" but left a way back is a bug
     // (with CAP_SETUID kept it can, by design, and the check would only say so).
     if (uid != 0 && !keep_setid && ::setuid(0) == 0) return "dropping root failed: could regain uid 0";
+    return {};
+}
+
+std::string drop_bind_privilege()
+{
+#if defined(PORTUNUS_PRIVILEGES_ILLUMOS)
+    // Only a process that holds net_privaddr without being root has anything to drop here (a
+    // root daemon lost it in setuid()); priv_set() on a set that lacks it changes nothing.
+    // Compile-checked here, not yet run on illumos (docs/illumos.md).
+    if (::priv_set(PRIV_OFF, PRIV_ALLSETS, PRIV_NET_PRIVADDR, nullptr) != 0)
+        return std::string("dropping net_privaddr: ") + std::strerror(errno);
+#endif
     return {};
 }
 

@@ -22,6 +22,8 @@ typedef enum { PRIV_ON, PRIV_OFF, PRIV_SET } priv_op_t;
 #define PRIV_LIMIT "Limit"
 #define PRIV_PROC_SETID ((const char*)"proc_setid")
 #define PRIV_PROC_OWNER ((const char*)"proc_owner")
+#define PRIV_NET_PRIVADDR ((const char*)"net_privaddr")
+#define PRIV_ALLSETS ((priv_ptype_t)0)
 #define PRIV_AWARE 0x0002U
 
 priv_set_t* priv_allocset(void);
@@ -31,6 +33,7 @@ int priv_addset(priv_set_t* sp, priv_t priv);
 priv_set_t* priv_str_to_set(const char* buf, const char* sep, const char** endptr);
 int setppriv(priv_op_t op, priv_ptype_t which, const priv_set_t* set);
 int setpflags(unsigned flag, unsigned value);
+int priv_set(priv_op_t op, priv_ptype_t which, ...);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
-# Start-up as an operator sees it: -n, configuration errors (exit 96), fatal errors (exit 95).
+# Start-up as an operator sees it: -n, and every failure an operator must fix (exit 96: SMF puts
+# the service into maintenance instead of restarting it for ever).
 import glob
 import os
 import socket
@@ -49,6 +50,19 @@ class ConfigCheck(DaemonTest):
                     self.assertEqual(out.returncode, 96, out.stderr)
                     self.assertEqual(out.stdout, "")
                     self.assertEqual(out.stderr, expected)
+
+    def test_a_drain_longer_than_the_service_stop_timeout_is_warned_of(self):
+        port = self.reserve_port()
+        fits = toml_config({"log_level": "info", "drain_timeout": "55s"}, [
+            {"protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": self.path("echo.door")}])
+        out = run_daemon(["-n", "-f", self.write_config(fits, "fits.toml")])
+        self.assertEqual((out.returncode, out.stdout, out.stderr), (0, "configuration OK\n", ""))
+        long = toml_config({"log_level": "info", "drain_timeout": "2m"}, [
+            {"protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": self.path("echo.door")}])
+        out = run_daemon(["-n", "-f", self.write_config(long, "long.toml")])
+        self.assertEqual((out.returncode, out.stdout), (0, "configuration OK\n"), out.stderr)
+        self.assertRegex(out.stderr, r"^portunusd: warning: drain_timeout leaves too little of the 60 s .* "
+                                     r"to at least 126 s, or a drain is cut short by SIGKILL\n$")
 
     def test_door_directory_writable_by_others(self):
         unsafe = self.path("unsafe")
@@ -99,7 +113,7 @@ class FatalStartup(DaemonTest):
                 {"name": "taken", "protocol": "tcp", "listen": listen_text("127.0.0.1", port),
                  "door": self.path("echo.door")}]))
             out = run_daemon(["-f", config])
-        self.assertEqual(out.returncode, 95, out.stderr)
+        self.assertEqual(out.returncode, 96, out.stderr)
         self.assertEqual(out.stdout, "")
         lines = out.stderr.splitlines()
         self.assertEqual(len(lines), 1, out.stderr)
@@ -114,7 +128,7 @@ class FatalStartup(DaemonTest):
             {"protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": self.path("echo.door")}]))
         self.assertEqual(run_daemon(["-n", "-f", config]).returncode, 0)
         out = run_daemon(["-f", config])
-        self.assertEqual(out.returncode, 95, out.stderr)
+        self.assertEqual(out.returncode, 96, out.stderr)
         lines = out.stderr.splitlines()
         self.assertEqual(len(lines), 1, out.stderr)
         self.assertRegex(lines[0], r"critical: cannot drop privileges: unknown user 'no-such-user-here'$")

@@ -150,7 +150,7 @@ class AccessLog(DaemonTest):
         forwards = [{"name": "fifo", "protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": app.door}]
         d = self.start_daemon(forwards, daemon={"access_log": fifo}, wait=False, name="refused")
         status = d.wait(5)
-        self.assertEqual(status, 95, d.tail())
+        self.assertEqual(status, 96, d.tail())
         self.assertIn(f"{fifo}: not a regular file", d.log())
 
         # Reload onto the FIFO: refused, the daemon keeps answering and keeps its old log.

@@ -4,10 +4,12 @@
 import os
 import pwd
 import socket
+import subprocess
+import time
 import unittest
 
 import harness
-from harness import DaemonTest, listen_text, status_field
+from harness import DaemonTest, listen_text, program, status_field, toml_config
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root: the daemon can only switch to another user when started as root")
@@ -25,6 +27,49 @@ class PrivilegeDrop(DaemonTest):
             self._reserved.append(s)
             return port
         self.skipTest("no free port below 1024")
+
+    def test_a_daemon_started_as_its_account_accepts_that_account_and_no_other(self):
+        # As a service manager runs it (SMF's method_credential, systemd's User=): already the
+        # account the file names is fine; another one is an operator's error, exit 96, said why.
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user 'nobody' on this system")
+        app = self.start_app("echo.door", program_name="echo")
+        port = self.reserve_port()
+        forwards = [{"name": "f", "protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": app.door}]
+        base = {"log_level": "info", "access_log": "off", "control_door": "off"}
+        os.chmod(self.tmp, 0o755)
+
+        def run(user, name):
+            config = self.write_config(toml_config({**base, "user": user}, forwards), name)
+            os.chmod(config, 0o644)
+            return subprocess.Popen([program("portunusd"), "-f", config], user=nobody.pw_uid,
+                                    group=nobody.pw_gid, extra_groups=[], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+
+        wrong = run("root", "wrong.toml")
+        out, _ = wrong.communicate(timeout=10)
+        self.assertEqual(wrong.returncode, 96, out)
+        self.assertRegex(out, rf"cannot drop privileges: the daemon runs as uid {nobody.pw_uid} gid "
+                              rf"{nobody.pw_gid}, not root, so it cannot become user 'root' \(uid 0 gid 0\): "
+                              r"name the account it runs as in \[daemon\] user/group, or start it as root")
+
+        same = run("nobody", "same.toml")
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    self.round_trip(port, b"served by the account it started as")
+                    break
+                except OSError:
+                    self.assertIsNone(same.poll(), same.stdout.read() if same.poll() is not None else "")
+                    self.assertLess(time.monotonic(), deadline, "never served")
+                    time.sleep(0.05)
+        finally:
+            same.terminate()
+            out, _ = same.communicate(timeout=10)
+        self.assertEqual(same.returncode, 0, out)
 
     def test_binds_as_root_then_runs_as_nobody(self):
         try:
