@@ -173,14 +173,8 @@ void door_gate::forget_door_after(const std::error_code& ec)
     std::lock_guard lock(door_mutex_);
     door_ = {};
     ++generation_;
-    failed_file_ = there ? id_of(st) : file_id{};
+    failed_file_ = there ? file_identity::of(st) : file_identity{};
     last_failure_.store(ec.value() != 0 ? ec.value() : EIO, std::memory_order_relaxed);
-}
-
-door_gate::file_id door_gate::id_of(const struct stat& st) noexcept
-{
-    return {st.st_dev, st.st_ino,
-            static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(st.st_ctim.tv_nsec)};
 }
 
 door_snapshot door_gate::snapshot() const
@@ -204,7 +198,7 @@ door_snapshot door_gate::snapshot() const
     const bool failed = last_failure_.load(std::memory_order_relaxed) != 0;
     if (!there)
         s.state = "missing";
-    else if (failed && id_of(st) == failed_file_)
+    else if (failed && file_identity::of(st) == failed_file_)
         s.state = "failing";
     else if (door_.is_open())
         s.state = "open";

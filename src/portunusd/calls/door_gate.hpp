@@ -8,6 +8,7 @@
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
 #include "portunusd/calls/batch_link_engine.hpp"
 #include "portunusd/calls/loop_connection_engine.hpp"
+#include "portunusd/net/file_identity.hpp"
 #endif
 
 #include "portunusd/metrics/snapshot.hpp"
@@ -150,16 +151,7 @@ private:
     // the path then: a new file there means a new instance, which may well answer.
     std::atomic<int> last_failure_{0};
     std::atomic<bool> down_{false};
-    // The file's identity: device, inode and change time, since a new file may get the inode
-    // number of one just removed.
-    struct file_id {
-        dev_t dev = 0;
-        ino_t ino = 0;
-        std::int64_t ctime_ns = 0;
-        bool operator==(const file_id&) const = default;
-    };
-    static file_id id_of(const struct stat& st) noexcept;
-    file_id failed_file_; // guarded by door_mutex_
+    file_identity failed_file_; // of the file that failed; guarded by door_mutex_
 
     std::function<std::chrono::milliseconds()> starter_;
 

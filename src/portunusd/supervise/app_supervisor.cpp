@@ -100,14 +100,6 @@ app_supervisor::~app_supervisor()
         if (r && !r->exited) ::kill(r->pid, SIGTERM);
 }
 
-std::optional<app_supervisor::file_id> app_supervisor::identify(const std::string& path) noexcept
-{
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-    return file_id{st.st_dev, st.st_ino,
-                   static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
-}
-
 void app_supervisor::set_state(state s)
 {
     state_ = s;
@@ -137,8 +129,8 @@ void app_supervisor::start_process(const char* why)
     spec.working_directory = cfg_.working_directory;
     std::string error;
     if (error = set_account(spec, cfg_.user, cfg_.group); error.empty()) {
-        const auto before = identify(cfg_.door);
-        const auto exe = identify(cfg_.command.front());
+        const auto before = file_identity::of(cfg_.door);
+        const auto exe = file_identity::of(cfg_.command.front());
         if (auto child = spawn(spec, error)) {
             auto r = std::make_shared<running>(io_, std::move(*child));
             r->calls_at_start = load_ ? load_().calls_ended : 0;
@@ -206,7 +198,7 @@ void app_supervisor::watch_door(std::shared_ptr<running> r, std::optional<file_i
                                 std::chrono::steady_clock::time_point deadline)
 {
     if (r != child_ || r->exited) return;
-    const auto now_id = identify(cfg_.door);
+    const auto now_id = file_identity::of(cfg_.door);
     if (now_id && now_id != before) {
         set_state(state::serving);
         spdlog::info("app {}: pid {} serves {}", cfg_.name, r->pid, cfg_.door);
@@ -374,7 +366,7 @@ void app_supervisor::tick()
             restart("max_calls reached");
         } else if (cfg_.max_memory > 0 && resident_bytes(child_->pid) > cfg_.max_memory) {
             restart("max_memory exceeded");
-        } else if (cfg_.upgrade_on_change && exe_ && identify(cfg_.command.front()) != exe_) {
+        } else if (cfg_.upgrade_on_change && exe_ && file_identity::of(cfg_.command.front()) != exe_) {
             restart("executable changed");
         }
     }

@@ -5,6 +5,7 @@
 
 #include "portunusd/config/config.hpp"
 #include "portunusd/metrics/snapshot.hpp"
+#include "portunusd/net/file_identity.hpp"
 #include "portunusd/supervise/child_process.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -71,15 +72,7 @@ private:
         bool exited = false;
         running(boost::asio::io_context& io, spawned_child c);
     };
-    // A file's identity: a door that replaces another gets a new one, even where the old
-    // inode number is reused (the change time differs).
-    struct file_id {
-        dev_t dev = 0;
-        ino_t ino = 0;
-        std::int64_t ctime_ns = 0;
-        bool operator==(const file_id&) const = default;
-    };
-    static std::optional<file_id> identify(const std::string& path) noexcept;
+    using file_id = file_identity;
 
     void start_process(const char* why);
     void read_output(const std::shared_ptr<running>& r);
