@@ -3,7 +3,8 @@
 # install, whose prefix is only known now (cpack installs with its own, /usr), and the sample
 # configuration goes to SYSCONFDIR unless the operator has one there already.
 # Set before this runs: PORTUNUS_SOURCE_DIR, PORTUNUS_STAGE_DIR, PORTUNUS_SBINDIR,
-# PORTUNUS_LIBEXECDIR (relative, as GNUInstallDirs gives them), PORTUNUS_INSTALL_UNITS.
+# PORTUNUS_LIBEXECDIR, PORTUNUS_LIBDIR (relative, as GNUInstallDirs gives them),
+# PORTUNUS_CONFIGURED_PREFIX, PORTUNUS_INSTALL_UNITS.
 
 # GNUInstallDirs' rule for SYSCONFDIR: /etc for the prefix /usr, PREFIX/etc otherwise.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr" OR CMAKE_INSTALL_PREFIX STREQUAL "/")
@@ -31,4 +32,13 @@ if(EXISTS "$ENV{DESTDIR}${SYSCONFDIR}/portunusd.toml")
   message(STATUS "Keeping: $ENV{DESTDIR}${SYSCONFDIR}/portunusd.toml")
 else()
   file(INSTALL DESTINATION "${SYSCONFDIR}" TYPE FILE FILES "${PORTUNUS_SOURCE_DIR}/etc/portunusd.toml")
+endif()
+
+# The pkg-config file names the prefix the tree was configured with; an install elsewhere (cpack
+# installs with /usr) must name its own, or `pkg-config --cflags portunus` points nowhere.
+set(_pc "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${PORTUNUS_LIBDIR}/pkgconfig/portunus.pc")
+if(EXISTS "${_pc}" AND NOT PORTUNUS_CONFIGURED_PREFIX STREQUAL CMAKE_INSTALL_PREFIX)
+  file(READ "${_pc}" _text)
+  string(REPLACE "prefix=${PORTUNUS_CONFIGURED_PREFIX}\n" "prefix=${CMAKE_INSTALL_PREFIX}\n" _text "${_text}")
+  file(WRITE "${_pc}" "${_text}")
 endif()

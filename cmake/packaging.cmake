@@ -8,6 +8,8 @@ install(CODE "
   set(PORTUNUS_STAGE_DIR \"${PROJECT_BINARY_DIR}/service-files\")
   set(PORTUNUS_SBINDIR \"${CMAKE_INSTALL_SBINDIR}\")
   set(PORTUNUS_LIBEXECDIR \"${CMAKE_INSTALL_LIBEXECDIR}\")
+  set(PORTUNUS_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+  set(PORTUNUS_CONFIGURED_PREFIX \"${CMAKE_INSTALL_PREFIX}\")
   set(PORTUNUS_INSTALL_UNITS ${PORTUNUS_INSTALL_SYSTEMD_UNITS})")
 install(SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_service_files.cmake)
 
@@ -35,4 +37,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${CMAKE_CURRENT_LIST_DIR}/debian/postinst
   ${CMAKE_CURRENT_LIST_DIR}/debian/prerm
   ${CMAKE_CURRENT_LIST_DIR}/debian/postrm)
+# The daemon's default -f is compiled in; the units always pass -f, but `portunusd -n` alone on
+# a machine with the package looks where this tree was configured to look.
+if(NOT CMAKE_INSTALL_PREFIX STREQUAL CPACK_PACKAGING_INSTALL_PREFIX)
+  message(STATUS "portunusd package: the daemon's default configuration file is ${PORTUNUSD_DEFAULT_CONFIG}; "
+    "configure with -DCMAKE_INSTALL_PREFIX=/usr for a package whose default is /etc/portunusd.toml")
+endif()
 include(CPack)

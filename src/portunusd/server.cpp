@@ -164,7 +164,7 @@ std::vector<std::string> server::bind()
     }
     // A passed socket no forward wants would otherwise sit open, taking connections nobody serves.
     for (const auto& left : passed_.close_unclaimed())
-        spdlog::warn("passed socket {} fits no [[forward]] (protocol and listen address); closed", left);
+        spdlog::warn("passed socket {}, fits no [[forward]] (protocol and listen address); closed", left);
     return errors;
 }
 

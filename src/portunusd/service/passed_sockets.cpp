@@ -67,11 +67,14 @@ void unset_listen_variables()
 
 } // namespace
 
+std::string passed_socket::label() const
+{
+    return "fd " + std::to_string(number) + (name.empty() ? "" : " (" + name + ")");
+}
+
 std::string passed_socket::describe() const
 {
-    std::string text = "fd " + std::to_string(number);
-    if (!name.empty()) text += " (" + name + ")";
-    text += ": ";
+    std::string text = label() + ", ";
     if (type == 0) return text + "not a socket";
     if (family != AF_INET && family != AF_INET6)
         return text + (family == AF_UNIX ? "a unix-domain socket" : "a socket of family " + std::to_string(family));
@@ -164,7 +167,7 @@ passed_socket passed_sockets::claim(protocol proto, const listen_address& listen
 {
     for (auto it = sockets_.begin(); it != sockets_.end(); ++it) {
         if (!socket_fits(*it, proto, listen)) continue;
-        spdlog::info("{} {}: using the passed socket {}", to_string(proto), listen.text, it->describe());
+        spdlog::info("{} {}: using the passed socket {}", to_string(proto), listen.text, it->label());
         passed_socket s = std::move(*it);
         sockets_.erase(it);
         return s;

@@ -24,7 +24,9 @@ struct passed_socket {
     std::string host;       ///< the bound address as text, for AF_INET and AF_INET6
     std::uint16_t port = 0;
 
-    /// "fd 3 (web): tcp 127.0.0.1:8080, listening", for the operator.
+    /// "fd 3 (web)": the descriptor and its name, for the operator.
+    [[nodiscard]] std::string label() const;
+    /// "fd 3 (web), tcp 127.0.0.1:8080": what it is, too.
     [[nodiscard]] std::string describe() const;
 };
 
