@@ -88,7 +88,9 @@ class Notify(DaemonTest):
 
     def test_bad_reload_ends_ready_with_the_failure_in_status(self):
         d = self.ready()
-        self.write_config("[daemon]\nthreads = \"many\"\n", os.path.basename(d.config_path))
+        settings = self.daemon_defaults()
+        settings["threads"] = "many"
+        self.write_config(harness.toml_config(settings, self.forwards), os.path.basename(d.config_path))
         d.send_signal(signal.SIGHUP)
         self.assertEqual(self.receive(d).get("RELOADING"), "1")
         m = self.receive(d)
@@ -102,7 +104,7 @@ class Notify(DaemonTest):
         if not harness.program("portunus"):
             self.skipTest("the portunus CLI was not given")
         d = self.ready()
-        p = subprocess.run([harness.program("portunus"), "--control", self.path("control.door"), "reload"],
+        p = subprocess.run([harness.program("portunus"), "reload", "--control", self.path("control.door")],
                            capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(self.receive(d).get("RELOADING"), "1")
