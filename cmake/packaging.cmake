@@ -24,7 +24,9 @@ example applications, the manual pages and systemd units.")
 set(CPACK_PACKAGE_CONTACT "portunusd maintainers <portunusd@localhost>")
 # Installed with DESTDIR and the prefix /usr, so absolute paths (/etc) land where they should
 # and the install-time script sees the real prefix.
+# (with CPACK_SET_DESTDIR, cpack installs with CPACK_INSTALL_PREFIX, not the tree's prefix).
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_SET_DESTDIR ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
