@@ -8,6 +8,7 @@
 #include "portunusd/net/signal_mask.hpp"
 #include "portunusd/privileges.hpp"
 #include "portunusd/server.hpp"
+#include "portunusd/service/passed_sockets.hpp"
 #include "portunusd/signals.hpp"
 
 #include <spdlog/spdlog.h>
@@ -182,9 +183,12 @@ int main(int argc, char** argv)
     if (!stop_warning.empty()) spdlog::warn("{}", stop_warning);
     // A client that resets its connection must not kill the daemon with SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
+    // Before any thread starts: this edits the environment (LISTEN_* go, so apps never see them).
+    auto passed = portunusd::passed_sockets::take_from_environment();
 
     try {
         portunusd::server server(std::move(*cfg));
+        server.adopt(std::move(passed));
         if (const auto errors = server.bind(); !errors.empty()) {
             for (const auto& e : errors) spdlog::critical("{}", e);
             return exit_operator;

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 
@@ -103,15 +104,28 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
 {
     boost::system::error_code ec;
     out.state = make_state(f, std::move(stats));
+    // A socket the service manager passed is bound (and listening) already; only start-up has any.
+    passed_socket passed = passed_.claim(f.proto, f.listen);
+    const bool v6 = passed.family == AF_INET6;
     if (f.proto == protocol::tcp || f.proto == protocol::http) {
         asio::ip::tcp::acceptor acceptor(loops_.main());
-        open_and_bind<asio::ip::tcp::acceptor, asio::ip::tcp::endpoint>(acceptor, f.listen, ec);
-        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (passed.fd) {
+            acceptor.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), passed.fd.get(), ec);
+            if (!ec) (void)passed.fd.release();
+        } else {
+            open_and_bind<asio::ip::tcp::acceptor, asio::ip::tcp::endpoint>(acceptor, f.listen, ec);
+            if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        }
         if (!ec)
             out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_);
     } else {
         asio::ip::udp::socket socket(loops_.main());
-        open_and_bind<asio::ip::udp::socket, asio::ip::udp::endpoint>(socket, f.listen, ec);
+        if (passed.fd) {
+            socket.assign(v6 ? asio::ip::udp::v6() : asio::ip::udp::v4(), passed.fd.get(), ec);
+            if (!ec) (void)passed.fd.release();
+        } else {
+            open_and_bind<asio::ip::udp::socket, asio::ip::udp::endpoint>(socket, f.listen, ec);
+        }
         if (!ec) out.udp = std::make_shared<udp_relay>(std::move(socket), out.state);
     }
     if (cause) *cause = ec;
@@ -148,7 +162,16 @@ std::vector<std::string> server::bind()
         else
             errors.push_back(std::move(error));
     }
+    // A passed socket no forward wants would otherwise sit open, taking connections nobody serves.
+    for (const auto& left : passed_.close_unclaimed())
+        spdlog::warn("passed socket {}, fits no [[forward]] (protocol and listen address); closed", left);
     return errors;
+}
+
+std::string server::serving_status() const
+{
+    return "serving " + std::to_string(forwards_.size()) + " forward(s), " + std::to_string(apps_.size()) +
+           " app(s)";
 }
 
 int server::run()
@@ -156,6 +179,11 @@ int server::run()
     for (auto& [key, r] : forwards_) start_forward(r);
     start_apps();
     spdlog::info("portunusd ready: {} forward(s), {} event-loop thread(s)", forwards_.size(), config_.daemon.threads);
+    // Every listener is bound and listening; this runs once the loops do, so the manager hears
+    // READY when the ports are served and not merely open.
+    asio::post(control_, [this] {
+        if (!stopping_) notify_.ready(serving_status());
+    });
     loops_.run();
     return 0;
 }
@@ -169,6 +197,7 @@ void server::set_config_file(std::string file, int verbosity)
 void server::reload_file(std::function<void(reload_report)> done)
 {
     spdlog::info("reloading {}", config_file_);
+    if (!stopping_) notify_.reloading("reloading " + config_file_);
     auto result = load_config(config_file_);
     if (!result.value) {
         reload_report refused;
@@ -177,12 +206,28 @@ void server::reload_file(std::function<void(reload_report)> done)
             refused.errors.push_back(e.to_string());
         }
         spdlog::error("reload: configuration has {} error(s); still running the previous one", result.errors.size());
+        // The manager waits for READY after RELOADING either way; STATUS says the reload failed.
+        if (!stopping_)
+            notify_.ready("reload failed: " + std::to_string(result.errors.size()) + " error(s) in " + config_file_ +
+                          (refused.errors.empty() ? "" : " (" + refused.errors.front() + ")") +
+                          "; still serving the previous configuration");
         if (done) done(std::move(refused));
         return;
     }
     if (const auto error = setup_logging(result.value->daemon, verbosity_); !error.empty())
         spdlog::error("reload: cannot open log: {}; keeping the old one", error);
-    reload(std::move(*result.value), std::move(done));
+    reload(std::move(*result.value), [this, done = std::move(done)](reload_report report) {
+        if (!stopping_) {
+            std::string status = serving_status() + "; reloaded: " + std::to_string(report.added.size()) + " added, " +
+                                 std::to_string(report.changed.size()) + " changed, " +
+                                 std::to_string(report.removed.size()) + " removed";
+            if (!report.bind_errors.empty())
+                status += "; " + std::to_string(report.bind_errors.size()) + " could not bind (" +
+                          report.bind_errors.front() + ")";
+            notify_.ready(status);
+        }
+        if (done) done(std::move(report));
+    });
 }
 
 void server::reload(config next, std::function<void(reload_report)> done)
@@ -288,6 +333,7 @@ void server::begin_stop(const char* why, std::optional<std::chrono::milliseconds
     stopping_ = true;
     const auto timeout = drain.value_or(config_.daemon.drain_timeout);
     spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, timeout.count());
+    notify_.stopping(std::string(why) + ": draining, up to " + std::to_string(timeout.count()) + " ms");
     for (auto& [key, r] : forwards_) stop_forward(r);
     limit_.clear_waiters(); // paused listeners are stopped; nothing should resume them
     sessions_.drain_all();

@@ -8,6 +8,8 @@
 #include "portunusd/metrics/snapshot.hpp"
 #include "portunusd/session/connection_limit.hpp"
 #include "portunusd/net/event_loops.hpp"
+#include "portunusd/service/passed_sockets.hpp"
+#include "portunusd/service/service_notifier.hpp"
 #include "portunusd/session/tcp_listener.hpp"
 #include "portunusd/session/tcp_session.hpp"
 #include "portunusd/session/udp_relay.hpp"
@@ -40,6 +42,9 @@ public:
     explicit server(config cfg);
     ~server();
 
+    /// Sockets a service manager opened (LISTEN_FDS): bind() uses them for the forwards they
+    /// fit, instead of binding, and closes the rest with a warning. Before bind().
+    void adopt(passed_sockets passed) { passed_ = std::move(passed); }
     /// Binds every forward's socket. Returns one message per failure ("cannot bind ...").
     std::vector<std::string> bind();
     /// Runs the event loops, one per configured thread, until stopped; returns the exit status
@@ -80,6 +85,7 @@ private:
     void bind_added(std::vector<forward_config> pending, int retries, reload_report report,
                     std::function<void(reload_report)> done);
     void start_forward(running_forward& r);
+    [[nodiscard]] std::string serving_status() const;
     void stop_forward(running_forward& r);
     void check_drained();
     void note_instances(const std::vector<app_config>& apps);
@@ -122,6 +128,8 @@ private:
     bool waiting_for_children_ = false;
     std::string config_file_;
     int verbosity_ = 0;
+    passed_sockets passed_;    ///< until bind() has given them to forwards
+    service_notifier notify_;  ///< READY, RELOADING, STOPPING for a service manager
     std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
     std::chrono::steady_clock::time_point started_steady_ = std::chrono::steady_clock::now();
     std::chrono::system_clock::time_point config_loaded_ = started_;

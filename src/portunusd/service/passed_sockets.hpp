@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MPL-2.0
+// passed_sockets: listening sockets a service manager opened for the daemon (LISTEN_FDS).
+#pragma once
+
+#include "portunusd/config/config.hpp"
+
+#include <portunus/unique_fd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace portunusd {
+
+/// One descriptor handed in, and what it is.
+struct passed_socket {
+    portunus::unique_fd fd;
+    int number = -1;        ///< the descriptor as passed, for messages
+    std::string name;       ///< its LISTEN_FDNAMES entry, if any
+    int type = 0;           ///< SO_TYPE: SOCK_STREAM, SOCK_DGRAM, ...; 0 when not a socket
+    bool listening = false; ///< SO_ACCEPTCONN
+    int family = 0;         ///< AF_INET, AF_INET6, ...
+    std::string host;       ///< the bound address as text, for AF_INET and AF_INET6
+    std::uint16_t port = 0;
+
+    /// "fd 3 (web)": the descriptor and its name, for the operator.
+    [[nodiscard]] std::string label() const;
+    /// "fd 3 (web), tcp 127.0.0.1:8080": what it is, too.
+    [[nodiscard]] std::string describe() const;
+};
+
+/// The sockets handed in at start-up, until forwards claim them. Main thread, before the loops run.
+class passed_sockets {
+public:
+    passed_sockets() = default;
+    /// Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, then removes them from the environment
+    /// (so that nothing the daemon starts inherits them). Descriptors from 3 on become owned
+    /// and CLOEXEC. Variables meant for another process (LISTEN_PID is not ours) or malformed
+    /// ones are logged and ignored: then no descriptor is touched.
+    static passed_sockets take_from_environment();
+    /// Describes and owns the given descriptors (number, name); what take_from_environment() does
+    /// once it has checked the variables.
+    static passed_sockets adopt(std::vector<std::pair<int, std::string>> descriptors);
+
+    /// The socket that serves `listen` for `proto` (tcp and http: a listening stream socket;
+    /// udp: a datagram socket) bound to exactly that address and port, "*" taking either
+    /// wildcard. Its `fd` is empty when none fits; a socket is claimed once.
+    passed_socket claim(protocol proto, const listen_address& listen);
+    /// Closes every socket no forward claimed; returns their descriptions.
+    std::vector<std::string> close_unclaimed();
+
+    [[nodiscard]] std::size_t size() const noexcept { return sockets_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return sockets_.empty(); }
+
+private:
+    std::vector<passed_socket> sockets_;
+};
+
+/// Whether the passed socket `s` serves `listen` for `proto` (see passed_sockets::claim()).
+bool socket_fits(const passed_socket& s, protocol proto, const listen_address& listen);
+
+} // namespace portunusd
