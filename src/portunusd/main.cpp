@@ -136,17 +136,18 @@ bool apps_need_setid(const portunusd::config& cfg)
 }
 
 // The time the shipped service definitions give a stop (smf/portunusd.xml's stop method,
-// etc/systemd's TimeoutStopSec): a drain longer than this, plus a few seconds for the apps to
-// stop, ends in SIGKILL (and, under SMF, maintenance).
+// etc/systemd's TimeoutStopSec): a grace and drain longer than this, plus a few seconds for the
+// apps to stop, end in SIGKILL (and, under SMF, maintenance).
 constexpr std::chrono::seconds service_stop_timeout{60};
 constexpr std::chrono::seconds stop_margin{5};
 
 // Empty, or why the service definitions must allow a longer stop than they do.
 std::string stop_timeout_warning(const portunusd::config& cfg)
 {
-    if (cfg.daemon.drain_timeout + stop_margin <= service_stop_timeout) return {};
-    const auto needed = std::chrono::duration_cast<std::chrono::seconds>(cfg.daemon.drain_timeout + stop_margin);
-    return "drain_timeout leaves too little of the " + std::to_string(service_stop_timeout.count()) +
+    const auto stop = cfg.daemon.stop_grace + cfg.daemon.drain_timeout;
+    if (stop + stop_margin <= service_stop_timeout) return {};
+    const auto needed = std::chrono::duration_cast<std::chrono::seconds>(stop + stop_margin);
+    return "stop_grace + drain_timeout leave too little of the " + std::to_string(service_stop_timeout.count()) +
            " s the shipped SMF manifest and systemd unit allow a stop: set their stop timeout "
            "(timeout_seconds of the stop method, TimeoutStopSec) to at least " +
            std::to_string(needed.count() + 1) + " s, or a drain is cut short by SIGKILL";

@@ -330,8 +330,25 @@ std::size_t server::calls_in_flight() const
 void server::begin_stop(const char* why, std::optional<std::chrono::milliseconds> drain)
 {
     if (stopping_) return;
-    stopping_ = true;
+    stopping_ = true; // from here on /health answers 503 (snapshot().draining)
     const auto timeout = drain.value_or(config_.daemon.drain_timeout);
+    const auto grace = config_.daemon.stop_grace;
+    if (grace.count() > 0) {
+        // The listeners stay open until a balancer's health check has seen the 503: a host it
+        // still sends clients to must not refuse them.
+        spdlog::info("{}: stopping in {} ms; /health answers 503 meanwhile", why, grace.count());
+        notify_.stopping(std::string(why) + ": stopping in " + std::to_string(grace.count()) + " ms");
+        drain_timer_.expires_after(grace);
+        drain_timer_.async_wait([this, reason = std::string(why), timeout](const boost::system::error_code& ec) {
+            if (!ec) start_drain(reason.c_str(), timeout);
+        });
+        return;
+    }
+    start_drain(why, timeout);
+}
+
+void server::start_drain(const char* why, std::chrono::milliseconds timeout)
+{
     spdlog::info("{}: stopping; waiting up to {} ms for calls in flight", why, timeout.count());
     notify_.stopping(std::string(why) + ": draining, up to " + std::to_string(timeout.count()) + " ms");
     for (auto& [key, r] : forwards_) stop_forward(r);

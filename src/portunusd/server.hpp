@@ -61,8 +61,8 @@ public:
     /// Reads the configuration file again and applies it; an invalid one is reported (to the log
     /// and to `done`) and the running one kept. On the control strand.
     void reload_file(std::function<void(reload_report)> done = {});
-    /// Stops accepting, lets calls in flight finish within drain_timeout (or `drain`, if given),
-    /// then stops the loop.
+    /// After stop_grace (while /health answers 503), stops accepting, lets calls in flight
+    /// finish within drain_timeout (or `drain`, if given), then stops the loop.
     void begin_stop(const char* why, std::optional<std::chrono::milliseconds> drain = std::nullopt);
     [[nodiscard]] bool draining() const noexcept { return stopping_; }
     /// Every forward's state and counters now. On the main loop (the control strand runs there).
@@ -87,6 +87,7 @@ private:
     void start_forward(running_forward& r);
     [[nodiscard]] std::string serving_status() const;
     void stop_forward(running_forward& r);
+    void start_drain(const char* why, std::chrono::milliseconds timeout);
     void check_drained();
     void note_instances(const std::vector<app_config>& apps);
     void start_apps();

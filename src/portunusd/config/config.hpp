@@ -153,6 +153,9 @@ struct daemon_config {
     std::string access_log = "off";  ///< off|stderr|syslog|absolute file path
     std::size_t max_connections = 10'000;
     std::chrono::milliseconds drain_timeout{10'000};
+    /// After a stop is asked for, how long the daemon still accepts and serves while /health
+    /// answers 503, so that a balancer's health check takes it out before it refuses anyone.
+    std::chrono::milliseconds stop_grace{0};
     std::chrono::milliseconds read_timeout{30'000};
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds call_timeout{30'000};

@@ -20,7 +20,7 @@ constexpr std::array top_keys{"daemon"sv, "forward"sv, "app"sv};
 // The timeouts appear in both tables: [daemon] holds the defaults a forward may override.
 constexpr std::array daemon_only_keys{
     "user"sv, "group"sv, "threads"sv, "log_level"sv, "log"sv, "access_log"sv,
-    "max_connections"sv, "drain_timeout"sv, "allow_insecure_door_dir"sv, "control_door"sv, "metrics_listen"sv,
+    "max_connections"sv, "drain_timeout"sv, "stop_grace"sv, "allow_insecure_door_dir"sv, "control_door"sv, "metrics_listen"sv,
 };
 constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
@@ -126,6 +126,8 @@ daemon_config read_daemon(const toml::table* table, diagnostics& diag)
     // Zero is meaningful here: stop at once, abandoning calls in flight.
     if (auto v = r.duration("drain_timeout", true))
         d.drain_timeout = *v;
+    if (auto v = r.duration("stop_grace", true))
+        d.stop_grace = *v;
     if (auto v = r.boolean("allow_insecure_door_dir"))
         d.allow_insecure_door_dir = *v;
     if (auto v = read_control_door(r)) {

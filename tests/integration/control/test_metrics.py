@@ -289,6 +289,32 @@ class MetricsTest(DaemonTest):
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", self.mport), timeout=2).close()
 
+    def test_stop_grace_serves_new_clients_while_health_is_503(self):
+        app = self.start_app("echo.door")
+        port = self.reserve_port()
+        d = self.start_metrics_daemon(
+            [{"name": "web", "protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": app.door}],
+            stop_grace="1500ms", drain_timeout="5s")
+        kept = self.connect(port)
+        self.exchange(kept, b"before", b"before")
+        sent = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        d.wait_log(r"SIGTERM: stopping in 1500 ms; /health answers 503 meanwhile")
+        self.assertEqual(self.request("/health")[::2], (503, b"draining\n"))
+        # Within the grace: new connections are accepted and served, open ones too.
+        served = 0
+        while time.monotonic() - sent < 1.0:
+            self.round_trip(port, b"during the grace %d" % served)
+            served += 1
+            time.sleep(0.05)
+        self.assertGreater(served, 5)
+        self.exchange(kept, b"still open", b"still open")
+        self.assertEqual(self.request("/health/web")[0], 503)
+        # Then the drain: refused, and the daemon leaves.
+        self.assert_refused(port, within=2.0)
+        self.assertGreater(time.monotonic() - sent, 1.4)
+        self.assertEqual(d.wait(5.0), 0, d.tail())
+
     def test_forward_health_follows_its_door(self):
         a = self.start_app("a.door")
         b = self.start_app("b.door")

@@ -61,8 +61,13 @@ class ConfigCheck(DaemonTest):
             {"protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": self.path("echo.door")}])
         out = run_daemon(["-n", "-f", self.write_config(long, "long.toml")])
         self.assertEqual((out.returncode, out.stdout), (0, "configuration OK\n"), out.stderr)
-        self.assertRegex(out.stderr, r"^portunusd: warning: drain_timeout leaves too little of the 60 s .* "
-                                     r"to at least 126 s, or a drain is cut short by SIGKILL\n$")
+        self.assertRegex(out.stderr, r"^portunusd: warning: stop_grace \+ drain_timeout leave too little of the "
+                                     r"60 s .* to at least 126 s, or a drain is cut short by SIGKILL\n$")
+        graced = toml_config({"log_level": "info", "drain_timeout": "50s", "stop_grace": "10s"}, [
+            {"protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": self.path("echo.door")}])
+        out = run_daemon(["-n", "-f", self.write_config(graced, "graced.toml")])
+        self.assertEqual((out.returncode, out.stdout), (0, "configuration OK\n"), out.stderr)
+        self.assertIn("to at least 66 s", out.stderr)
 
     def test_door_directory_writable_by_others(self):
         unsafe = self.path("unsafe")
