@@ -183,10 +183,20 @@ door_credentials read_caller() noexcept
 // object of its own, passed last with DOOR_RELEASE, and the data are a payload_header.
 bool stage_reply(door_reply& reply, bool may_borrow, staged_reply& r) noexcept
 {
-    if (reply.fds.size() > door_max_descriptors) return false;
+    if (reply.fds.size() > door_max_descriptors) {
+        // The caller must see E2BIG, as with the uds backend, and a server cannot fail a call
+        // with an errno of its choosing. So one descriptor more than the limit is sent, with no
+        // data, and the client refuses that reply with E2BIG (take_results()); the rest are
+        // closed here. 254 is well within the kernel's own door_max_desc (1024), above which
+        // door_return() itself would fail.
+        reply.fds.resize(door_max_descriptors + 1);
+        reply.data.clear();
+        reply.borrowed.reset();
+        may_borrow = true;
+    }
     try {
         const std::string_view bytes_out = reply.bytes();
-        if (illumos::needs_memory_object(bytes_out, reply.fds.size())) {
+        if (reply.fds.size() <= door_max_descriptors && illumos::needs_memory_object(bytes_out, reply.fds.size())) {
             int error = 0;
             unique_fd object = illumos::make_memory_object(bytes_out, error);
             if (!object) return false;
