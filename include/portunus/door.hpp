@@ -187,7 +187,8 @@ public:
     void revoke() noexcept;
 
     /// The calling thread joins the pool (door_return(NULL, 0, NULL, 0)). Returns once the door
-    /// is revoked and no call is in flight. Parked threads are never reaped.
+    /// is revoked and no call is in flight. Parked threads are never reaped. While parked, the
+    /// thread blocks the signals the process has handlers for (its mask is restored on return).
     void park();
 
     /// Server threads in the pool right now (parked callers of park() included).

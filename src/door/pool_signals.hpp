@@ -21,17 +21,32 @@ inline sigset_t pool_thread_signal_mask() noexcept
     return mask;
 }
 
+/// The asynchronous signals a handler is installed for right now: the ones that would interrupt
+/// a door thread's system calls (ignored signals are discarded; a default action that ends the
+/// process must stay possible, so those are not blocked for a thread the application lends the
+/// pool through park()).
+inline sigset_t caught_signal_mask() noexcept
+{
+    const sigset_t pool = pool_thread_signal_mask();
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s = 1; s < NSIG; ++s) {
+        struct sigaction current {};
+        if (sigismember(&pool, s) != 1 || ::sigaction(s, nullptr, &current) != 0) continue;
+        if (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN) sigaddset(&mask, s);
+    }
+    return mask;
+}
+
 /// Puts the pool mask on the calling thread for as long as it lives, then restores the old one.
 /// A thread inherits its creator's mask (pthread_create(3C)), so starting threads inside one of
 /// these scopes starts them with the pool mask from their first instruction: no signal can
 /// slip in before the new thread could block it itself.
 class pool_signal_scope {
 public:
-    pool_signal_scope() noexcept
-    {
-        const sigset_t mask = pool_thread_signal_mask();
-        ::pthread_sigmask(SIG_SETMASK, &mask, &saved_);
-    }
+    pool_signal_scope() noexcept : pool_signal_scope(pool_thread_signal_mask(), SIG_SETMASK) {}
+    /// Adds `mask` to the calling thread's mask instead (SIG_BLOCK), or sets it (SIG_SETMASK).
+    pool_signal_scope(const sigset_t& mask, int how) noexcept { ::pthread_sigmask(how, &mask, &saved_); }
     ~pool_signal_scope() { ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
     pool_signal_scope(const pool_signal_scope&) = delete;
     pool_signal_scope& operator=(const pool_signal_scope&) = delete;

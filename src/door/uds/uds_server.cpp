@@ -448,9 +448,11 @@ void door_server::park()
         if (impl_->pool.revoked()) return;
         impl_->pool.add_idle();
     }
-    // While it serves, the parked thread is a pool thread and masks signals as they do; its own
-    // mask comes back when park() returns.
-    const detail::pool_signal_scope pool_mask;
+    // While it serves, the parked thread blocks the signals the application catches, so none
+    // interrupts a handler on it; signals whose default action ends the process still do (an
+    // application that parks its main thread may rely on SIGTERM's). Its own mask comes back
+    // when park() returns. On illumos the caller only waits and a pool thread serves for it.
+    const detail::pool_signal_scope pool_mask(detail::caught_signal_mask(), SIG_BLOCK);
     impl_->run(true);
 }
 
