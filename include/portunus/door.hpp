@@ -176,9 +176,10 @@ public:
     /// Creates the door and its first, parked, server thread.
     static door_server create(door_handler handler, door_options options, std::error_code& ec);
 
-    /// Makes the door reachable at `path`. A live door or a stale door socket already there is
-    /// replaced atomically (calls in flight on the old one finish); anything else there is
-    /// refused with EEXIST.
+    /// Makes the door reachable at `path`. A live door or a stale door already there is replaced
+    /// (calls in flight on the old one finish): atomically on userland doors; on illumos the old
+    /// one is detached first, and open() fails with EBADF until the new one is attached.
+    /// Anything else there is refused with EEXIST.
     void attach(const std::string& path, std::error_code& ec);
 
     /// New calls fail with EBADF; calls in flight finish. Removes the path if it still names
@@ -186,7 +187,8 @@ public:
     void revoke() noexcept;
 
     /// The calling thread joins the pool (door_return(NULL, 0, NULL, 0)). Returns once the door
-    /// is revoked and no call is in flight. Parked threads are never reaped.
+    /// is revoked and no call is in flight. Parked threads are never reaped. While parked, the
+    /// thread blocks the signals the process has handlers for (its mask is restored on return).
     void park();
 
     /// Server threads in the pool right now (parked callers of park() included).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_client on native illumos doors: open(2) the door's path, then door_call(3C) it.
 #include "door/illumos/illumos_door.hpp"
+#include "door/illumos/illumos_payload.hpp"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@ namespace portunus {
 struct door_client::impl {
     unique_fd fd_;
     std::string path_;
+    bool refuses_descriptors_ = false; // DOOR_REFUSE_DESC, as door_info() said at open()
 };
 
 namespace {
@@ -56,6 +58,23 @@ door_result take_results(const door_arg_t& arg, const char* own_buffer, std::err
 
     door_result result;
     illumos::adopt_descriptors(arg.desc_ptr, arg.desc_num, result.fds);
+    // A large reply is in a memory object, passed last (illumos_payload.hpp).
+    door_buffer payload;
+    int payload_error = 0;
+    const std::string_view inline_data =
+        arg.data_size != 0 ? std::string_view(arg.data_ptr, arg.data_size) : std::string_view{};
+    if (illumos::take_payload(inline_data, result.fds, payload, payload_error)) {
+        if (payload_error != 0) {
+            ec = make_door_error(payload_error);
+            return {};
+        }
+        if (result.fds.size() > door_max_descriptors) {
+            ec = make_door_error(E2BIG);
+            return {};
+        }
+        result.data = std::move(payload);
+        return result;
+    }
     if (result.fds.size() > door_max_descriptors) {
         // A native server may return up to 1024; the uds backend cannot carry more than 253, and
         // both backends must answer the same way.
@@ -108,6 +127,7 @@ door_client door_client::open(const std::string& path, std::chrono::milliseconds
     auto i = std::make_shared<impl>();
     i->fd_ = std::move(fd);
     i->path_ = path;
+    i->refuses_descriptors_ = (di.di_attributes & DOOR_REFUSE_DESC) != 0;
     door_client c;
     c.impl_ = std::move(i);
     return c;
@@ -129,10 +149,31 @@ door_result door_client::call(std::string_view data, std::vector<unique_fd> fds,
     // the early failures (EBADF, ENOTSUP, EAGAIN, E2BIG, ENOBUFS, ENFILE) they stay open. Handing
     // them over up front would leak them there, and closing them after a failure could close a
     // number another thread has reused meanwhile.
-    std::vector<door_desc_t> descs(fds.size());
-    for (std::size_t i = 0; i < fds.size(); ++i) {
+    //
+    // A large request goes in a memory object (illumos_payload.hpp), passed last the same way:
+    // it is closed here when the call is over, and the server keeps its own reference. A door
+    // that refuses descriptors (DOOR_REFUSE_DESC) cannot take one, so it takes only requests up
+    // to payload_inline_max; larger ones fail with E2BIG here, before anything is sent.
+    illumos::payload_header header;
+    unique_fd object;
+    if (illumos::needs_memory_object(data, fds.size())) {
+        if (impl_->refuses_descriptors_) {
+            ec = make_door_error(fds.empty() ? E2BIG : ENOTSUP);
+            return {};
+        }
+        int error = 0;
+        object = illumos::make_memory_object(data, error);
+        if (!object) {
+            ec = make_door_error(error);
+            return {};
+        }
+        header.size = data.size();
+        data = std::string_view(reinterpret_cast<const char*>(&header), sizeof header);
+    }
+    std::vector<door_desc_t> descs(fds.size() + (object ? 1 : 0));
+    for (std::size_t i = 0; i < descs.size(); ++i) {
         descs[i].d_attributes = DOOR_DESCRIPTOR;
-        descs[i].d_data.d_desc.d_descriptor = fds[i].get();
+        descs[i].d_data.d_desc.d_descriptor = i < fds.size() ? fds[i].get() : object.get();
         descs[i].d_data.d_desc.d_id = 0;
     }
 

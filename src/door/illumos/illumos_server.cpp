@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_server on native illumos doors: a private door_xcreate(3C) pool grown at the high-water mark.
 #include "door/illumos/illumos_door.hpp"
+#include "door/illumos/illumos_payload.hpp"
+#include "door/pool_signals.hpp"
 
 #include <pthread.h>
 #include <stropts.h>
@@ -60,7 +62,7 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     void thread_starting() noexcept;
     void thread_waiting() noexcept;
     void thread_gone(bool was_waiting) noexcept;
-    bool is_retire_call(const char* argp, std::size_t size, uint_t n_desc, pid_t caller) const noexcept;
+    bool is_retire_call(const char* argp, std::size_t size, uint_t n_desc) const noexcept;
     void retire_this_thread() noexcept;
     bool send_retire() noexcept;
     void retire_threads(std::size_t keep) noexcept;
@@ -141,12 +143,20 @@ door_server::impl& from_cookie(void* cookie) noexcept
     return *reinterpret_cast<door_server::impl*>(reinterpret_cast<std::uintptr_t>(cookie) ^ cookie_mask());
 }
 
+// Every pool thread: bound, detached, with a stack sized for the largest inline call plus the
+// handler's budget (illumos_payload.hpp; the default would be 2 MiB with no budget stated), and
+// with every asynchronous signal blocked from its first instruction (pool_signals.hpp).
 bool start_detached(void* (*start)(void*), void* arg) noexcept
 {
     pthread_attr_t attr;
     if (::pthread_attr_init(&attr) != 0) return false;
     ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     ::pthread_attr_setscope(&attr, PTHREAD_SCOPE_SYSTEM); // bound, as door_server_create(3C) asks
+    if (::pthread_attr_setstacksize(&attr, illumos::pool_stack_size) != 0) {
+        ::pthread_attr_destroy(&attr);
+        return false;
+    }
+    const detail::pool_signal_scope pool_mask; // inherited by the new thread
     pthread_t id;
     const bool started = ::pthread_create(&id, &attr, start, arg) == 0;
     ::pthread_attr_destroy(&attr);
@@ -167,12 +177,42 @@ door_credentials read_caller() noexcept
 
 // Copies the reply where it outlives this call's C++ objects: door_return() reads it after they
 // are gone. Descriptors come first, where malloc()'s alignment suits door_desc_t. Borrowed bytes
-// (static, or the call's arguments, which stay on this thread's stack until door_return() has
-// copied the reply out) are not copied.
-bool stage_reply(door_reply& reply, staged_reply& r) noexcept
+// (static, or inline call arguments, which stay on this thread's stack until door_return() has
+// copied the reply out) are not copied, unless `may_borrow` is false: the request came in a
+// memory object, whose mapping goes with the call's C++ objects. A large reply goes in a memory
+// object of its own, passed last with DOOR_RELEASE, and the data are a payload_header.
+bool stage_reply(door_reply& reply, bool may_borrow, staged_reply& r) noexcept
 {
+    if (reply.fds.size() > door_max_descriptors) {
+        // The caller must see E2BIG, as with the uds backend, and a server cannot fail a call
+        // with an errno of its choosing. So one descriptor more than the limit is sent, with no
+        // data, and the client refuses that reply with E2BIG (take_results()); the rest are
+        // closed here. 254 is well within the kernel's own door_max_desc (1024), above which
+        // door_return() itself would fail.
+        reply.fds.resize(door_max_descriptors + 1);
+        reply.data.clear();
+        reply.borrowed.reset();
+        may_borrow = true;
+    }
+    try {
+        const std::string_view bytes_out = reply.bytes();
+        if (reply.fds.size() <= door_max_descriptors && illumos::needs_memory_object(bytes_out, reply.fds.size())) {
+            int error = 0;
+            unique_fd object = illumos::make_memory_object(bytes_out, error);
+            if (!object) return false;
+            reply.fds.push_back(std::move(object));
+            illumos::payload_header header;
+            header.size = bytes_out.size();
+            reply.data.assign(reinterpret_cast<const char*>(&header), sizeof header);
+            reply.borrowed.reset();
+        } else if (reply.borrowed && !may_borrow) {
+            reply.data.assign(bytes_out.data(), bytes_out.size());
+            reply.borrowed.reset();
+        }
+    } catch (...) {
+        return false; // no memory: the call fails as if the handler had thrown
+    }
     const std::size_t count = reply.fds.size();
-    if (count > door_max_descriptors) return false;
     const std::size_t desc_bytes = count * sizeof(door_desc_t);
     const std::size_t copied = reply.borrowed ? 0 : reply.data.size();
     const std::size_t need = desc_bytes + copied;
@@ -273,12 +313,12 @@ staged_reply run_call(void* cookie, char* argp, std::size_t arg_size, door_desc_
         std::free(tl_reply.memory);
         tl_reply = {nullptr, 0};
     }
-    const door_credentials caller = read_caller();
-    if (d.is_retire_call(argp, arg_size, n_desc, caller.pid)) {
+    if (d.is_retire_call(argp, arg_size, n_desc)) {
         d.retire_this_thread();
         release_thread_storage();
         return quit();
     }
+    const door_credentials caller = read_caller();
     enter_call(d);
     staged_reply r;
     {
@@ -292,8 +332,18 @@ staged_reply run_call(void* cookie, char* argp, std::size_t arg_size, door_desc_
             if (arg_size != 0) request.data = std::string_view(argp, arg_size);
             request.caller = caller;
             illumos::adopt_descriptors(dp, n_desc, request.fds);
-            door_reply reply = d.handler_(request);
-            ok = stage_reply(reply, r);
+            // A large request is in a memory object, mapped here for the handler's whole run.
+            door_buffer payload;
+            int payload_error = 0;
+            const bool in_object = illumos::take_payload(request.data, request.fds, payload, payload_error);
+            if (in_object) request.data = payload.view();
+            if (payload_error == 0 && !(d.options_.refuse_descriptors && !request.fds.empty())) {
+                door_reply reply = d.handler_(request);
+                ok = stage_reply(reply, !in_object, r);
+            }
+            // Otherwise the call fails (EINTR, the only way an illumos server can fail one): its
+            // memory object was bad, or it carried descriptors to a door that refuses them,
+            // which the kernel already stops (DOOR_REFUSE_DESC); this is a second fence.
         } catch (...) {
             ok = false;
         }
@@ -303,27 +353,26 @@ staged_reply run_call(void* cookie, char* argp, std::size_t arg_size, door_desc_
     return r;
 }
 
-// door_return() came back, so the reply was not delivered and the caller is still waiting.
+// door_return() came back, so the reply was not delivered and the caller is still waiting for
+// this thread (door_return() in usr/src/uts/common/fs/doorfs/door_sys.c returns the error of
+// door_results() to the server and leaves the caller asleep). The caller must not see an empty
+// success: the call is failed the only way a server can fail one, by this thread quitting (the
+// caller gets EINTR) after a replacement is started.
 staged_reply reply_failed(void* cookie, const staged_reply& r, int error) noexcept
 {
-    // E2BIG and EMFILE are refused before the kernel touches the reply's descriptors; after the
-    // other failures it has already released them.
-    if (error == E2BIG || error == EMFILE)
+    // door_results() refuses E2BIG (the caller passed no result buffer, more than door_max_desc
+    // descriptors, or door_copy() could not lock a page of the caller's result buffer), EMFILE
+    // and EFAULT before it takes the reply's descriptors; our copies are still open. After
+    // EINVAL it has already released the DOOR_RELEASE ones.
+    if (error == E2BIG || error == EMFILE || error == EFAULT)
         for (uint_t i = 0; i < r.desc_count; ++i) ::close(r.descs[i].d_data.d_desc.d_descriptor);
-    const bool empty = r.size == 0 && r.desc_count == 0;
-    if (error == E2BIG && !empty) {
-        // The caller gave door_call() no argument block, and with it no room for results.
-        staged_reply nothing;
-        nothing.last = r.last;
-        return nothing;
-    }
     if (r.last) {
         release_thread_storage();
         return quit();
     }
     door_server::impl& d = from_cookie(cookie);
-    if (empty) {
-        // Not even an empty reply gets through (a forkall() child): this thread is done for.
+    if (r.size == 0 && r.desc_count == 0) {
+        // Not even an empty reply gets through (EINVAL: a forkall() child): this thread is done.
         d.thread_gone(true); // leave_call() counted it idle
         release_thread_storage();
         return quit();
@@ -418,10 +467,14 @@ void door_server::impl::thread_gone(bool was_waiting) noexcept
     changed_.notify_all();
 }
 
-bool door_server::impl::is_retire_call(const char* argp, std::size_t size, uint_t n_desc, pid_t caller) const noexcept
+// Recognised by content alone: the token is random and never leaves this process. The caller's
+// pid cannot be required: when the retire call was interrupted after this thread took it, the
+// caller is gone, door_ucred() fails (EINVAL) and there is no pid, yet the token must still
+// retire a thread and never reach the handler.
+bool door_server::impl::is_retire_call(const char* argp, std::size_t size, uint_t n_desc) const noexcept
 {
-    return size == retire_token_.size() && n_desc == 0 && std::memcmp(argp, retire_token_.data(), size) == 0 &&
-           caller == ::getpid();
+    return argp != nullptr && size == retire_token_.size() && n_desc == 0 &&
+           std::memcmp(argp, retire_token_.data(), size) == 0;
 }
 
 void door_server::impl::retire_this_thread() noexcept
@@ -442,7 +495,11 @@ bool door_server::impl::send_retire() noexcept
     const int rc = ::door_call(door_fd_.get(), &arg);
     const int error = rc == 0 ? 0 : errno;
     if (rc == 0 && arg.rbuf != nullptr) ::munmap(arg.rbuf, arg.rsize);
-    // EINTR: a thread took the call and quit, and did its own bookkeeping.
+    // EINTR: a thread was handed the call (door_call() in door_sys.c reports EINTR only once
+    // door_get_server() gave it one, whether the thread then quit or a signal cut our wait for
+    // it short). That thread recognises the token whatever happened to us and acknowledges the
+    // retirement itself (retire_this_thread() takes it off retiring_), so it is not counted
+    // here: retiring_ reaches zero only through acknowledged retirements.
     if (error == EINTR) return true;
     std::lock_guard lock(mutex_);
     --retiring_;
@@ -660,6 +717,7 @@ door_server door_server::create(door_handler handler, door_options options, std:
     if (::door_info(fd, &di) == 0) d->uniquifier_ = di.di_uniquifier;
     if (options.idle_timeout.count() > 0) {
         try {
+            const detail::pool_signal_scope pool_mask; // the reaper's retire calls are door calls too
             d->reaper_ = std::thread([raw = d.get()] { raw->reap_loop(); });
         } catch (const std::system_error&) {
             d->revoke();

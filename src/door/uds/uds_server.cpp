@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 // door_server on userland doors: a listening socket and a high-water thread pool over one epoll set.
 #include "door/uds/server_impl.hpp"
+#include "door/pool_signals.hpp"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -52,6 +53,7 @@ void door_server::impl::spawn_locked()
 {
     pool.add_idle();
     try {
+        const detail::pool_signal_scope pool_mask; // the new thread starts with it
         std::thread([self = shared_from_this()] { self->run(false); }).detach();
     } catch (const std::system_error&) {
         // No thread to be had: the caller that wanted it waits for a busy one instead, which is
@@ -446,6 +448,11 @@ void door_server::park()
         if (impl_->pool.revoked()) return;
         impl_->pool.add_idle();
     }
+    // While it serves, the parked thread blocks the signals the application catches, so none
+    // interrupts a handler on it; signals whose default action ends the process still do (an
+    // application that parks its main thread may rely on SIGTERM's). Its own mask comes back
+    // when park() returns. On illumos the caller only waits and a pool thread serves for it.
+    const detail::pool_signal_scope pool_mask(detail::caught_signal_mask(), SIG_BLOCK);
     impl_->run(true);
 }
 

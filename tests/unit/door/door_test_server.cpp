@@ -16,6 +16,14 @@
 //   credentials  reply "UID GID PID" of the caller as the server saw it
 //   borrow       a borrowed reply: "static" gets a static text, anything else its own bytes but
 //                the first (a view into the request, not a copy)
+//   deep         echo, after recursing through about 512 KiB of the pool thread's stack
+//   many-fds     a request "N" is answered with N descriptors (of /dev/null)
+//   signals      SIGHUP and SIGUSR1 are caught and counted by where they land; each call waits
+//                2 ms in poll(2), counting EINTR, and replies "eintr=E pool=P other=O". With
+//                --park a thread of its own takes them and the parked main thread blocks them
+//
+// With --client-call DATA the helper is a client instead: it opens the door at PATH, prints
+// "ready", calls it with DATA and prints the reply (or the error) when the call returns.
 //
 // "ready" is printed on stdout once the door is attached. With --park the main thread joins the
 // pool (door_server::park), so /proc/PID/task counts exactly the pool, and SIGTERM kills the
@@ -25,9 +33,13 @@
 #include <portunus/server.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <chrono>
@@ -133,6 +145,69 @@ door_reply report_caller(door_request& request)
     return {std::to_string(c.uid) + " " + std::to_string(c.gid) + " " + std::to_string(c.pid), {}};
 }
 
+// Each frame holds 8 KiB the compiler cannot drop, so 64 of them take about 512 KiB of stack.
+std::size_t recurse(std::size_t depth)
+{
+    volatile char frame[8192];
+    frame[0] = static_cast<char>(depth);
+    frame[sizeof frame - 1] = static_cast<char>(depth);
+    if (depth == 0) return static_cast<unsigned char>(frame[0]);
+    return recurse(depth - 1) + static_cast<unsigned char>(frame[sizeof frame - 1]);
+}
+
+door_reply deep(door_request& request)
+{
+    if (recurse(64) == static_cast<std::size_t>(-1)) throw std::runtime_error("unreachable");
+    return echo(request);
+}
+
+door_reply many_descriptors(door_request& request)
+{
+    const long count = std::strtol(std::string(request.data).c_str(), nullptr, 10);
+    door_reply reply;
+    reply.data = "sent " + std::to_string(count);
+    for (long i = 0; i < count; ++i) {
+        portunus::unique_fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!fd) throw std::runtime_error("open /dev/null failed");
+        reply.fds.push_back(std::move(fd));
+    }
+    return reply;
+}
+
+// Where caught signals ran: on a thread that has run a handler (a pool thread), or elsewhere.
+thread_local bool tl_pool_thread = false;
+std::atomic<long> signals_in_pool{0};
+std::atomic<long> signals_elsewhere{0};
+std::atomic<long> interrupted_waits{0};
+
+void count_signal(int)
+{
+    (tl_pool_thread ? signals_in_pool : signals_elsewhere).fetch_add(1, std::memory_order_relaxed);
+}
+
+door_reply signals_report(door_request&)
+{
+    tl_pool_thread = true;
+    if (::poll(nullptr, 0, 2) < 0 && errno == EINTR) interrupted_waits.fetch_add(1);
+    return {"eintr=" + std::to_string(interrupted_waits.load()) + " pool=" + std::to_string(signals_in_pool.load()) +
+                " other=" + std::to_string(signals_elsewhere.load()),
+            {}};
+}
+
+int run_client(const std::string& path, const std::string& data)
+{
+    std::error_code ec;
+    const auto client = portunus::door_client::open(path, ec);
+    if (ec) {
+        say("open failed: " + ec.message() + "\n");
+        return 1;
+    }
+    say("ready\n");
+    const auto result = client.call(data, ec);
+    say(ec ? "error " + ec.message() + "\n" : "reply " + result.data.str() + "\n");
+    return 0;
+}
+
 // serve() offers no hook after attach, so a short-lived thread says "ready" once the path
 // answers with this very process: the test must not call before the door is really there.
 void announce_when_attached(const std::string& path)
@@ -153,9 +228,10 @@ void announce_when_attached(const std::string& path)
 [[noreturn]] void usage(const char* program)
 {
     std::fprintf(stderr,
-                 "usage: %s --path PATH [--mode echo|fds|block|throw|sleep|credentials|borrow] [--sleep-ms N]\n"
-                 "       [--refuse-descriptors] [--max-threads N] [--idle-timeout-ms N] [--park]\n",
-                 program);
+                 "usage: %s --path PATH [--mode echo|fds|block|throw|sleep|credentials|borrow|deep|many-fds|signals]\n"
+                 "       [--sleep-ms N] [--refuse-descriptors] [--max-threads N] [--idle-timeout-ms N] [--park]\n"
+                 "       %s --path PATH --client-call DATA\n",
+                 program, program);
     std::exit(64); // EX_USAGE
 }
 
@@ -167,6 +243,8 @@ int main(int argc, char** argv)
     std::string mode = "echo";
     long sleep_ms = 0;
     bool park = false;
+    std::string client_call;
+    bool client = false;
     portunus::door_options options;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
@@ -181,9 +259,14 @@ int main(int argc, char** argv)
         else if (arg == "--max-threads") options.max_threads = static_cast<unsigned>(std::strtoul(value(), nullptr, 10));
         else if (arg == "--idle-timeout-ms") options.idle_timeout = std::chrono::milliseconds(std::strtol(value(), nullptr, 10));
         else if (arg == "--park") park = true;
+        else if (arg == "--client-call") {
+            client_call = value();
+            client = true;
+        }
         else usage(argv[0]);
     }
     if (path.empty()) usage(argv[0]);
+    if (client) return run_client(path, client_call);
 
     portunus::door_handler handler;
     if (mode == "echo") handler = echo;
@@ -192,6 +275,16 @@ int main(int argc, char** argv)
     else if (mode == "throw") handler = throw_on_request;
     else if (mode == "credentials") handler = report_caller;
     else if (mode == "borrow") handler = borrow;
+    else if (mode == "deep") handler = deep;
+    else if (mode == "many-fds") handler = many_descriptors;
+    else if (mode == "signals") {
+        struct sigaction action {};
+        action.sa_handler = count_signal; // no SA_RESTART: an interrupted wait must show
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGHUP, &action, nullptr);
+        sigaction(SIGUSR1, &action, nullptr);
+        handler = signals_report;
+    }
     else if (mode == "sleep")
         handler = [sleep_ms](door_request& request) {
             std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
@@ -201,6 +294,12 @@ int main(int argc, char** argv)
 
     // The test may stop reading stdout or close the release pipe at any moment.
     std::signal(SIGPIPE, SIG_IGN);
+    // Room for a reply of 1,025 descriptors (many-fds), as far as the hard limit allows.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 4096) {
+        files.rlim_cur = std::min<rlim_t>(files.rlim_max, 4096);
+        ::setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     if (park) {
         std::error_code ec;
@@ -209,6 +308,24 @@ int main(int argc, char** argv)
         if (ec) {
             std::fprintf(stderr, "door_test_server: %s: %s\n", path.c_str(), ec.message().c_str());
             return 95;
+        }
+        if (mode == "signals") {
+            // One thread of the application's own takes the signals; the parked main thread
+            // blocks them. The pool threads were started while main still had them open, so only
+            // the door library's own mask keeps the signals off them.
+            std::thread([] {
+                sigset_t open;
+                sigemptyset(&open);
+                sigaddset(&open, SIGHUP);
+                sigaddset(&open, SIGUSR1);
+                pthread_sigmask(SIG_UNBLOCK, &open, nullptr);
+                for (;;) ::pause();
+            }).detach();
+            sigset_t taken;
+            sigemptyset(&taken);
+            sigaddset(&taken, SIGHUP);
+            sigaddset(&taken, SIGUSR1);
+            pthread_sigmask(SIG_BLOCK, &taken, nullptr);
         }
         say("ready\n");
         server.park();

@@ -16,6 +16,21 @@
 #include <stdexcept>
 
 namespace portunus::test {
+
+std::string pattern(std::size_t size, std::uint32_t seed)
+{
+    std::string s(size, '\0');
+    std::uint32_t x = seed | 1;
+    for (std::size_t i = 0; i + 4 <= size; i += 4) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        std::memcpy(s.data() + i, &x, 4);
+    }
+    for (std::size_t i = size & ~std::size_t{3}; i < size; ++i) s[i] = static_cast<char>(i);
+    return s;
+}
+
 namespace {
 
 int remaining_ms(steady::time_point deadline)

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -19,6 +20,13 @@ namespace portunus::test {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
+
+/// Payloads above this size leave the call's inline data on every backend (the uds backend's
+/// sealed memfd, illumos's memory object): 128 KiB on both.
+inline constexpr std::size_t inline_threshold = 128 * 1024;
+
+/// Deterministic bytes that are not all alike, so a shifted or truncated copy cannot compare equal.
+std::string pattern(std::size_t size, std::uint32_t seed);
 
 /// Entries in a directory such as /proc/self/fd, or -1 if it cannot be read (the process is gone).
 long count_entries(const std::string& directory);

@@ -261,27 +261,3 @@ TEST_CASE("door_client::info names the serving process and follows its instance"
     CHECK_DOOR_ERROR(ec, std::errc::bad_file_descriptor);
     CHECK(second_client.call("new", ec).data.view() == "new");
 }
-
-// A thread that waits for the next call on its last connection sits in a blocking receive, not
-// in epoll_wait where revoke's wake-up is seen: the read shutdown of revoke must end that wait
-// at once, not after the second a quiet connection is kept for.
-TEST_CASE("revoke ends at once a thread's wait for the next call on its connection", "[door][lifecycle]")
-{
-    leak_check leaks;
-    temp_dir dir;
-    const auto path = dir.file("door");
-    server_process server(path, {.mode = "echo"});
-    const auto client = open_door(path);
-    std::error_code ec;
-    REQUIRE(client.call("ping", ec).data.view() == "ping");
-    REQUIRE(eventually([&] { return server.tasks_in_syscall(SYS_recvmsg) == 1; }, 2s));
-    const auto start = steady::now();
-    REQUIRE(server.kill(SIGTERM));
-    const auto status = server.wait_exit(5s);
-    const double took = elapsed_ms(start);
-    INFO("exit took " << took << " ms");
-    CHECK(exited_cleanly(status));
-    CHECK(took < 500.0);
-    client.call("after exit", ec);
-    CHECK_DOOR_ERROR(ec, std::errc::bad_file_descriptor);
-}

@@ -65,6 +65,10 @@ server_process::server_process(const std::string& path, const server_options& op
         args.emplace_back("--idle-timeout-ms");
         args.push_back(std::to_string(options.idle_timeout_ms));
     }
+    if (!options.client_call.empty()) {
+        args.emplace_back("--client-call");
+        args.push_back(options.client_call);
+    }
     if (options.sleep_ms != 0) {
         args.emplace_back("--sleep-ms");
         args.push_back(std::to_string(options.sleep_ms));

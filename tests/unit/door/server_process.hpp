@@ -18,6 +18,8 @@ struct server_options {
     unsigned max_threads = 0;
     long idle_timeout_ms = 0;
     long sleep_ms = 0;
+    /// Non-empty: the helper is a client that calls the door at the path with these bytes.
+    std::string client_call{};
 };
 
 /// The helper server, started with posix_spawn (the test process has threads, so no fork) with
