@@ -37,7 +37,7 @@ void usage(FILE* to)
                  "usage: portunusd [-n] [-v | -d] [-f FILE]\n"
                  "       portunusd --version | -h\n"
                  "  -f FILE   configuration file (default %s)\n"
-                 "  -n        check the configuration and exit: prints 'configuration OK' or every error\n"
+                 "  -n        check the configuration and exit: prints 'configuration OK' or every problem\n"
                  "  -v        more log output (debug); repeat for trace\n"
                  "  -d        most log output (trace)\n",
                  default_config);

@@ -66,8 +66,11 @@ def main():
     script = os.path.join(args.source_dir, "src", "apps", "run-demo.sh")
     demo = [script, "--build-dir", args.build_dir]
 
-    if os.path.exists(DEMO_DIR) or any(port_busy(p) for p in DEMO_PORTS):
-        print(f"skipped: a demo seems to be running ({DEMO_DIR} exists or a port of {DEMO_PORTS} is taken)")
+    # A directory left by an older demo that was killed outright is the demo's to reuse and
+    # remove; a running demo is not this test's to disturb.
+    if processes_using(DEMO_DIR) or any(port_busy(p) for p in DEMO_PORTS):
+        print(f"skipped: a demo seems to be running (a process names {DEMO_DIR} or a port of {DEMO_PORTS} "
+              "is taken)")
         sys.exit(77)
 
     out = subprocess.run(demo + ["--check"], capture_output=True, text=True, timeout=120)
