@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MPL-2.0
 # `cmake --build DIR --target uninstall`: removes exactly the files that `cmake --install DIR`
-# recorded in MANIFEST (install_manifest.txt, paths as installed, DESTDIR included). A file
+# recorded in MANIFEST (install_manifest.txt), under $DESTDIR when it is set, as for the install
+# (the manifest records the paths without it). A file
 # named portunusd.toml is the configuration: it goes only while it is identical to the sample
 # (the installed copy, or SAMPLE from the source tree), since otherwise an operator changed it.
 # Directories of the project's own (a name with "portunus") that end up empty go too.
@@ -8,7 +9,11 @@ if(NOT MANIFEST OR NOT EXISTS "${MANIFEST}")
   message(FATAL_ERROR "uninstall: ${MANIFEST} does not exist: nothing was installed from this build "
                       "directory (it is written by `cmake --install`), so there is nothing to remove")
 endif()
-file(STRINGS "${MANIFEST}" files)
+file(STRINGS "${MANIFEST}" listed)
+set(files "")
+foreach(f IN LISTS listed)
+  list(APPEND files "$ENV{DESTDIR}${f}")
+endforeach()
 
 set(reference "${SAMPLE}")
 foreach(f IN LISTS files)

@@ -66,7 +66,8 @@ uninstall_all() {
 rm -f "$manifest"
 cmake --build "$build_dir" --target uninstall >"$tmp/uninstall.log" 2>&1 &&
     die "uninstall without a manifest succeeded: $(cat "$tmp/uninstall.log")"
-grep -q "install_manifest.txt does not exist: nothing was installed" "$tmp/uninstall.log" ||
+# CMake wraps the message: compare it with its lines joined.
+tr -s ' \n' '  ' <"$tmp/uninstall.log" | grep -q "install_manifest.txt does not exist: nothing was installed" ||
     die "uninstall without a manifest did not say why: $(cat "$tmp/uninstall.log")"
 
 # ---- install: the configuration is where the installed daemon looks ----
@@ -80,7 +81,7 @@ sysconfdir=$(cache CMAKE_INSTALL_SYSCONFDIR)
 [[ $sysconfdir == /* ]] || sysconfdir=$prefix/$sysconfdir
 [ "$config" = "$sysconfdir/portunusd.toml" ] || die "the default configuration is $config, not $sysconfdir/portunusd.toml"
 cmp -s "$root$config" "$source_dir/etc/portunusd.toml" || die "install put no sample configuration at $root$config"
-grep -qxF "$root$config" "$manifest" || die "the installed configuration is not in the manifest"
+grep -qxF "$config" "$manifest" || die "the installed configuration is not in the manifest"
 "$daemon" -n -f "$root$config" >"$tmp/check.out" 2>"$tmp/check.err" ||
     die "the installed daemon refuses the installed configuration: $(cat "$tmp/check.err")"
 grep -qx "configuration OK" "$tmp/check.out" || die "portunusd -n printed: $(cat "$tmp/check.out")"
@@ -144,13 +145,14 @@ done
 echo '# changed by the operator' >>"$root$config"
 cp "$root$config" "$tmp/changed.toml"
 install_all
-grep -q "Keeping: $root$config" "$tmp/install.log" || die "a second install did not say it kept the configuration"
+grep -qF "Keeping: $root$config" "$tmp/install.log" || die "a second install did not say it kept the configuration"
 cmp -s "$root$config" "$tmp/changed.toml" || die "a second install replaced the operator's configuration"
-grep -qxF "$root$config" "$manifest" && die "the manifest claims the operator's configuration"
+grep -qxF "$config" "$manifest" && die "the manifest claims the operator's configuration"
 uninstall_all
 cmp -s "$root$config" "$tmp/changed.toml" || die "uninstall removed or changed the operator's configuration"
+# The manifest lists paths without DESTDIR, as CMake records them.
 while IFS= read -r f; do
-    [ -e "$f" ] || [ -L "$f" ] && die "uninstall left $f behind"
+    [ -e "$root$f" ] || [ -L "$root$f" ] && die "uninstall left $root$f behind"
 done <"$manifest"
 
 # ---- an unchanged configuration goes with the rest, and so does everything listed ----
@@ -160,7 +162,7 @@ rm -f "$root$config"
 install_all
 echo '# changed after install' >>"$root$config"
 uninstall_all
-grep -q "Keeping: $root$config (it differs from the sample" "$tmp/uninstall.log" ||
+tr -s ' \n' '  ' <"$tmp/uninstall.log" | grep -qF "Keeping: $root$config (it differs from the sample" ||
     die "uninstall did not say it kept the changed configuration: $(cat "$tmp/uninstall.log")"
 [ -e "$root$config" ] || die "uninstall removed a configuration that differs from the sample"
 rm -f "$root$config"
@@ -168,8 +170,8 @@ install_all
 uninstall_all
 left=0
 while IFS= read -r f; do
-    if [ -e "$f" ] || [ -L "$f" ]; then
-        echo "left behind: $f" >&2
+    if [ -e "$root$f" ] || [ -L "$root$f" ]; then
+        echo "left behind: $root$f" >&2
         left=1
     fi
 done <"$manifest"

@@ -53,7 +53,8 @@ class DoorDirectories(DaemonTest):
         config = self.write_config(toml_config(self.daemon_defaults(),
                                                [self.forward(port, os.path.join(later, "echo.door"))]))
         out = run_daemon(["-n", "-f", config])
-        at = line_of(open(config).read(), "later/echo.door")
+        with open(config) as f:
+            at = line_of(f.read(), "later/echo.door")
         self.assertEqual((out.returncode, out.stdout), (0, "configuration OK\n"), out.stderr)
         self.assertRegex(out.stderr, rf"^{re.escape(config)}:{at}:8: warning: door: directory \"{later}\" does not "
                                      r"exist yet; the application that serves this door needs it \(create it, "
