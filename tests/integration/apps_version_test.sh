@@ -10,6 +10,7 @@ tmp=$(mktemp -d /tmp/portunus-version.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 failures=0
 for program in "$@"; do
+    program=$(realpath "$program")
     name=$(basename "$program")
     for args in "--version" "$tmp/x.door --version"; do
         # shellcheck disable=SC2086 # two words in the second case
