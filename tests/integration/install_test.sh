@@ -98,11 +98,14 @@ done
 awk '/^## Writing a door application/ { on = 1 } on && /^```cpp$/ { code = 1; next }
      code && /^```$/ { exit } code { print }' "$source_dir/README.md" >"$tmp/app.cpp"
 grep -q "portunus::serve" "$tmp/app.cpp" || die "no sample program found in README.md"
+# A sanitizer build installs a sanitized library, which only links into a program built so too.
+sanitize=''
+case $(cache PORTUNUS_SANITIZE) in ON | on | TRUE | true | 1) sanitize='-fsanitize=address,undefined' ;; esac
 pc_dir=$root$libdir/pkgconfig
 flags=$(PKG_CONFIG_LIBDIR=$pc_dir PKG_CONFIG_PATH='' PKG_CONFIG_SYSROOT_DIR=$root pkg-config --cflags --libs portunus) ||
     die "pkg-config does not know portunus in $pc_dir"
 # shellcheck disable=SC2086 # the flags are words
-c++ -std=c++20 -Wall -Wextra -Werror "$tmp/app.cpp" $flags -o "$tmp/app-pc" 2>"$tmp/cc.err" ||
+c++ -std=c++20 -Wall -Wextra -Werror $sanitize "$tmp/app.cpp" $flags -o "$tmp/app-pc" 2>"$tmp/cc.err" ||
     die "the README program does not build with pkg-config: $(cat "$tmp/cc.err")"
 
 mkdir -p "$tmp/project"
@@ -115,7 +118,8 @@ add_executable(app app.cpp)
 target_compile_options(app PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(app PRIVATE portunus::door)
 CMAKE
-(cd "$tmp/project" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$root$prefix" >"$tmp/cmake.log" 2>&1 &&
+(cd "$tmp/project" && cmake -S . -B build -DCMAKE_PREFIX_PATH="$root$prefix" -DCMAKE_CXX_FLAGS="$sanitize" \
+    -DCMAKE_EXE_LINKER_FLAGS="$sanitize" >"$tmp/cmake.log" 2>&1 &&
     cmake --build build >>"$tmp/cmake.log" 2>&1) || die "the README program does not build with find_package: $(cat "$tmp/cmake.log")"
 found=$(sed -n 's/^portunus_DIR:PATH=//p' "$tmp/project/build/CMakeCache.txt")
 [ "$found" = "$root$libdir/cmake/portunus" ] || die "find_package found portunus in '$found', not the install"
