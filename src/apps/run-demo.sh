@@ -1,26 +1,46 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 # Sets everything up, starts the example door apps and portunusd on etc/portunusd.toml, and
-# serves until Ctrl-C. With --check it instead tries every forward once and exits.
+# serves until Ctrl-C. With --check it instead tries every forward once and exits. With
+# --build-dir DIR it runs the programs already built in DIR (a build tree of this project)
+# instead of installing packages and building build/release. However it ends, it stops what
+# it started and removes /tmp/portunusd-demo.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 check=0
-[[ "${1:-}" == "--check" ]] && check=1
+bin=''
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --check) check=1; shift ;;
+    --build-dir) [[ $# -ge 2 ]] || { echo "run-demo: --build-dir needs a directory" >&2; exit 64; }
+                 bin=$2; shift 2 ;;
+    *) echo "usage: $0 [--check] [--build-dir DIR]" >&2; exit 64 ;;
+  esac
+done
 
-tests/install-deps.sh run
-cmake --preset release >/dev/null
-cmake --build --preset release -j"$(nproc 2>/dev/null || echo 2)" --target portunusd portunus_cli echo hello_web go_away file_opener
+if [[ -z "$bin" ]]; then
+  tests/install-deps.sh run
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j"$(nproc 2>/dev/null || echo 2)" --target portunusd portunus_cli echo hello_web go_away file_opener
+  bin=build/release
+fi
 
-bin=build/release
 run=/tmp/portunusd-demo
-mkdir -p "$run"
-chmod 0755 "$run" # portunusd refuses door directories that others can write
 pids=()
 cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The apps remove their doors and the daemon drains before the directory goes.
   wait 2>/dev/null || true
+  rm -rf "$run"
+  exit "$status"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$run"
+chmod 0755 "$run" # portunusd refuses door directories that others can write
 
 "$bin/apps/echo" "$run/echo.door" & pids+=($!)
 "$bin/apps/hello_web" "$run/hello_web.door" & pids+=($!)

@@ -2,9 +2,14 @@
 // portunus::serve: the whole life of a simple door application in one call.
 #include <portunus/server.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace portunus {
 namespace {
@@ -18,9 +23,45 @@ const char* program_name()
 #endif
 }
 
-int fail(const std::string& path, const std::error_code& ec)
+std::string parent_directory(const std::string& path)
 {
-    std::fprintf(stderr, "%s: cannot serve %s: %s\n", program_name(), path.c_str(), ec.message().c_str());
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// What went wrong in words about the path: the door category's "no such door" is right for a
+// caller, but the author of an application that cannot attach wants to hear about directories.
+std::string attach_problem(const std::string& path, const std::error_code& ec)
+{
+    const std::string dir = parent_directory(path);
+    switch (ec.value()) {
+    case ENOENT:
+    case ENOTDIR: {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+        } else if (errno == ENOENT) {
+            return "directory " + dir + " does not exist";
+        } else if (errno == ENOTDIR) {
+            return "a component of " + dir + " is not a directory";
+        }
+        break;
+    }
+    case EACCES:
+    case EPERM:
+        return "permission denied: uid " + std::to_string(::geteuid()) + " cannot create a door in directory " + dir;
+    case EROFS: return "directory " + dir + " is on a read-only file system";
+    case EEXIST: return path + " exists and is not a door; it is never replaced";
+    case ENAMETOOLONG: return "the path is too long for a door";
+    default: break;
+    }
+    return ec.message();
+}
+
+int fail(const std::string& path, const std::string& problem)
+{
+    std::fprintf(stderr, "%s: cannot serve %s: %s\n", program_name(), path.c_str(), problem.c_str());
     return 95;
 }
 
@@ -40,9 +81,9 @@ int serve(const std::string& path, door_handler handler, door_options options)
 
     std::error_code ec;
     door_server server = door_server::create(std::move(handler), options, ec);
-    if (ec) return fail(path, ec);
+    if (ec) return fail(path, ec.message());
     server.attach(path, ec);
-    if (ec) return fail(path, ec);
+    if (ec) return fail(path, attach_problem(path, ec));
 
     int signal_number = 0;
     while (sigwait(&stop_signals, &signal_number) != 0) {

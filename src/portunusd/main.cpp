@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -43,7 +44,7 @@ void usage(FILE* to)
                  "usage: portunusd [-n] [-v | -d] [-f FILE]\n"
                  "       portunusd --version | -h\n"
                  "  -f FILE   configuration file (default %s)\n"
-                 "  -n        check the configuration and exit: prints 'configuration OK' or every error\n"
+                 "  -n        check the configuration and exit: prints 'configuration OK' or every problem\n"
                  "  -v        more log output (debug); repeat for trace\n"
                  "  -d        most log output (trace)\n",
                  default_config);
@@ -85,11 +86,14 @@ int parse_args(int argc, char** argv, options& o)
     return -1;
 }
 
-// Reads the configuration as start-up needs it; prints every error. Empty on failure.
-std::optional<portunusd::config> load(const std::string& file)
+// Reads the configuration as start-up needs it. On failure prints every error and warning
+// and returns nothing; otherwise leaves the warnings for the log, which is not set up yet.
+std::optional<portunusd::config> load(const std::string& file, std::vector<portunusd::config_error>& warnings)
 {
     auto result = portunusd::load_config(file);
-    for (const auto& e : result.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    if (!result.value)
+        for (const auto& e : portunusd::all_problems(result)) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    warnings = std::move(result.warnings);
     return std::move(result.value);
 }
 
@@ -163,10 +167,12 @@ int main(int argc, char** argv)
     options opts;
     if (const int status = parse_args(argc, argv, opts); status >= 0) return status;
 
-    auto cfg = load(opts.file);
+    std::vector<portunusd::config_error> warnings;
+    auto cfg = load(opts.file, warnings);
     if (!cfg) return exit_operator;
     const std::string stop_warning = stop_timeout_warning(*cfg);
     if (opts.check_only) {
+        for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
         if (!stop_warning.empty()) std::fprintf(stderr, "portunusd: warning: %s\n", stop_warning.c_str());
         std::puts("configuration OK");
         // Which credentials the apps need the daemon to keep, for whoever sets up its service.
@@ -181,6 +187,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "portunusd: cannot open log: %s\n", error.c_str());
         return exit_operator;
     }
+    for (const auto& w : warnings) spdlog::warn("{}", w.log_text());
     if (!stop_warning.empty()) spdlog::warn("{}", stop_warning);
     // A client that resets its connection must not kill the daemon with SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);

@@ -199,6 +199,7 @@ void server::reload_file(std::function<void(reload_report)> done)
     spdlog::info("reloading {}", config_file_);
     if (!stopping_) notify_.reloading("reloading " + config_file_);
     auto result = load_config(config_file_);
+    for (const auto& w : result.warnings) spdlog::warn("reload: {}", w.log_text());
     if (!result.value) {
         reload_report refused;
         for (const auto& e : result.errors) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -81,6 +82,19 @@ std::optional<toml::table> parse_toml(std::string_view text, const std::string& 
     }
 }
 
+// The whole document, or nullopt with the one syntax error `failure` then holds.
+std::optional<toml::table> parse_document(std::string_view text, const std::string& source_name,
+                                          config_result& failure)
+{
+    if (const auto defect = config_detail::find_toml_defect(text)) {
+        // Everything before the defect's statement is safe to parse, and an error there comes first.
+        if (parse_toml(text.substr(0, defect->statement_offset), source_name, failure))
+            failure = single_error(source_name, defect->line, defect->column, defect->message);
+        return std::nullopt;
+    }
+    return parse_toml(text, source_name, failure);
+}
+
 }  // namespace
 
 std::string_view to_string(protocol p) noexcept
@@ -108,16 +122,18 @@ std::string config_error::to_string() const
     return source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
+std::string config_error::log_text() const
+{
+    constexpr std::string_view prefix = "warning: ";
+    const std::string_view text = message;
+    const std::string_view rest = text.starts_with(prefix) ? text.substr(prefix.size()) : text;
+    return source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + std::string{rest};
+}
+
 config_result parse_config_string(std::string_view text, const std::string& source_name)
 {
     config_result failure;
-    if (const auto defect = config_detail::find_toml_defect(text)) {
-        // Everything before the defect's statement is safe to parse, and an error there comes first.
-        if (!parse_toml(text.substr(0, defect->statement_offset), source_name, failure))
-            return failure;
-        return single_error(source_name, defect->line, defect->column, defect->message);
-    }
-    const auto root = parse_toml(text, source_name, failure);
+    const auto root = parse_document(text, source_name, failure);
     if (!root)
         return failure;
     return config_detail::validate_config(*root, source_name);
@@ -126,25 +142,45 @@ config_result parse_config_string(std::string_view text, const std::string& sour
 config_result parse_config_file(const std::string& path)
 {
     std::string text;
-    if (std::string reason = read_whole_file(path, text); !reason.empty()) {
+    if (std::string reason = read_whole_file(path, text); !reason.empty())
         return single_error(path, 1, 1, "cannot read: " + reason);
-    }
     return parse_config_string(text, path);
 }
 
 config_result load_config(const std::string& path)
 {
-    config_result result = parse_config_file(path);
-    if (!result.value)
+    std::string text;
+    if (std::string reason = read_whole_file(path, text); !reason.empty())
+        return single_error(path, 1, 1, "cannot read: " + reason);
+    config_result result;
+    const auto root = parse_document(text, path, result);
+    if (!root)
         return result;
-    config_detail::diagnostics diag{result.value->source};
-    config_detail::check_door_directories(*result.value, diag);
-    config_detail::check_app_resources(*result.value, diag);
-    if (!diag.empty()) {
-        result.errors = diag.take_sorted();
-        result.value.reset();
-    }
+    // The checks run on what was valid, so that an operator fixes everything in one round.
+    config_detail::diagnostics diag{path};
+    config cfg = config_detail::draft_config(*root, path, diag);
+    config_detail::check_door_directories(cfg, diag);
+    config_detail::check_app_resources(cfg, diag);
+    if (diag.empty())
+        result.value = std::move(cfg);
+    result.errors = diag.take_sorted();
+    result.warnings = diag.take_sorted_warnings();
     return result;
+}
+
+void sort_by_position(std::vector<config_error>& problems)
+{
+    std::stable_sort(problems.begin(), problems.end(), [](const config_error& a, const config_error& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+}
+
+std::vector<config_error> all_problems(const config_result& result)
+{
+    std::vector<config_error> all = result.errors;
+    all.insert(all.end(), result.warnings.begin(), result.warnings.end());
+    sort_by_position(all);
+    return all;
 }
 
 }  // namespace portunusd

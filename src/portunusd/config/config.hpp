@@ -185,13 +185,24 @@ struct config_error {
 
     /// "FILE:LINE:COL: message", the form editors and `portunusd -n` understand.
     std::string to_string() const;
+    /// The same without a leading "warning: ", for a log that labels each line's level itself.
+    std::string log_text() const;
 };
 
 /// Either a valid configuration (and no errors) or every error found, sorted by line and column.
+/// Warnings (messages that start with "warning: ") come either way: problems the daemon starts
+/// despite, such as a door directory that the applications have not created yet.
 struct config_result {
     std::optional<config> value;
     std::vector<config_error> errors;
+    std::vector<config_error> warnings;
 };
+
+/// Sorts by line, then column; problems at one spot keep their order.
+void sort_by_position(std::vector<config_error>& problems);
+
+/// The errors and the warnings of `result` together, sorted: what `portunusd -n` prints.
+std::vector<config_error> all_problems(const config_result& result);
 
 /// sun_path holds 108 bytes on Linux and illumos, one of them the terminating NUL.
 inline constexpr std::size_t max_door_path = 107;
@@ -206,10 +217,13 @@ config_result parse_config_string(std::string_view text, const std::string& sour
 /// "PATH:1:1: cannot read: <reason>".
 config_result parse_config_file(const std::string& path);
 
-/// Checks the directory of every forward's, map's and app's door: it must exist and, unless
-/// allow_insecure_door_dir is set, be writable by neither its group nor others (whoever can
-/// write there can replace the door with their own). Touches the file system, so it is kept out
-/// of parsing; errors point at each door value and come sorted like the parser's.
+/// Checks the directory of every forward's, map's and app's door: unless
+/// allow_insecure_door_dir is set, it must be writable by neither its group nor others (whoever
+/// can write there can replace the door with their own), and it must be a directory. One that
+/// does not exist yet is a warning for a forward's or a map's door (the applications, started
+/// after the daemon, need it) and an error for an app's (the daemon starts the app at once).
+/// Touches the file system, so it is kept out of parsing; errors and warnings point at each
+/// door value and come sorted together like the parser's.
 std::vector<config_error> check_door_paths(const config& cfg);
 
 /// Checks what each [[app]] needs of this machine: its user and group exist, command[0] is an
@@ -217,9 +231,10 @@ std::vector<config_error> check_door_paths(const config& cfg);
 /// file system, so it is kept out of parsing; errors point at each value, sorted.
 std::vector<config_error> check_apps(const config& cfg);
 
-/// What start-up and every reload read: parse_config_file(), then, if the file is valid,
-/// check_door_paths() and check_apps(). Either a configuration that passed all of them or the
-/// errors of the parse, or else of both checks together.
+/// What start-up and every reload read: parse_config_file(), then check_door_paths() and
+/// check_apps() on whatever of the file was valid, so that every problem is reported in one
+/// round (only a TOML syntax error stops the rest: nothing after it can be read). Either a
+/// configuration that passed all of them or the errors of all of them, sorted together.
 config_result load_config(const std::string& path);
 
 /// One line saying which credential changes starting the apps takes, for `portunusd -n`:

@@ -31,16 +31,32 @@ std::string who_can_write(mode_t mode)
     return group ? "its group" : "others";
 }
 
+// Who makes the door, which decides what a directory that does not exist yet means.
+enum class door_owner {
+    // An application started apart from the daemon, usually after it: the directory may come
+    // with it, and the daemon answers 503 until the door appears.
+    outside,
+    // An [[app]] the daemon itself starts at once: it could not attach its door.
+    app,
+};
+
 // Reports at `at` why the directory of `door` is unfit to hold it, if it is.
-void check_directory(const std::string& door, config_detail::position at, bool allow_insecure,
+void check_directory(const std::string& door, config_detail::position at, bool allow_insecure, door_owner owner,
                      config_detail::diagnostics& diag)
 {
     using config_detail::octal_mode;
     using config_detail::quote;
+    // A door value that was invalid has been reported by the parser and left empty.
+    if (door.empty())
+        return;
     const std::string dir = parent_directory(door);
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) {
-        if (errno == ENOENT)
+        if (errno == ENOENT && owner == door_owner::outside)
+            diag.warning(at, "door: directory " + quote(dir) +
+                                 " does not exist yet; the application that serves this door needs it "
+                                 "(create it, writable only by its owner, before starting the application)");
+        else if (errno == ENOENT)
             diag.error(at, "door: directory " + quote(dir) + " does not exist");
         else
             diag.error(at, "door: cannot check directory " + quote(dir) + ": " + std::strerror(errno));
@@ -69,13 +85,13 @@ void check_door_directories(const config& cfg, diagnostics& diag)
     for (const forward_config& f : cfg.forwards) {
         // An http forward that routes only with maps has no door of its own.
         if (!f.door.empty())
-            check_directory(f.door, {f.door_line, f.door_column}, allow_insecure, diag);
+            check_directory(f.door, {f.door_line, f.door_column}, allow_insecure, door_owner::outside, diag);
         for (const http_map& m : f.maps)
-            check_directory(m.door, {m.door_line, m.door_column}, allow_insecure, diag);
+            check_directory(m.door, {m.door_line, m.door_column}, allow_insecure, door_owner::outside, diag);
     }
     // An app's instance doors (door.1, door.2, ...) share its door's directory: one check covers them.
     for (const app_config& a : cfg.apps)
-        check_directory(a.door, {a.door_at.line, a.door_at.column}, allow_insecure, diag);
+        check_directory(a.door, {a.door_at.line, a.door_at.column}, allow_insecure, door_owner::app, diag);
 }
 
 }  // namespace config_detail
@@ -84,7 +100,10 @@ std::vector<config_error> check_door_paths(const config& cfg)
 {
     config_detail::diagnostics diag{cfg.source};
     config_detail::check_door_directories(cfg, diag);
-    return diag.take_sorted();
+    config_result both;
+    both.errors = diag.take_sorted();
+    both.warnings = diag.take_sorted_warnings();
+    return all_problems(both);
 }
 
 }  // namespace portunusd

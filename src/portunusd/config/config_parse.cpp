@@ -369,9 +369,8 @@ std::vector<forward_draft> read_forwards(const toml::table& root, const daemon_c
 
 }  // namespace
 
-config_result validate_config(const toml::table& root, const std::string& source_name)
+config draft_config(const toml::table& root, const std::string& source_name, diagnostics& diag)
 {
-    diagnostics diag{source_name};
     table_reader top{root, diag};
     const std::array elsewhere{other_table{daemon_keys, "in [daemon]"},
                                other_table{forward_only_keys, "in [[forward]]"}, other_table{app_keys, "in [[app]]"}};
@@ -387,14 +386,19 @@ config_result validate_config(const toml::table& root, const std::string& source
     std::vector<forward_draft> drafts = read_forwards(root, cfg.daemon, diag);
     const std::array app_elsewhere{other_table{forward_keys, "in [[forward]]"},
                                    other_table{daemon_only_keys, "in [daemon]"}, other_table{top_keys, "at top level"}};
-    std::vector<app_config> apps = read_apps(root, diag, app_elsewhere);
+    cfg.apps = read_apps(root, diag, app_elsewhere);
+    for (forward_draft& f : drafts)
+        cfg.forwards.push_back(std::move(f.cfg));
+    return cfg;
+}
+
+config_result validate_config(const toml::table& root, const std::string& source_name)
+{
+    diagnostics diag{source_name};
+    config cfg = draft_config(root, source_name, diag);
     config_result result;
-    if (diag.empty()) {
-        for (forward_draft& f : drafts)
-            cfg.forwards.push_back(std::move(f.cfg));
-        cfg.apps = std::move(apps);
+    if (diag.empty())
         result.value = std::move(cfg);
-    }
     result.errors = diag.take_sorted();
     return result;
 }

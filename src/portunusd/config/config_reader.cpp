@@ -57,12 +57,21 @@ void diagnostics::error(position where, std::string message)
     errors_.push_back({source_, where.line, where.column, std::move(message)});
 }
 
+void diagnostics::warning(position where, std::string message)
+{
+    warnings_.push_back({source_, where.line, where.column, "warning: " + std::move(message)});
+}
+
 std::vector<config_error> diagnostics::take_sorted()
 {
-    std::stable_sort(errors_.begin(), errors_.end(), [](const config_error& a, const config_error& b) {
-        return a.line != b.line ? a.line < b.line : a.column < b.column;
-    });
+    sort_by_position(errors_);
     return std::move(errors_);
+}
+
+std::vector<config_error> diagnostics::take_sorted_warnings()
+{
+    sort_by_position(warnings_);
+    return std::move(warnings_);
 }
 
 const toml::node* table_reader::find(std::string_view key) const

@@ -32,15 +32,21 @@ public:
     explicit diagnostics(std::string source) : source_(std::move(source)) {}
 
     void error(position where, std::string message);
+    /// A problem that does not stop the daemon; its message gets the prefix "warning: ".
+    void warning(position where, std::string message);
+    /// True while no error was reported; warnings do not count.
     bool empty() const noexcept { return errors_.empty(); }
     const std::string& source() const noexcept { return source_; }
 
     /// Sorted by line, then column; errors at one spot keep the order they were found in.
     std::vector<config_error> take_sorted();
+    /// The warnings, sorted the same way.
+    std::vector<config_error> take_sorted_warnings();
 
 private:
     std::string source_;
     std::vector<config_error> errors_;
+    std::vector<config_error> warnings_;
 };
 
 /// Keys that belong in another table, so a misplaced key can be pointed to its home.
@@ -97,6 +103,11 @@ std::vector<const toml::table*> tables_of(const toml::node& node, std::string_vi
 
 /// Checks a parsed document against the schema; the value is set only when no error was found.
 config_result validate_config(const toml::table& root, const std::string& source_name);
+
+/// What validate_config() builds, whether or not `diag` got errors: every forward, map and app
+/// with the values that were valid (a door that was not is empty). The checks that touch the
+/// file system run on it, so that their problems come in the same report as the parser's.
+config draft_config(const toml::table& root, const std::string& source_name, diagnostics& diag);
 
 /// check_door_paths() and check_apps(), reporting into `diag` so that load_config() can sort
 /// the errors of both together.

@@ -7,7 +7,9 @@
 #include <spdlog/sinks/syslog_sink.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -46,9 +48,37 @@ std::string check_log_file(const std::string& path)
     return regular ? std::string{} : path + ": not a regular file";
 }
 
-} // namespace
+// Why syslog(3) would drop every line, or empty when a syslog daemon listens. glibc's syslog()
+// writes to /dev/log and silently discards what it cannot send, so a daemon configured with
+// log = "syslog" on a machine without a syslog daemon (a container, a minimal install) would
+// run without a word anywhere. On illumos syslog() goes through the log driver, always there.
+std::string syslog_unreachable()
+{
+#if defined(__linux__)
+    static constexpr const char* path = "/dev/log";
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path, sizeof address.sun_path - 1);
+    int error = 0;
+    // Datagrams first, as glibc does (journald and rsyslog listen so), then a stream socket.
+    for (const int type : {SOCK_DGRAM, SOCK_STREAM}) {
+        const int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+        if (fd < 0) return std::string{"cannot create a socket: "} + std::strerror(errno);
+        const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+        error = errno;
+        ::close(fd);
+        if (connected) return {};
+        if (error != EPROTOTYPE) break;
+    }
+    if (error == ENOENT) return std::string{path} + " does not exist";
+    return std::string{"cannot connect to "} + path + ": " + std::strerror(error);
+#else
+    return {};
+#endif
+}
 
-std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
+// Installs the loggers `cfg` names, which syslog_unreachable() has vetted.
+std::string install_loggers(const daemon_config& cfg, int extra_verbosity)
 {
     try {
         spdlog::sink_ptr sink;
@@ -86,6 +116,32 @@ std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
         return e.what();
     }
     return {};
+}
+
+} // namespace
+
+std::string setup_logging(const daemon_config& cfg, int extra_verbosity)
+{
+    try {
+        // Falling back to stderr keeps the daemon's messages somewhere an operator looks (a
+        // terminal, the service manager's log) instead of nowhere; the warning below says why.
+        const std::string no_syslog =
+            cfg.log == "syslog" || cfg.access_log == "syslog" ? syslog_unreachable() : std::string{};
+        daemon_config settings = cfg;
+        if (!no_syslog.empty()) {
+            if (settings.log == "syslog") settings.log = "stderr";
+            if (settings.access_log == "syslog") settings.access_log = "stderr";
+        }
+        const std::string error = install_loggers(settings, extra_verbosity);
+        if (error.empty() && !no_syslog.empty())
+            spdlog::warn("syslog is not reachable ({}); logging {} to stderr instead", no_syslog,
+                         cfg.log == "syslog" && cfg.access_log == "syslog" ? "the daemon log and the access log"
+                         : cfg.log == "syslog"                             ? "the daemon log"
+                                                                           : "the access log");
+        return error;
+    } catch (const spdlog::spdlog_ex& e) {
+        return e.what();
+    }
 }
 
 std::shared_ptr<spdlog::logger> access_logger()

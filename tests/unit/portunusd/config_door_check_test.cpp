@@ -51,17 +51,20 @@ TEST_CASE("config: door directory check", "[config][door]")
         "doors.toml:22:8: door: directory \"" + t + "/group\" is writable by its group (mode 0775), "
         "so another user could replace the door; use a directory only its owner can write, or set "
         "allow_insecure_door_dir = true\n"
-        "doors.toml:27:8: door: directory \"" + t + "/missing\" does not exist\n"
+        "doors.toml:27:8: warning: door: directory \"" + t + "/missing\" does not exist yet; the application "
+        "that serves this door needs it (create it, writable only by its owner, before starting the application)\n"
         "doors.toml:32:8: door: \"" + t + "/plain\" is not a directory\n";
     CHECK(render(check_door_paths(cfg)) == expected);
 
-    SECTION("allow_insecure_door_dir accepts writable directories but not missing ones")
+    SECTION("allow_insecure_door_dir accepts writable directories and still warns of missing ones")
     {
         const config relaxed = config_with_doors({(world / "b.door").string(), (group / "d.door").string(),
                                                   (tmp.path() / "missing" / "e.door").string()},
                                                  true);
         CHECK(render(check_door_paths(relaxed)) ==
-              "doors.toml:17:8: door: directory \"" + t + "/missing\" does not exist\n");
+              "doors.toml:17:8: warning: door: directory \"" + t + "/missing\" does not exist yet; the application "
+              "that serves this door needs it (create it, writable only by its owner, before starting the "
+              "application)\n");
     }
     SECTION("a door in the root directory")
     {
@@ -91,8 +94,39 @@ TEST_CASE("config: door directory check covers every map of an http forward", "[
                                  "replace the door; use a directory only its owner can write, or set "
                                  "allow_insecure_door_dir = true\n";
     CHECK(render(check_door_paths(*r.value)) == "maps.toml:11:8: door: directory \"" + world + insecure +
-                                                    "maps.toml:15:8: door: directory \"" + missing +
-                                                    "\" does not exist\n"
+                                                    "maps.toml:15:8: warning: door: directory \"" + missing +
+                                                    "\" does not exist yet; the application that serves this "
+                                                    "door needs it (create it, writable only by its owner, "
+                                                    "before starting the application)\n"
                                                     "maps.toml:20:8: door: directory \"" + world + insecure +
                                                     "maps.toml:23:8: door: directory \"" + world + insecure);
+}
+
+TEST_CASE("config: load_config reports value errors and door directory problems in one round", "[config][door]")
+{
+    const scratch_dir tmp;
+    const std::string world = tmp.make("world", 0777).string();
+    const std::string missing = (tmp.path() / "missing").string();
+    const fs::path path = tmp.path() / "both.toml";
+    std::ofstream{path} << "[[forward]]\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:7007\"\n"
+                        << "door = \"" << world << "/a.door\"\nmax_concurrency = 0\n"
+                        << "\n[[forward]]\nprotocol = \"udp\"\nlisten = \"127.0.0.1:7007\"\n"
+                        << "door = \"" << missing << "/b.door\"\nqueue = \"x\"\n"
+                        << "\n[[forward]]\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:7008\"\ndoor = \"relative.door\"\n";
+    const config_result r = load_config(path.string());
+    CHECK_FALSE(r.value);
+    const std::string p = path.string();
+    CHECK(render(r.errors) ==
+          p + ":4:8: door: directory \"" + world + "\" is writable by its group and others (mode 0777), so another "
+              "user could replace the door; use a directory only its owner can write, or set "
+              "allow_insecure_door_dir = true\n" +
+          p + ":5:19: max_concurrency: 0 is out of range; expected 1..4096\n" +
+          p + ":11:9: queue: expected an integer, found a string\n" +
+          p + ":16:8: door: \"relative.door\" is not an absolute path\n");
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].line == 10);
+    // What `portunusd -n` prints: both kinds, in the order of the file.
+    const auto all = all_problems(r);
+    REQUIRE(all.size() == 5);
+    CHECK(all[2].message.starts_with("warning: door: directory \"" + missing + "\" does not exist yet"));
 }
