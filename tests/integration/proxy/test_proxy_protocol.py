@@ -50,7 +50,7 @@ class ProxyHttp(HttpTest):
         self.port = self.reserve_port()
         self.daemon = self.start_http([
             http_forward(self.port, self.app.door, name="web", proxy_protocol=True,
-                         proxy_protocol_from=["127.0.0.1/32", "::1"], header_timeout="1s"),
+                         proxy_protocol_from=["127.0.0.1/32", "::1"], header_timeout="2s"),
         ])
 
     def through(self, header, pieces=1):
@@ -147,7 +147,7 @@ class ProxyHttp(HttpTest):
             with self.subTest(why=why):
                 s = self.connect(self.port)
                 s.sendall(data)
-                self.assertLess(self.assert_closed_silently(s, 3.0), 0.8, "refused at once, not at the timeout")
+                self.assertLess(self.assert_closed_silently(s, 4.0), 1.5, "refused at once, not at the timeout")
                 self.assert_access_lines(self.daemon, re.escape(why), 1)
         # Truncated: the client gives up mid-header.
         for partial in (v1("203.0.113.7", "192.0.2.1", 1, 2)[:20], v2("203.0.113.7", "192.0.2.1", 1, 2)[:20]):
@@ -166,17 +166,17 @@ class ProxyHttp(HttpTest):
                 s.sendall(header[:-3])
             slow.append(s)
         started = time.monotonic()
-        # Served meanwhile, promptly.
+        # Served meanwhile, well before the slow ones' 2 s are up.
         for _ in range(5):
             t = time.monotonic()
             self.assertEqual(self.through(v1("192.0.2.77", "192.0.2.1", 9, 80))["X-Forwarded-For"], "192.0.2.77")
-            self.assertLess(time.monotonic() - t, 0.5)
+            self.assertLess(time.monotonic() - t, 1.0)
         for s in slow:
-            s.settimeout(4.0)
+            s.settimeout(6.0)
             self.assertEqual(s.recv(100), b"")
         elapsed = time.monotonic() - started
-        self.assertGreater(elapsed, 0.7)
-        self.assertLess(elapsed, 3.0, "header_timeout is 1s")
+        self.assertGreater(elapsed, 1.5)
+        self.assertLess(elapsed, 5.0, "header_timeout is 2s")
         self.daemon_line("PROXY header timeout", 3)
 
 
@@ -253,7 +253,7 @@ class ProxyTcp(HttpTest):
         s.settimeout(3)
         started = time.monotonic()
         self.assertEqual(s.recv(10), b"")
-        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertLess(time.monotonic() - started, 3.0, "header_timeout is 1s")
         self.assert_access_lines(self.daemon, r'tcp forward=relay client=127\.0\.0\.1:\d+ calls=0 in=14 out=0 '
                                               r'result="PROXY header timeout"', 1)
         s = self.connect(self.port)
