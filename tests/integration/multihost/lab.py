@@ -42,7 +42,7 @@ class Unavailable(Exception):
 def _run(argv, check=True):
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {r.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(argv)}: exit {r.returncode}: {(r.stderr + r.stdout).strip()}")
     return r
 
 
@@ -221,7 +221,7 @@ class Lab:
         path = self.path("haproxy.cfg")
         with open(path, "w") as f:
             f.write(config_text)
-        _run(["haproxy", "-c", "-q", "-f", path])
+        _run(["haproxy", "-c", "-f", path])
         self.haproxy = self.spawn("bal", ["haproxy", "-db", "-f", path], "haproxy", cpu)
         return self.haproxy
 
