@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -60,6 +61,18 @@ def missing_requirements(need_haproxy=True):
         return f"ip netns add failed: {r.stderr.strip()}"
     _run(["ip", "netns", "del", probe], check=False)
     return None
+
+
+def supports_proxy_protocol(portunusd, tmp):
+    """Whether this portunusd knows the forward keys proxy_protocol and proxy_protocol_from."""
+    path = os.path.join(tmp, "probe.toml")
+    with open(path, "w") as f:
+        f.write('[daemon]\ncontrol_door = "off"\n[[forward]]\nname = "p"\nprotocol = "http"\n'
+                f'listen = "127.0.0.1:1"\ndoor = "{tmp}/p.door"\nproxy_protocol = true\n'
+                'proxy_protocol_from = ["10.0.0.0/8"]\n')
+    r = subprocess.run([portunusd, "-n", "-f", path], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    os.unlink(path)
+    return r.returncode == 0
 
 
 def _namespaces():
@@ -179,10 +192,13 @@ class Lab:
         self.processes.append(p)
         return p
 
-    def start_app(self, i, cpu=None):
+    def start_app(self, i, cpu=None, program="test_app"):
+        """Starts host i's application: http_test_app tagged "h<i>", or another door program that
+        takes its door path alone (hello_web)."""
         door = self.path(f"h{i}.door")
         old = os.lstat(door).st_ino if os.path.exists(door) else None
-        app = self.spawn(f"h{i}", [self.programs["test_app"], door, "--tag", f"h{i}"], f"app-h{i}", cpu)
+        argv = [self.programs[program], door] + (["--tag", f"h{i}"] if program == "test_app" else [])
+        app = self.spawn(f"h{i}", argv, f"app-h{i}", cpu)
         self.apps[i] = app
         _wait(lambda: os.path.exists(door) and os.lstat(door).st_ino != old and app.alive(),
               5.0, f"h{i}: door {door} did not appear", app)
@@ -249,3 +265,26 @@ def haproxy_config(lab, template_path, hosts, send_proxy=True, inter="200ms", ma
     values = {"STATS_SOCKET": lab.stats_socket(), "FRONT": f"{FRONT_ADDR}:{FRONT_PORT}", "SERVERS": servers,
               "INTER": inter, "METRICS_PORT": str(METRICS_PORT), "MAXCONN": str(maxconn)}
     return re.sub(r"@(\w+)@", lambda m: values[m.group(1)], text)
+
+
+def server_states(sock_path):
+    """{server: status} of the portunusd backend, from HAProxy's stats socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        s.connect(sock_path)
+        s.sendall(b"show stat\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    lines = data.decode().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    px, sv, st = header.index("pxname"), header.index("svname"), header.index("status")
+    out = {}
+    for line in lines[1:]:
+        f = line.split(",")
+        if len(f) > st and f[px] == "portunusd" and f[sv] not in ("BACKEND", "FRONTEND"):
+            out[f[sv]] = f[st]
+    return out

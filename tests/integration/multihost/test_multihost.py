@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,41 +30,6 @@ FALL = RISE = 2
 # The whole file must stay under 90 s; the alarm turns a hang into a failure with cleanup.
 TIME_LIMIT = 85
 SANITIZED = os.environ.get("PORTUNUS_SANITIZED", "0") == "1"
-
-
-def supports_proxy_protocol(portunusd, tmp):
-    """Whether this portunusd knows the forward keys proxy_protocol and proxy_protocol_from."""
-    path = os.path.join(tmp, "probe.toml")
-    with open(path, "w") as f:
-        f.write('[daemon]\ncontrol_door = "off"\n[[forward]]\nname = "p"\nprotocol = "http"\n'
-                f'listen = "127.0.0.1:1"\ndoor = "{tmp}/p.door"\nproxy_protocol = true\n'
-                'proxy_protocol_from = ["10.0.0.0/8"]\n')
-    r = subprocess.run([portunusd, "-n", "-f", path], capture_output=True, text=True, timeout=10)
-    os.unlink(path)
-    return r.returncode == 0
-
-
-def server_states(sock_path):
-    """{server: status} of the portunusd backend, from HAProxy's stats socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(2)
-        s.connect(sock_path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    lines = data.decode().splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    px, sv, st = header.index("pxname"), header.index("svname"), header.index("status")
-    out = {}
-    for line in lines[1:]:
-        f = line.split(",")
-        if len(f) > st and f[px] == "portunusd" and f[sv] not in ("BACKEND", "FRONTEND"):
-            out[f[sv]] = f[st]
-    return out
 
 
 class Load:
@@ -115,7 +79,7 @@ class Multihost(unittest.TestCase):
         cls.lab = labmod.Lab(PROGRAMS, hosts=HOSTS)
         cls.lab.__enter__()
         try:
-            cls.proxy = supports_proxy_protocol(PROGRAMS["portunusd"], cls.lab.tmp)
+            cls.proxy = labmod.supports_proxy_protocol(PROGRAMS["portunusd"], cls.lab.tmp)
             for i in range(1, HOSTS + 1):
                 cls.lab.start_app(i)
                 cls.lab.start_daemon(i, proxy_protocol=cls.proxy)
@@ -153,12 +117,14 @@ class Multihost(unittest.TestCase):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                states = server_states(lab.stats_socket())
+                states = labmod.server_states(lab.stats_socket())
             except OSError as e:  # HAProxy has not made its socket yet
                 states = {"stats socket": str(e)}
             now = time.monotonic()
             if all(states.get(k, "").startswith(v) for k, v in wanted.items()):
                 return now
+            if lab.haproxy is not None and not lab.haproxy.alive():
+                raise AssertionError(f"haproxy exited:\n{lab.haproxy.tail()}")
             if now >= deadline:
                 raise AssertionError(f"HAProxy servers {states}, wanted {wanted} within {timeout} s")
             time.sleep(0.005)
@@ -212,7 +178,7 @@ class Multihost(unittest.TestCase):
         while (t_down is None or t_exit is None) and time.monotonic() < deadline:
             if t_exit is None and not d.alive():
                 t_exit = time.monotonic()
-            if t_down is None and server_states(self.lab.stats_socket()).get("h1", "").startswith("DOWN"):
+            if t_down is None and labmod.server_states(self.lab.stats_socket()).get("h1", "").startswith("DOWN"):
                 t_down = time.monotonic()
             time.sleep(0.005)
         self.assertIsNotNone(t_down, "HAProxy took h1 out")
