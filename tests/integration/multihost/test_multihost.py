@@ -195,7 +195,7 @@ class Multihost(unittest.TestCase):
                     f"h1 DOWN at HAProxy {1000 * (t_down - t0):.0f} ms after SIGTERM, daemon exited after "
                     f"{1000 * (t_exit - t0):.0f} ms; restarted: UP after {1000 * (t_up - t1):.0f} ms, "
                     f"first answer from h1 after {1000 * (back - t1) if back else float('nan'):.0f} ms")
-        self.assertEqual(result["failed"], 0, result["failures"])
+        self.assertEqual(result["failed"], 0, result["failures"][:5])
         self.assertGreater(result["ok"], 500)
         self.assertEqual(set(result["by_host"]), {f"h{i}" for i in range(1, HOSTS + 1)})
         self.assertIsNotNone(back, "h1 answered again after its restart")
@@ -230,7 +230,7 @@ class Multihost(unittest.TestCase):
             for t, why in result["failures"][:10]:
                 print(f"   {1000 * (t - t0):+.0f} ms {why}", flush=True)
         self.assertGreater(result["ok"], 500)
-        self.assertGreaterEqual(result["ok"] / result["total"], 0.999, result["failures"])
+        self.assertGreaterEqual(result["ok"] / result["total"], 0.999, result["failures"][:5])
         # Taken out within the check's reach: FALL failed checks INTER apart, plus one interval
         # for where the first check fell and slack for a loaded machine.
         self.assertLess(t_down - t0, (FALL + 1) * INTER + 1.0)
@@ -247,7 +247,7 @@ class Multihost(unittest.TestCase):
         self.report("c) X-Forwarded-For", result, f"X-Forwarded-For seen {result['xff']}, "
                     f"Forwarded seen {result['forwarded']}")
         self.assertGreater(result["ok"], 100)
-        self.assertEqual(result["failed"], 0, result["failures"])
+        self.assertEqual(result["failed"], 0, result["failures"][:5])
         self.check_forwarded_for(result)
         # The access log of each host names the client, not the balancer.
         for i in range(1, HOSTS + 1):
