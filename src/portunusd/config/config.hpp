@@ -3,6 +3,8 @@
 // validates a whole file and reports every problem as FILE:LINE:COL: message.
 #pragma once
 
+#include "portunusd/proxy/address_set.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -69,7 +71,11 @@ struct forward_settings {
     std::chrono::milliseconds call_timeout{30'000};
     std::size_t max_request = 65'536;
     bool once = false;
-    // http only.
+    // tcp and http: each connection starts with a PROXY protocol header (v1 or v2), read within
+    // header_timeout, from a source in proxy_protocol_from; its client is the connection's.
+    bool proxy_protocol = false;
+    std::vector<proxy::cidr> proxy_protocol_from; ///< not empty when proxy_protocol is set
+    // http only (header_timeout: also tcp with proxy_protocol).
     std::vector<http_map> maps;          ///< routes by method and path prefix; `door` is the catch-all
     std::size_t max_header_bytes = 32'768; ///< request line + header section
     std::size_t max_headers = 100;

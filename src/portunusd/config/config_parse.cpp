@@ -24,6 +24,7 @@ constexpr std::array daemon_only_keys{
 };
 constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
+    "proxy_protocol"sv, "proxy_protocol_from"sv,
 };
 constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
 
@@ -214,6 +215,49 @@ void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
     }
 }
 
+// proxy_protocol and the sources it trusts; before the http keys, which read header_timeout
+// for a tcp forward that waits for a PROXY header.
+void read_proxy_keys(table_reader& r, forward_draft& f, diagnostics& diag)
+{
+    const auto on = r.boolean("proxy_protocol");
+    const toml::node* from = r.find("proxy_protocol_from");
+    if (f.has_protocol && f.cfg.proto == protocol::udp) {
+        // A datagram has no stream for a header to precede.
+        for (const std::string_view key : {"proxy_protocol"sv, "proxy_protocol_from"sv})
+            if (r.find(key)) diag.error(r.where(key), std::string{key} + " does not apply to udp forwards");
+        return;
+    }
+    f.cfg.proxy_protocol = on.value_or(false);
+    if (from) {
+        const toml::array* list = from->as_array();
+        if (!list)
+            r.error("proxy_protocol_from", R"(expected a list of addresses or networks such as ["10.0.0.0/8", "::1"], found )" +
+                                               std::string{describe_type(*from)});
+        else if (list->empty())
+            r.error("proxy_protocol_from", R"(the list is empty; to trust every source write ["0.0.0.0/0", "::/0"])");
+        else
+            for (const toml::node& element : *list) {
+                const position at = position_of(element.source());
+                const auto* text = element.as_string();
+                if (!text) {
+                    diag.error(at, "proxy_protocol_from: expected a string, found " + std::string{describe_type(element)});
+                    continue;
+                }
+                auto network = proxy::parse_cidr(text->get());
+                if (network.value)
+                    f.cfg.proxy_protocol_from.push_back(*network.value);
+                else
+                    diag.error(at, "proxy_protocol_from: " + network.error);
+            }
+        if (!r.find("proxy_protocol"))
+            r.error("proxy_protocol_from", "has no effect without proxy_protocol = true");
+    } else if (f.cfg.proxy_protocol) {
+        // Trusting every source must be written down: anyone who can reach the port could
+        // otherwise claim any client address.
+        r.error("proxy_protocol", R"(proxy_protocol = true needs proxy_protocol_from, the balancers allowed to send the header; write ["0.0.0.0/0", "::/0"] to trust every source)");
+    }
+}
+
 forward_draft read_forward(const toml::table& table, const daemon_config& d, diagnostics& diag)
 {
     forward_draft f;
@@ -274,6 +318,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     if (auto v = r.duration("call_timeout"))
         f.cfg.call_timeout = *v;
     read_request_keys(r, f, diag);
+    read_proxy_keys(r, f, diag);
 
     const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
                                    other_table{daemon_only_keys, "in [daemon]"}};

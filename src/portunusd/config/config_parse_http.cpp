@@ -266,9 +266,14 @@ bool read_maps(table_reader& r, std::optional<protocol> proto, forward_config& f
 
 void read_limits(table_reader& r, std::optional<protocol> proto, forward_config& f, diagnostics& diag)
 {
+    // A tcp forward behind a balancer waits for the PROXY header as http waits for a head.
+    const bool proxied_tcp = proto == protocol::tcp && f.proxy_protocol;
+    if (proxied_tcp)
+        if (auto v = r.duration("header_timeout"))
+            f.header_timeout = *v;
     if (proto && *proto != protocol::http) {
         for (std::string_view key : limit_keys) {
-            if (r.find(key))
+            if (r.find(key) && !(proxied_tcp && key == "header_timeout"))
                 diag.error(r.where(key), std::string{key} + " does not apply to " + std::string{to_string(*proto)} +
                                              " forwards; it is for http only");
         }

@@ -59,13 +59,17 @@ http_session::http_session(accepted_connection c, std::shared_ptr<forward_state>
 {
 }
 
-void http_session::on_start()
+void http_session::on_start(std::string_view first)
 {
     ex_.started = std::chrono::steady_clock::now();
     // The whole header section must arrive within header_timeout, however slowly it is
     // trickled in: that is the defence against slowloris.
     arm_timer(forward_->config.header_timeout, "header timeout");
-    do_read();
+    if (first.empty()) return do_read();
+    // What came behind a PROXY header: at most its bound, so well within read_ahead_limit_.
+    in_.assign(first);
+    forward_->stats->received(first.size());
+    process();
 }
 
 // Waiting for readability and then reading into the thread's block means an idle connection
@@ -279,7 +283,8 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
             local_ = here;
         }
     }
-    const auto addr = peer_.address();
+    // The client: behind a balancer that sent a PROXY header, the one it names.
+    const auto addr = client_.address();
     // RFC 7239 quotes IPv6 addresses, which contain colons.
     const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
     forwarded_.emplace(std::array<http::header_field, 3>{

@@ -56,7 +56,7 @@ private:
         std::chrono::steady_clock::time_point started;
     };
 
-    void on_start() override;
+    void on_start(std::string_view first) override;
     void on_readable(const boost::system::error_code& ec) override;
     void on_timeout(const char* reason) override;
     void on_closed(std::string_view reason) override;

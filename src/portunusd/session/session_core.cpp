@@ -4,6 +4,7 @@
 
 #include "portunusd/log/logging.hpp"
 #include "portunusd/net/net_text.hpp"
+#include "portunusd/proxy/proxy_header.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <spdlog/fmt/fmt.h>
@@ -63,7 +64,7 @@ void write_access_line(const access_line& line)
 session_core::session_core(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                            session_registry& registry)
     : socket_(c.loop, std::move(c.fd)), deadline_(c.loop), forward_(std::move(forward)),
-      slot_(forward_->stats, limit), registry_(registry), peer_(c.peer), local_(c.local),
+      slot_(forward_->stats, limit), registry_(registry), peer_(c.peer), client_(c.peer), local_(c.local),
       client_text_(endpoint_text(c.peer))
 {
 }
@@ -71,7 +72,96 @@ session_core::session_core(accepted_connection c, std::shared_ptr<forward_state>
 void session_core::start()
 {
     registry_.add(shared_from_this());
-    boost::asio::dispatch(socket_.executor(), [self = shared_from_this()] { self->on_start(); });
+    boost::asio::dispatch(socket_.executor(), [self = shared_from_this()] { self->begin(); });
+}
+
+namespace {
+
+boost::asio::ip::tcp::endpoint to_endpoint(const proxy::endpoint& e)
+{
+    namespace ip = boost::asio::ip;
+    if (e.fam == proxy::family::inet) {
+        ip::address_v4::bytes_type b;
+        std::copy_n(e.address.begin(), b.size(), b.begin());
+        return {ip::address_v4(b), e.port};
+    }
+    ip::address_v6::bytes_type b;
+    std::copy_n(e.address.begin(), b.size(), b.begin());
+    return {ip::address_v6(b), e.port};
+}
+
+bool trusted(const forward_config& f, const boost::asio::ip::address& a)
+{
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        return proxy::contains(f.proxy_protocol_from, b);
+    }
+    const auto b = a.to_v6().to_bytes();
+    return proxy::contains(f.proxy_protocol_from, b);
+}
+
+} // namespace
+
+void session_core::begin()
+{
+    if (!forward_->config.proxy_protocol) {
+        protocol_started_ = true;
+        return on_start({});
+    }
+    // Anyone else could claim any client address, so the header is taken from the balancers
+    // named in the configuration only, and nobody else is served at all.
+    if (!trusted(forward_->config, peer_.address()))
+        return close("PROXY header refused: source not in proxy_protocol_from");
+    // The header has the same deadline as an HTTP head: a connection that sends nothing, or
+    // trickles, holds its slot for header_timeout at most.
+    arm_timer(forward_->config.header_timeout, "PROXY header timeout");
+    read_proxy_header();
+}
+
+void session_core::read_proxy_header()
+{
+    const auto r = read_block(proxy::max_header_length - proxy_in_.size());
+    if (r.error == EAGAIN) {
+        socket_.async_wait(edge_poller::wait_for::read, [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->on_proxy_readable(ec);
+        });
+        return;
+    }
+    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.bytes.empty()) return close("client closed before the PROXY header");
+    proxy_read_ += r.bytes.size();
+    if (proxy_in_.empty()) return parse_proxy_header(r.bytes); // the usual case: the header in one read
+    proxy_in_.append(r.bytes);
+    parse_proxy_header(proxy_in_);
+}
+
+void session_core::on_proxy_readable(const boost::system::error_code& ec)
+{
+    if (closed_) return;
+    if (ec) return close("read error: " + ec.message());
+    read_proxy_header();
+}
+
+void session_core::parse_proxy_header(std::string_view bytes)
+{
+    const auto result = proxy::parse_header(bytes);
+    switch (result.status) {
+    case proxy::parse_status::error: return close("PROXY header refused: " + std::string(result.error));
+    case proxy::parse_status::need_more:
+        if (proxy_in_.empty()) proxy_in_.assign(bytes);
+        // Reads are sized so that the buffer never passes the parser's bound, which refuses a
+        // header before it could; more_to_read_ only means the read filled its room.
+        more_to_read_ = false;
+        return read_proxy_header();
+    case proxy::parse_status::complete: break;
+    }
+    if (result.value.has_addresses) {
+        client_ = to_endpoint(result.value.source);
+        client_text_ = endpoint_text(client_);
+    }
+    protocol_started_ = true;
+    on_start(bytes.substr(result.length));
+    std::string().swap(proxy_in_);
 }
 
 void session_core::drain()
@@ -91,6 +181,7 @@ void session_core::arm_timer(std::chrono::milliseconds after, const char* reason
 void session_core::on_deadline()
 {
     if (closed_) return;
+    if (!protocol_started_) return close(timer_reason_);
     on_timeout(timer_reason_);
 }
 
@@ -121,7 +212,14 @@ void session_core::close(std::string_view reason)
     deadline_.cancel();
     socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
     registry_.remove(this);
-    on_closed(reason);
+    if (protocol_started_) on_closed(reason);
+    else
+        // The protocol never saw the connection: the line is written here, with what that
+        // protocol's line would hold for a request that never arrived (http's says 400, as for
+        // a request cut short).
+        log_access(forward_->config.proto == protocol::http ? decltype(access_line::own){http_access_fields{{}, {}, 400}}
+                                                             : decltype(access_line::own){tcp_access_fields{0}},
+                   proxy_read_, 0, reason, started_);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed: {}", forward_->config.name, client_text_, reason);
 }

@@ -55,6 +55,11 @@ void write_access_line(const access_line& line);
 /// block, and the single close(). A protocol (tcp_session, http_session) derives from it and
 /// supplies what happens when the connection starts, when bytes may be readable, when the
 /// deadline passes and when it closes. Everything but drain() runs on the socket's loop.
+///
+/// On a forward with proxy_protocol the core first reads the balancer's PROXY header, within
+/// header_timeout and from a trusted source only, and closes (writing the line itself) when it
+/// is missing or bad; the protocol starts only after it, with client_ set to the client the
+/// header names.
 class session_core : public session_base, public std::enable_shared_from_this<session_core> {
 public:
     /// The most one read takes: the size of the loop thread's block.
@@ -78,7 +83,9 @@ protected:
         int error = 0;
     };
 
-    virtual void on_start() = 0;
+    /// The connection is the protocol's: `first` holds bytes that arrived behind a PROXY
+    /// header in the same read (valid during the call only), the start of the client's stream.
+    virtual void on_start(std::string_view first) = 0;
     /// The socket may be readable (or the wait failed with `ec`).
     virtual void on_readable(const boost::system::error_code& ec) = 0;
     /// The deadline armed with `reason` passed.
@@ -116,14 +123,27 @@ protected:
     std::shared_ptr<forward_state> forward_;
     connection_slot slot_; ///< given back by the destructor, once the last handler let go
     session_registry& registry_;
-    const boost::asio::ip::tcp::endpoint peer_;
+    const boost::asio::ip::tcp::endpoint peer_; ///< the connection's own peer: the balancer, behind one
+    boost::asio::ip::tcp::endpoint client_;     ///< the client: peer_, or what a PROXY header says
     boost::asio::ip::tcp::endpoint local_;
-    const std::string client_text_; ///< IP:PORT, made once for every line of the connection
+    std::string client_text_; ///< client_ as IP:PORT, made once for every line of the connection
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     const char* timer_reason_ = "";
     bool more_to_read_ = false; ///< the last read filled its room: read again before waiting
     bool draining_ = false;
     bool closed_ = false;
+
+private:
+    /// Before on_start(): the PROXY header, when the forward asks for one.
+    void begin();
+    void read_proxy_header();
+    void on_proxy_readable(const boost::system::error_code& ec);
+    /// Takes `bytes` (all of the header received so far) as far as the parser can.
+    void parse_proxy_header(std::string_view bytes);
+
+    std::string proxy_in_; ///< a header that came in pieces; at most proxy::max_header_length
+    std::uint64_t proxy_read_ = 0; ///< bytes read before the protocol started, for a refusal's line
+    bool protocol_started_ = false;
 };
 
 } // namespace portunusd

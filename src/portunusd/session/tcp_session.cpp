@@ -5,17 +5,22 @@
 #include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace portunusd {
 
 namespace asio = boost::asio;
 
-void tcp_session::on_start()
+void tcp_session::on_start(std::string_view first)
 {
     // The first request must arrive within read_timeout: a client that connects and says
     // nothing holds a connection slot, which is how slowloris-style attacks starve a server.
     arm_timer(forward_->config.read_timeout, "read timeout");
+    if (!first.empty()) {
+        carried_.assign(first);
+        return take_carried();
+    }
     // A client usually sends its request right after connecting: read before waiting, which
     // saves registering the wait when the bytes are already there.
     on_readable({});
@@ -25,6 +30,7 @@ void tcp_session::do_read()
 {
     if (draining_) return close("shutdown");
     arm_timer(forward_->config.idle_timeout, "idle timeout");
+    if (!carried_.empty()) return take_carried();
     if (more_to_read_) {
         // The last read filled its room: bytes may be waiting that no new edge will announce.
         more_to_read_ = false;
@@ -44,6 +50,16 @@ void tcp_session::on_readable(const boost::system::error_code& ec)
     if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
     if (r.bytes.empty()) return close("client closed");
     on_read(std::string(r.bytes));
+}
+
+void tcp_session::take_carried()
+{
+    // A chunk is never larger than a read of max_request would have made.
+    const std::size_t n = std::min(carried_.size(), forward_->config.max_request);
+    std::string chunk = carried_.substr(0, n);
+    carried_.erase(0, n);
+    if (carried_.empty()) std::string().swap(carried_);
+    on_read(std::move(chunk));
 }
 
 void tcp_session::on_read(std::string chunk)

@@ -18,18 +18,21 @@ public:
     using session_core::session_core;
 
 private:
-    void on_start() override;
+    void on_start(std::string_view first) override;
     void on_readable(const boost::system::error_code& ec) override;
     void on_timeout(const char* reason) override;
     void on_closed(std::string_view reason) override;
     [[nodiscard]] bool idle() const noexcept override { return !calling_ && reply_.empty(); }
 
     void do_read();
+    /// Calls the door with the next max_request bytes of carried_.
+    void take_carried();
     void on_read(std::string chunk);
     void on_reply(call_outcome outcome);
     void do_write();
     void on_write(const boost::system::error_code& ec, std::size_t n);
 
+    std::string carried_; ///< bytes that came behind a PROXY header, not yet sent as calls
     std::string reply_;
     std::size_t written_ = 0;    ///< of reply_
     bool write_stalled_ = false; ///< reply_ did not fit the socket: the write timeout runs, from the last progress

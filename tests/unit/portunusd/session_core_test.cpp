@@ -41,7 +41,7 @@ public:
     [[nodiscard]] bool is_closed() const { return closed_; }
 
 private:
-    void on_start() override {}
+    void on_start(std::string_view) override {}
     void on_readable(const boost::system::error_code&) override {}
     void on_timeout(const char* reason) override
     {
