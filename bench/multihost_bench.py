@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MPL-2.0
 """Throughput through HAProxy to 1, 2 and 3 portunusd hosts, each host a network namespace with
 portunusd (one event loop) and hello_web, HAProxy in a balancer namespace (the configuration of
-tests/integration/multihost/haproxy.cfg.in, PROXY v2 when this portunusd supports it) and wrk in
+tests/integration/multihost/haproxy.cfg.in, PROXY v2 included) and wrk in
 a client namespace. Prints requests/s, latency and the CPU each part used, per host count.
 
 Usage: bench/multihost_bench.py [--build-dir DIR] [--duration SECONDS] [--connections N]
@@ -53,13 +53,12 @@ def run_wrk(lab, duration, connections, threads=2):
 
 def measure(programs, hosts, args, ncpu):
     with labmod.Lab(programs, hosts=hosts) as lab:
-        proxy = labmod.supports_proxy_protocol(programs["portunusd"], lab.tmp)
         for i in range(1, hosts + 1):
             cpu = None if args.no_pin else (i - 1) % ncpu
             lab.start_app(i, cpu=cpu, program="hello_web")
-            lab.start_daemon(i, cpu=cpu, proxy_protocol=proxy)
+            lab.start_daemon(i, cpu=cpu)
         lab.start_haproxy(labmod.haproxy_config(lab, ROOT / "tests" / "integration" / "multihost" / "haproxy.cfg.in",
-                                                hosts, send_proxy=proxy, inter="1s", maxconn=4000))
+                                                hosts, inter="1s", maxconn=4000))
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -84,7 +83,7 @@ def measure(programs, hosts, args, ncpu):
         elapsed = time.monotonic() - started
         cpu = {k: (cpu_seconds(p) - before[k]) / elapsed for k, p in watched.items()}
         return {"hosts": hosts, "rps": rps, "p50": p50, "p99": p99, "non2xx": non2xx,
-                "socket_errors": socket_errors, "cpu": cpu, "proxy": proxy}
+                "socket_errors": socket_errors, "cpu": cpu}
 
 
 def main():
@@ -112,7 +111,7 @@ def main():
         r = measure(programs, hosts, args, ncpu)
         cpu = " ".join(f"{k}={v:.2f}" for k, v in r["cpu"].items())
         print(f"{r['hosts']:>5} {r['rps']:>11.0f} {r['p50']:>9} {r['p99']:>9} {r['non2xx']:>8}  {cpu}"
-              f"  (PROXY v2 {'on' if r['proxy'] else 'off'}; socket errors {r['socket_errors']})", flush=True)
+              f"  (socket errors {r['socket_errors']})", flush=True)
 
 
 if __name__ == "__main__":

@@ -63,18 +63,6 @@ def missing_requirements(need_haproxy=True):
     return None
 
 
-def supports_proxy_protocol(portunusd, tmp):
-    """Whether this portunusd knows the forward keys proxy_protocol and proxy_protocol_from."""
-    path = os.path.join(tmp, "probe.toml")
-    with open(path, "w") as f:
-        f.write('[daemon]\ncontrol_door = "off"\n[[forward]]\nname = "p"\nprotocol = "http"\n'
-                f'listen = "127.0.0.1:1"\ndoor = "{tmp}/p.door"\nproxy_protocol = true\n'
-                'proxy_protocol_from = ["10.0.0.0/8"]\n')
-    r = subprocess.run([portunusd, "-n", "-f", path], capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-    os.unlink(path)
-    return r.returncode == 0
-
-
 def _namespaces():
     r = _run(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
