@@ -192,14 +192,16 @@ class Multihost(unittest.TestCase):
         time.sleep(0.5)
         t1 = time.monotonic()
         self.lab.start_daemon(1)
+        t_started = time.monotonic()
         t_up = self.wait_states({"h1": "UP"}, 3.0)
         time.sleep(1.0)
         result = load.stop()
         back = self.first_answer_after(result, "h1", t1)
         self.report("a) SIGTERM h1", result,
                     f"h1 DOWN at HAProxy {1000 * (t_down - t0):.0f} ms after SIGTERM, daemon exited after "
-                    f"{1000 * (t_exit - t0):.0f} ms; restarted: UP after {1000 * (t_up - t1):.0f} ms, "
-                    f"first answer from h1 after {1000 * (back - t1) if back else float('nan'):.0f} ms")
+                    f"{1000 * (t_exit - t0):.0f} ms; restarted (ready in {1000 * (t_started - t1):.0f} ms): UP "
+                    f"{1000 * (t_up - t_started):.0f} ms later, first answer from h1 "
+                    f"{1000 * (back - t_started) if back else float('nan'):.0f} ms later")
         self.assertEqual(result["failed"], 0, result["failures"][:5])
         self.assertGreater(result["ok"], 500)
         self.assertEqual(set(result["by_host"]), {f"h{i}" for i in range(1, HOSTS + 1)})
