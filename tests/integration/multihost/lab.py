@@ -15,7 +15,6 @@ import socket
 import string
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
@@ -84,7 +83,7 @@ def _kill_namespace(ns):
 
 
 def remove_stale():
-    """Deletes the namespaces of earlier runs whose runner process no longer exists."""
+    """Deletes the namespaces and directories of earlier runs whose runner process is gone."""
     stale = []
     for ns in _namespaces():
         m = re.fullmatch(rf"{PREFIX}-(\d+)-\w+-\w+", ns)
@@ -92,6 +91,11 @@ def remove_stale():
             stale.append(ns)
     for ns in stale:
         _kill_namespace(ns)
+    for d in os.listdir("/tmp"):
+        m = re.fullmatch(rf"{PREFIX}-(\d+)-\w+", d)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            shutil.rmtree(os.path.join("/tmp", d), ignore_errors=True)
+            stale.append(d)
     return stale
 
 
@@ -107,7 +111,8 @@ class Lab:
         self.created = []
         self.processes = []
         # Door paths must fit in sun_path, and the daemon wants a door directory of mode 0755.
-        self.tmp = workdir or tempfile.mkdtemp(prefix="pdmh-", dir="/tmp")
+        self.tmp = workdir or os.path.join("/tmp", self.name)
+        os.makedirs(self.tmp, mode=0o755, exist_ok=True)
         os.chmod(self.tmp, 0o755)
         self.daemons = {}
         self.apps = {}
