@@ -107,8 +107,10 @@ class Multihost(unittest.TestCase):
                     status = d.wait(6.0)
                     if status != 0:
                         problems.append(f"portunusd on h{i} exited with {status} on SIGTERM:\n{d.tail()}")
-                if "Sanitizer" in d.log() or "runtime error:" in d.log():
-                    problems.append(f"portunusd on h{i}: sanitizer report:\n{d.log()[-4000:]}")
+            for name, p in [(f"portunusd on h{i}", d) for i, d in cls.lab.daemons.items()] + \
+                    [(f"http_test_app on h{i}", a) for i, a in cls.lab.apps.items()]:
+                if "Sanitizer" in p.log() or "runtime error:" in p.log():
+                    problems.append(f"{name}: sanitizer report:\n{p.log()[-4000:]}")
         finally:
             cls.lab.close()
             signal.alarm(0)
