@@ -103,7 +103,8 @@ def main():
         if not os.access(path, os.X_OK):
             sys.exit(f"multihost_bench: no {name} at {path}; build it first")
     ncpu = len(os.sched_getaffinity(0))
-    print(f"multihost_bench: {ncpu} CPU(s); {'hosts pinned: host i on CPU (i-1) mod ' + str(ncpu) if not args.no_pin else 'nothing pinned'}; "
+    pinning = "nothing pinned" if args.no_pin else f"hosts pinned: host i on CPU (i-1) mod {ncpu}"
+    print(f"multihost_bench: {ncpu} CPU(s); {pinning}; "
           f"HAProxy and wrk unpinned; wrk -t2 -c{args.connections} -d{args.duration}s; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{'hosts':>5} {'requests/s':>11} {'p50':>9} {'p99':>9} {'non-2xx':>8}  cpu (fraction of one CPU)")
