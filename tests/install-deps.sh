@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(cmake make g++ pkg-config libboost-dev libspdlog-dev libtomlplusplus-dev libssl-dev)
 run_pkgs=(curl netcat-openbsd)
 test_pkgs=(catch2 python3 curl socat netcat-openbsd libxml2-utils mandoc clang libclang-rt-14-dev wrk prometheus
-  systemd dpkg-dev file haproxy)
+  systemd dpkg-dev file haproxy iproute2)
 bench_pkgs=(wrk nginx-light xinetd hyperfine python3 haproxy)
 
 want=("${build_pkgs[@]}")
@@ -41,6 +41,11 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # nginx-light and xinetd start system services on install; the benchmarks run their own copies.
 if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
   systemctl stop nginx 2>/dev/null || true
+fi
+# haproxy is wanted for the multihost test, which runs its own; the packaged service is stopped.
+if [[ " ${missing[*]} " == *" haproxy "* ]]; then
+  if command -v systemctl >/dev/null; then systemctl stop haproxy 2>/dev/null || true; fi
+  if command -v service >/dev/null; then service haproxy stop >/dev/null 2>&1 || true; fi
 fi
 # prometheus is wanted for promtool alone; its server, started on install, is stopped again.
 if [[ " ${missing[*]} " == *" prometheus "* ]]; then
