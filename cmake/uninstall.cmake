@@ -4,7 +4,8 @@
 # (the manifest records the paths without it). A file
 # named portunusd.toml is the configuration: it goes only while it is identical to the sample
 # (the installed copy, or SAMPLE from the source tree), since otherwise an operator changed it.
-# Directories of the project's own (a name with "portunus") that end up empty go too.
+# Directories of the project's own (a name with "portunus", or directly inside one) that end up
+# empty go too.
 if(NOT MANIFEST OR NOT EXISTS "${MANIFEST}")
   message(FATAL_ERROR "uninstall: ${MANIFEST} does not exist: nothing was installed from this build "
                       "directory (it is written by `cmake --install`), so there is nothing to remove")
@@ -52,8 +53,11 @@ list(REMOVE_DUPLICATES dirs)
 list(SORT dirs ORDER DESCENDING)
 foreach(dir IN LISTS dirs)
   get_filename_component(name "${dir}" NAME)
+  get_filename_component(parent "${dir}" DIRECTORY)
+  get_filename_component(parent_name "${parent}" NAME)
   file(GLOB left "${dir}/*" "${dir}/.*")
-  if(name MATCHES "portunus" AND IS_DIRECTORY "${dir}" AND NOT left)
+  # One level down too: share/doc/portunusd/examples goes, and then share/doc/portunusd.
+  if((name MATCHES "portunus" OR parent_name MATCHES "portunus") AND IS_DIRECTORY "${dir}" AND NOT left)
     file(REMOVE_RECURSE "${dir}")
     message(STATUS "Removed: ${dir}/")
   endif()

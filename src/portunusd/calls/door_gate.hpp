@@ -8,10 +8,10 @@
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
 #include "portunusd/calls/batch_link_engine.hpp"
 #include "portunusd/calls/loop_connection_engine.hpp"
-#include "portunusd/net/file_identity.hpp"
 #endif
 
 #include "portunusd/metrics/snapshot.hpp"
+#include "portunusd/net/file_identity.hpp"
 #include "portunusd/net/loop_counters.hpp"
 
 #include <portunus/door.hpp>
