@@ -197,7 +197,7 @@ class Lab:
               5.0, f"h{i}: door {door} did not appear", app)
         return app
 
-    def daemon_config(self, i, threads=1, proxy_protocol=True, drain_timeout="5s"):
+    def daemon_config(self, i, threads=1, proxy_protocol=True, drain_timeout="5s", stop_grace=None):
         forward = {"name": "web", "protocol": "http", "listen": f"{host_addr(i)}:{FORWARD_PORT}",
                    "door": self.path(f"h{i}.door"), "max_concurrency": 256, "queue": 4096}
         if proxy_protocol:
@@ -207,6 +207,8 @@ class Lab:
                   "access_log": self.path(f"access-h{i}.log"),
                   "control_door": self.path(f"control-h{i}.door"),
                   "metrics_listen": f"{host_addr(i)}:{METRICS_PORT}"}
+        if stop_grace:
+            daemon["stop_grace"] = stop_grace
         return toml_config(daemon, [forward])
 
     def start_daemon(self, i, cpu=None, **config):
@@ -262,6 +264,11 @@ def haproxy_config(lab, template_path, hosts, send_proxy=True, inter="200ms", ma
 
 def server_states(sock_path):
     """{server: status} of the portunusd backend, from HAProxy's stats socket."""
+    return {sv: fields["status"] for sv, fields in server_stats(sock_path).items()}
+
+
+def server_stats(sock_path):
+    """{server: {field: value}} of the portunusd backend (HAProxy's `show stat` columns)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(2)
         s.connect(sock_path)
@@ -274,10 +281,10 @@ def server_states(sock_path):
             data += chunk
     lines = data.decode().splitlines()
     header = lines[0].lstrip("# ").split(",")
-    px, sv, st = header.index("pxname"), header.index("svname"), header.index("status")
+    px, sv = header.index("pxname"), header.index("svname")
     out = {}
     for line in lines[1:]:
         f = line.split(",")
-        if len(f) > st and f[px] == "portunusd" and f[sv] not in ("BACKEND", "FRONTEND"):
-            out[f[sv]] = f[st]
+        if len(f) >= len(header) - 1 and f[px] == "portunusd" and f[sv] not in ("BACKEND", "FRONTEND"):
+            out[f[sv]] = dict(zip(header, f))
     return out

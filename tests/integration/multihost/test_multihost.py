@@ -211,6 +211,42 @@ class Multihost(unittest.TestCase):
         self.assertLess(t_down - t0, 2.0)
         self.check_forwarded_for(result)
 
+    def test_a2_with_stop_grace_the_balancer_never_meets_a_refusal(self):
+        # stop_grace longer than the check's verdict (FALL checks INTER apart, plus one interval):
+        # HAProxy takes h3 out while it still serves, so no connection to it is ever refused
+        # or retried elsewhere, whatever the balancer's retry settings.
+        grace = (FALL + 2) * INTER + 0.4
+        self.all_up()
+        self.lab.daemons[3].send_signal(signal.SIGTERM)
+        self.assertEqual(self.lab.daemons[3].wait(10), 0, self.lab.daemons[3].tail())
+        self.lab.start_daemon(3, stop_grace=f"{int(grace * 1000)}ms")
+        self.wait_states({"h3": "UP"}, 3.0)
+        load = self.load(20)
+        time.sleep(1.5)
+        before = labmod.server_stats(self.lab.stats_socket())["h3"]
+        d = self.lab.daemons[3]
+        t0 = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        t_down = self.wait_states({"h3": "DOWN"}, 3.0)
+        self.assertTrue(d.alive(), "the daemon still serves while the balancer takes it out")
+        self.assertEqual(d.wait(5.0), 0, d.tail())
+        t_exit = time.monotonic()
+        after = labmod.server_stats(self.lab.stats_socket())["h3"]
+        self.lab.start_daemon(3)
+        self.wait_states({"h3": "UP"}, 3.0)
+        time.sleep(0.5)
+        result = load.stop()
+        counts = {k: int(after[k] or 0) - int(before[k] or 0) for k in ("econ", "wretr", "wredis")}
+        self.report("a2) SIGTERM h3 with stop_grace", result,
+                    f"stop_grace {1000 * grace:.0f} ms: h3 DOWN at HAProxy {1000 * (t_down - t0):.0f} ms after "
+                    f"SIGTERM, daemon exited after {1000 * (t_exit - t0):.0f} ms; h3 connection errors, "
+                    f"retries, redispatches meanwhile: {counts}")
+        self.assertLess(t_down - t0, grace)
+        self.assertEqual(counts, {"econ": 0, "wretr": 0, "wredis": 0})
+        self.assertEqual(result["failed"], 0, result["failures"][:5])
+        self.assertGreater(result["ok"], 500)
+        self.check_forwarded_for(result)
+
     def test_b_sigkill_app_then_daemon(self):
         self.all_up()
         load = self.load(20)
