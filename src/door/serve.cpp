@@ -2,14 +2,21 @@
 // portunus::serve: the whole life of a simple door application in one call.
 #include <portunus/server.hpp>
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <memory>
 #include <string>
+#include <thread>
 
 namespace portunus {
 namespace {
@@ -62,12 +69,13 @@ std::string attach_problem(const std::string& path, const std::error_code& ec)
 int fail(const std::string& path, const std::string& problem)
 {
     std::fprintf(stderr, "%s: cannot serve %s: %s\n", program_name(), path.c_str(), problem.c_str());
-    return 95;
+    return 96; // SMF: a failure an operator must fix, so no restart loop
 }
 
 } // namespace
 
-int serve(const std::string& path, door_handler handler, door_options options)
+int serve(const std::string& path, door_handler handler, door_options options,
+          std::chrono::milliseconds drain_limit)
 {
     // Block the stop signals before the pool exists so that every pool thread inherits the mask
     // and only sigwait() below ever sees them: a handler thread is never interrupted.
@@ -89,8 +97,41 @@ int serve(const std::string& path, door_handler handler, door_options options)
     while (sigwait(&stop_signals, &signal_number) != 0) {
     }
     server.revoke();
-    server = door_server{}; // waits for the calls in flight
-    return 0;
+    // The calls in flight finish on a thread of their own, so that this one can stop waiting
+    // for a handler that never returns: at drain_limit, or at a second stop signal. The state
+    // is shared because that thread may outlive this function.
+    struct draining {
+        door_server server;
+        std::atomic<bool> finished{false};
+    };
+    auto state = std::make_shared<draining>();
+    state->server = std::move(server);
+    const pthread_t waiter = ::pthread_self();
+    std::thread([state, waiter] {
+        state->server = door_server{}; // waits for the calls in flight
+        state->finished.store(true);
+        ::pthread_kill(waiter, SIGINT); // blocked here and in every pool thread: sigtimedwait takes it
+    }).detach();
+    const auto deadline = std::chrono::steady_clock::now() + drain_limit;
+    for (;;) {
+        if (state->finished.load()) return 0;
+        const auto left = std::max(std::chrono::nanoseconds(0), deadline - std::chrono::steady_clock::now());
+        const timespec wait{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+        const int got = ::sigtimedwait(&stop_signals, nullptr, &wait);
+        if (state->finished.load()) return 0;
+        if (got < 0 && errno == EINTR) continue;
+        const bool timed_out = got < 0;
+        std::fprintf(stderr, "%s: %s while calls were still running: exiting without them\n", program_name(),
+                     timed_out ? "drain limit reached" : "second stop signal");
+        std::fflush(nullptr);
+        // Returning would run static destructors under handlers that are still running.
+        ::_exit(1);
+    }
+}
+
+int serve(const std::string& path, door_handler handler, door_options options)
+{
+    return serve(path, std::move(handler), options, serve_drain_limit);
 }
 
 } // namespace portunus

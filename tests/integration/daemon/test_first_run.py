@@ -200,14 +200,14 @@ class ServeErrors(DaemonTest):
     def test_missing_directory(self):
         missing = self.path("nowhere")
         out = self.run_app(os.path.join(missing, "echo.door"))
-        self.assertEqual(out.returncode, 95, out.stderr)
+        self.assertEqual(out.returncode, 96, out.stderr)
         self.assertEqual(out.stderr, f"echo: cannot serve {missing}/echo.door: directory {missing} does not exist\n")
 
     def test_not_a_directory(self):
         plain = self.path("plain")
         open(plain, "w").close()
         out = self.run_app(os.path.join(plain, "echo.door"))
-        self.assertEqual(out.returncode, 95, out.stderr)
+        self.assertEqual(out.returncode, 96, out.stderr)
         self.assertEqual(out.stderr, f"echo: cannot serve {plain}/echo.door: {plain} is not a directory\n")
 
     def test_directory_not_writable(self):
@@ -221,7 +221,7 @@ class ServeErrors(DaemonTest):
             user = pwd.getpwnam("nobody")
         out = self.run_app(os.path.join(closed, "echo.door"), user)
         uid = user.pw_uid if user else os.geteuid()
-        self.assertEqual(out.returncode, 95, out.stderr)
+        self.assertEqual(out.returncode, 96, out.stderr)
         self.assertEqual(out.stderr, f"echo: cannot serve {closed}/echo.door: permission denied: uid {uid} cannot "
                                      f"create a door in directory {closed}\n")
 

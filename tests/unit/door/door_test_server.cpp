@@ -230,6 +230,7 @@ void announce_when_attached(const std::string& path)
     std::fprintf(stderr,
                  "usage: %s --path PATH [--mode echo|fds|block|throw|sleep|credentials|borrow|deep|many-fds|signals]\n"
                  "       [--sleep-ms N] [--refuse-descriptors] [--max-threads N] [--idle-timeout-ms N] [--park]\n"
+                 "       [--drain-limit-ms N]\n"
                  "       %s --path PATH --client-call DATA\n",
                  program, program);
     std::exit(64); // EX_USAGE
@@ -243,6 +244,7 @@ int main(int argc, char** argv)
     std::string mode = "echo";
     long sleep_ms = 0;
     bool park = false;
+    std::chrono::milliseconds drain_limit = portunus::serve_drain_limit;
     std::string client_call;
     bool client = false;
     portunus::door_options options;
@@ -259,6 +261,7 @@ int main(int argc, char** argv)
         else if (arg == "--max-threads") options.max_threads = static_cast<unsigned>(std::strtoul(value(), nullptr, 10));
         else if (arg == "--idle-timeout-ms") options.idle_timeout = std::chrono::milliseconds(std::strtol(value(), nullptr, 10));
         else if (arg == "--park") park = true;
+        else if (arg == "--drain-limit-ms") drain_limit = std::chrono::milliseconds(std::strtol(value(), nullptr, 10));
         else if (arg == "--client-call") {
             client_call = value();
             client = true;
@@ -340,5 +343,5 @@ int main(int argc, char** argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     std::thread(announce_when_attached, path).detach();
-    return portunus::serve(path, handler, options);
+    return portunus::serve(path, handler, options, drain_limit);
 }

@@ -191,6 +191,39 @@ TEST_CASE("revoke lets calls in flight finish, fails new calls with EBADF and re
     CHECK_DOOR_ERROR(ec, std::errc::bad_file_descriptor);
 }
 
+TEST_CASE("serve() gives up on a call that outlives its drain limit, or at a second stop signal",
+          "[door][lifecycle]")
+{
+    temp_dir dir;
+    const auto path = dir.file("door");
+    for (const bool second_signal : {false, true}) {
+        INFO((second_signal ? "second SIGTERM" : "drain limit of 300 ms"));
+        server_options options{.mode = "block"};
+        options.drain_limit_ms = second_signal ? 60'000 : 300;
+        server_process server(path, options);
+        const auto client = open_door(path);
+        std::error_code call_error;
+        std::jthread caller([&] { client.call("block", {}, 10s, call_error); });
+        REQUIRE(server.wait_lines("enter", 1, 5s));
+        const auto start = steady::now();
+        REQUIRE(server.kill(SIGTERM));
+        if (second_signal) {
+            // The call never ends: serve() waits until told twice.
+            CHECK_FALSE(server.wait_exit(500ms));
+            REQUIRE(server.kill(SIGTERM));
+        }
+        const auto status = server.wait_exit(5s);
+        REQUIRE(status);
+        CHECK(WIFEXITED(*status));
+        CHECK(WEXITSTATUS(*status) == 1);
+        CHECK(elapsed_ms(start) < (second_signal ? 3000.0 : 2000.0));
+        if (!second_signal) CHECK(elapsed_ms(start) >= 250.0);
+        caller.join();
+        CHECK(call_error); // the server went away mid-call
+        server.release_all();
+    }
+}
+
 // After revoke, the pool threads that were idle leave at once; a call sent on a connection the
 // client already holds is then read by nobody until one of the calls in flight finishes. On
 // illumos such a call fails with EBADF at once.

@@ -61,6 +61,10 @@ server_process::server_process(const std::string& path, const server_options& op
         args.emplace_back("--max-threads");
         args.push_back(std::to_string(options.max_threads));
     }
+    if (options.drain_limit_ms != 0) {
+        args.emplace_back("--drain-limit-ms");
+        args.push_back(std::to_string(options.drain_limit_ms));
+    }
     if (options.idle_timeout_ms != 0) {
         args.emplace_back("--idle-timeout-ms");
         args.push_back(std::to_string(options.idle_timeout_ms));

@@ -18,6 +18,8 @@ struct server_options {
     unsigned max_threads = 0;
     long idle_timeout_ms = 0;
     long sleep_ms = 0;
+    /// Non-zero: serve()'s drain limit after a stop signal (serve mode only).
+    long drain_limit_ms = 0;
     /// Non-empty: the helper is a client that calls the door at the path with these bytes.
     std::string client_call{};
 };
