@@ -221,8 +221,8 @@ int main(int argc, char** argv)
             spdlog::critical("cannot drop privileges: {}", error);
             return exit_operator;
         }
-        if (const auto error = portunusd::drop_bind_privilege(); !error.empty())
-            spdlog::warn("{}; the daemon keeps the right to bind ports below 1024", error);
+        if (const auto error = portunusd::drop_startup_privileges(); !error.empty())
+            spdlog::warn("{}; the daemon keeps them", error);
 
         portunusd::signal_handler signals(server);
         signals.start();

@@ -126,14 +126,14 @@ std::string drop_privileges(const std::optional<std::string>& user, const std::o
     return {};
 }
 
-std::string drop_bind_privilege()
+std::string drop_startup_privileges()
 {
 #if defined(PORTUNUS_PRIVILEGES_ILLUMOS)
-    // Only a process that holds net_privaddr without being root has anything to drop here (a
-    // root daemon lost it in setuid()); priv_set() on a set that lacks it changes nothing.
+    // Only a process that holds them without being root has anything to drop here (a root
+    // daemon lost them in setuid()); priv_set() on a set that lacks one changes nothing.
     // Compile-checked here, not yet run on illumos (docs/illumos.md).
-    if (::priv_set(PRIV_OFF, PRIV_ALLSETS, PRIV_NET_PRIVADDR, nullptr) != 0)
-        return std::string("dropping net_privaddr: ") + std::strerror(errno);
+    if (::priv_set(PRIV_OFF, PRIV_ALLSETS, PRIV_NET_PRIVADDR, PRIV_FILE_DAC_WRITE, nullptr) != 0)
+        return std::string("dropping net_privaddr and file_dac_write: ") + std::strerror(errno);
 #endif
     return {};
 }

@@ -30,10 +30,11 @@ std::string resolve_account(const std::optional<std::string>& user, const std::o
 std::string drop_privileges(const std::optional<std::string>& user, const std::optional<std::string>& group,
                             bool keep_setid = false);
 
-/// Once the listeners are bound: on illumos, net_privaddr (which an SMF method_credential
-/// grants so that the daemon can bind ports below 1024 without being root) leaves every
-/// privilege set, so a reload can no longer bind such a port (a restart can). Nothing to do
-/// elsewhere. Returns an error message, or empty on success.
-std::string drop_bind_privilege();
+/// Once the listeners are bound and the control door is made: on illumos, net_privaddr (which
+/// an SMF method_credential grants so that the daemon can bind ports below 1024 without being
+/// root) and file_dac_write (granted so that it can make its own directory under /var/run)
+/// leave every privilege set, so a reload can no longer bind such a port (a restart can).
+/// Nothing to do elsewhere. Returns an error message, or empty on success.
+std::string drop_startup_privileges();
 
 } // namespace portunusd

@@ -23,6 +23,7 @@ typedef enum { PRIV_ON, PRIV_OFF, PRIV_SET } priv_op_t;
 #define PRIV_PROC_SETID ((const char*)"proc_setid")
 #define PRIV_PROC_OWNER ((const char*)"proc_owner")
 #define PRIV_NET_PRIVADDR ((const char*)"net_privaddr")
+#define PRIV_FILE_DAC_WRITE ((const char*)"file_dac_write")
 #define PRIV_ALLSETS ((priv_ptype_t)0)
 #define PRIV_AWARE 0x0002U
 
