@@ -50,6 +50,21 @@ std::map<std::uint32_t, answer> collect(const door_client& client, const unique_
     return got;
 }
 
+// Collects the answers to the tags of `expected` (within 5 s) and checks each one's bytes.
+void expect_answers(const door_client& client, const unique_fd& conn, const std::map<std::uint32_t, std::string>& expected)
+{
+    std::error_code final_error;
+    const auto got = collect(client, conn, expected.size(), 5s, final_error);
+    CHECK_FALSE(final_error);
+    REQUIRE(got.size() == expected.size());
+    for (const auto& [tag, bytes] : expected) {
+        INFO("tag " << tag);
+        REQUIRE(got.count(tag) == 1);
+        CHECK_FALSE(got.at(tag).error);
+        CHECK(got.at(tag).bytes == bytes);
+    }
+}
+
 } // namespace
 
 TEST_CASE("a batch of calls comes back as one answer per tag, large ones included", "[door][batch]")
@@ -81,16 +96,7 @@ TEST_CASE("a batch of calls comes back as one answer per tag, large ones include
     REQUIRE_FALSE(ec);
     loop_client{client}.send_batch(conn, big_body, ec);
     REQUIRE_FALSE(ec);
-    std::error_code final_error;
-    const auto got = collect(client, conn, sent.size(), 5s, final_error);
-    CHECK_FALSE(final_error);
-    REQUIRE(got.size() == sent.size());
-    for (const auto& [tag, bytes] : sent) {
-        INFO("tag " << tag);
-        REQUIRE(got.count(tag) == 1);
-        CHECK_FALSE(got.at(tag).error);
-        CHECK(got.at(tag).bytes == bytes);
-    }
+    expect_answers(client, conn, sent);
 }
 
 TEST_CASE("borrowed replies in a batch each carry their own call's bytes", "[door][batch]")
@@ -117,16 +123,7 @@ TEST_CASE("borrowed replies in a batch each carry their own call's bytes", "[doo
     std::error_code ec;
     loop_client{client}.send_batch(conn, body, ec);
     REQUIRE_FALSE(ec);
-    std::error_code final_error;
-    const auto got = collect(client, conn, expected.size(), 5s, final_error);
-    CHECK_FALSE(final_error);
-    REQUIRE(got.size() == expected.size());
-    for (const auto& [tag, bytes] : expected) {
-        INFO("tag " << tag);
-        REQUIRE(got.count(tag) == 1);
-        CHECK_FALSE(got.at(tag).error);
-        CHECK(got.at(tag).bytes == bytes);
-    }
+    expect_answers(client, conn, expected);
 }
 
 TEST_CASE("a handler that returns descriptors fails only its batch call, with ENOTSUP", "[door][batch]")
