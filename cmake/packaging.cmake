@@ -39,10 +39,6 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${CMAKE_CURRENT_LIST_DIR}/debian/postinst
   ${CMAKE_CURRENT_LIST_DIR}/debian/prerm
   ${CMAKE_CURRENT_LIST_DIR}/debian/postrm)
-# The daemon's default -f is compiled in; the units always pass -f, but `portunusd -n` alone on
-# a machine with the package looks where this tree was configured to look.
-if(NOT CMAKE_INSTALL_PREFIX STREQUAL CPACK_PACKAGING_INSTALL_PREFIX)
-  message(STATUS "portunusd package: the daemon's default configuration file is ${PORTUNUSD_DEFAULT_CONFIG}; "
-    "configure with -DCMAKE_INSTALL_PREFIX=/usr for a package whose default is /etc/portunusd.toml")
-endif()
+# The daemon's default -f follows the prefix it is installed under (main.cpp), so a package
+# made from a tree configured for /usr/local still reads /etc/portunusd.toml without -f.
 include(CPack)

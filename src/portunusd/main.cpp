@@ -17,8 +17,10 @@
 
 #include <chrono>
 #include <csignal>
-#include <memory>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,7 +38,34 @@ constexpr int exit_operator = 96;
 constexpr int exit_fatal = 95;
 constexpr int exit_usage = 64;
 
-constexpr const char* default_config = PORTUNUSD_DEFAULT_CONFIG;
+// Where the configuration is looked for without -f: SYSCONFDIR/portunusd.toml of the prefix
+// this tree was configured for. An installed daemon found under another prefix (a Debian
+// package made with CPack from a tree configured for /usr/local, say) looks where that prefix
+// keeps its configuration, as GNUInstallDirs would have put it: /etc for /usr, /etc/opt/X for
+// /opt/X, PREFIX/etc otherwise. A path given to CMake (PORTUNUSD_DEFAULT_CONFIG) is kept.
+std::string default_config_file()
+{
+#if PORTUNUSD_DEFAULT_CONFIG_FOLLOWS_PREFIX
+    std::string exe;
+#if defined(__linux__)
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf);
+    if (n > 0 && static_cast<std::size_t>(n) < sizeof buf) exe.assign(buf, static_cast<std::size_t>(n));
+#elif defined(__sun)
+    if (const char* name = ::getexecname(); name != nullptr && name[0] == '/') exe = name;
+#endif
+    const std::string tail = std::string("/") + PORTUNUSD_SBINDIR + "/portunusd";
+    if (exe.size() > tail.size() && exe.compare(exe.size() - tail.size(), tail.size(), tail) == 0) {
+        const std::string prefix = exe.substr(0, exe.size() - tail.size());
+        if (prefix != PORTUNUSD_INSTALL_PREFIX) {
+            if (prefix == "/usr") return "/etc/portunusd.toml";
+            if (prefix.rfind("/opt/", 0) == 0) return "/etc" + prefix + "/portunusd.toml";
+            return prefix + "/etc/portunusd.toml";
+        }
+    }
+#endif
+    return PORTUNUSD_DEFAULT_CONFIG;
+}
 
 void usage(FILE* to)
 {
@@ -47,11 +76,11 @@ void usage(FILE* to)
                  "  -n        check the configuration and exit: prints 'configuration OK' or every problem\n"
                  "  -v        more log output (debug); repeat for trace\n"
                  "  -d        most log output (trace)\n",
-                 default_config);
+                 default_config_file().c_str());
 }
 
 struct options {
-    std::string file = default_config;
+    std::string file = default_config_file();
     bool check_only = false;
     int verbosity = 0;
 };

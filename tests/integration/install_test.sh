@@ -79,7 +79,12 @@ config=$("$daemon" -h | sed -n 's/^  -f FILE .*(default \(.*\))$/\1/p')
 [ -n "$config" ] || die "portunusd -h names no default configuration: $("$daemon" -h)"
 sysconfdir=$(cache CMAKE_INSTALL_SYSCONFDIR)
 [[ $sysconfdir == /* ]] || sysconfdir=$prefix/$sysconfdir
-[ "$config" = "$sysconfdir/portunusd.toml" ] || die "the default configuration is $config, not $sysconfdir/portunusd.toml"
+# Run from the staging directory, the daemon is where a relocated install would be, and looks
+# for its configuration under that same root (a package staged by cpack and installed at /usr
+# relies on it); installed for real, that is SYSCONFDIR.
+[ "$config" = "$root$sysconfdir/portunusd.toml" ] ||
+  die "the default configuration is $config, not $root$sysconfdir/portunusd.toml"
+config=$sysconfdir/portunusd.toml
 cmp -s "$root$config" "$source_dir/etc/portunusd.toml" || die "install put no sample configuration at $root$config"
 grep -qxF "$config" "$manifest" || die "the installed configuration is not in the manifest"
 "$daemon" -n -f "$root$config" >"$tmp/check.out" 2>"$tmp/check.err" ||

@@ -73,11 +73,19 @@ echo "$(wc -l <"$out/files") paths installed"
 
 # The installed programs run, and the installed configuration is read (-n: nothing is bound).
 /usr/sbin/portunusd --version | grep -q '^portunusd ' || fail "portunusd --version"
+# Made from a tree configured for another prefix, the installed daemon still looks in /etc.
+help=$(/usr/sbin/portunusd -h)
+grep -q '(default /etc/portunusd.toml)' <<<"$help" ||
+  fail "portunusd -h does not name /etc/portunusd.toml: $(grep -- '-f FILE ' <<<"$help")"
 /usr/bin/portunus --help >/dev/null 2>&1 || /usr/bin/portunus -h >/dev/null 2>&1 || fail "portunus --help"
 set +e
 check=$(/usr/sbin/portunusd -n -f /etc/portunusd.toml 2>&1)
 rc=$?
+plain=$(/usr/sbin/portunusd -n 2>&1)
+plain_rc=$?
 set -e
+[[ "$plain_rc:$plain" == "$rc:$check" ]] ||
+  fail "portunusd -n without -f did not read /etc/portunusd.toml: exit $plain_rc: $(head -3 <<<"$plain")"
 echo "portunusd -n -f /etc/portunusd.toml: exit $rc: $(head -3 <<<"$check")"
 [[ $rc -eq 0 || $rc -eq 96 ]] || fail "portunusd -n exited $rc"
 if command -v systemd-analyze >/dev/null; then
