@@ -194,7 +194,9 @@ TEST_CASE("revoke finishes within its deadline while signals interrupt the calls
                 std::error_code e;
                 client.call("call", e);
                 (e ? failed : ok).fetch_add(1);
-                if (e == std::errc::bad_file_descriptor) return;
+                // Revoked: stay alive, since the signaller may still name this thread.
+                if (e == std::errc::bad_file_descriptor)
+                    while (!stop.load()) std::this_thread::sleep_for(1ms);
             }
         });
     }
@@ -222,14 +224,17 @@ TEST_CASE("revoke finishes within its deadline while signals interrupt the calls
         }
         door.server.revoke();
         revoked.set_value();
+        // Alive until the signaller is done with it: pthread_kill on a joined thread is
+        // undefined (it crashed the signaller under ASan).
+        while (signalling.load()) std::this_thread::sleep_for(1ms);
     });
     const bool finished = done.wait_for(10s) == std::future_status::ready;
     CHECK(finished);
-    stop = true;
-    for (auto& c : callers) c.join();
     if (!finished) done.wait(); // the failed check recorded the hang; let it end
     signalling = false;
     signaller.join();
+    stop = true;
+    for (auto& c : callers) c.join();
     revoker.join();
     INFO(ok.load() << " calls answered, " << failed.load() << " failed, " << usr1_caught.load() << " signals caught");
     CHECK(usr1_caught.load() > 0);
