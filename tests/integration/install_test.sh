@@ -96,6 +96,9 @@ for page in portunusd.8 portunusd.toml.5; do
 done
 for app in echo hello_web go_away file_opener; do
     [ -x "$root$prefix/libexec/portunusd/$app" ] || die "example $app not installed in $prefix/libexec/portunusd"
+    [ -L "$root$prefix/bin/portunus-$app" ] || die "no portunus-$app on PATH ($prefix/bin)"
+    version=$("$root$prefix/bin/portunus-$app" --version) || die "portunus-$app --version failed"
+    [ "$version" = "$app $(cache CMAKE_PROJECT_VERSION)" ] || die "portunus-$app --version printed: $version"
 done
 [ -e "$root$prefix/share/man/man7/portunus-examples.7" ] || die "portunus-examples(7) not installed"
 
