@@ -2,6 +2,7 @@
 // door_server on native illumos doors: a private door_xcreate(3C) pool grown at the high-water mark.
 #include "door/illumos/illumos_door.hpp"
 #include "door/illumos/illumos_payload.hpp"
+#include "door/illumos/illumos_server_impl.hpp"
 #include "door/pool_signals.hpp"
 
 #include <pthread.h>
@@ -22,58 +23,6 @@
 #include <type_traits>
 
 namespace portunus {
-
-// The pool is private to the door and its rules are ours. DOOR_NO_DEPLETION_CB switches libc's
-// depletion callback off: for a door_xcreate()d door it only works on threads libc started
-// itself, and park() stand-ins and replacement threads are started here. enter_call() applies the
-// high-water rule instead, before the handler runs, as the callback would. The counters mirror
-// what the kernel knows about the pool, all under mutex_.
-//
-// A thread leaves the pool only by returning from the door procedure (libc then ends it). To
-// retire one, this process calls its own door with retire_token_: whichever idle thread takes
-// the call quits, and the kernel fails that call with EINTR. Revocation does the same to every
-// thread before door_revoke(), because threads waiting on a revoked door are never woken.
-struct door_server::impl : std::enable_shared_from_this<impl> {
-    door_handler handler_;
-    door_options options_;
-    unique_fd door_fd_; // given up to door_revoke(), which closes it
-    std::uint64_t uniquifier_ = 0;
-    std::array<unsigned char, 16> retire_token_{};
-
-    mutable std::mutex mutex_;
-    std::condition_variable changed_;     // revoke() and park() wait on it
-    std::condition_variable reaper_wake_; // only revoke() wakes the reaper early
-    std::size_t threads_ = 0;             // waiting, serving or starting; park() stand-ins included
-    std::size_t idle_ = 0;                // waiting in door_return()
-    std::size_t in_flight_ = 0;           // handlers running
-    std::size_t parkers_ = 0;             // callers blocked in park()
-    std::size_t retiring_ = 0;            // retire calls sent that no thread has taken yet
-    std::size_t idle_low_ = 0;            // fewest idle threads since the reaper's last tick
-    bool revoking_ = false;
-    bool revoked_ = false;
-
-    std::mutex path_mutex_;
-    std::string path_; // where attach() put the door; empty when it is not attached
-
-    std::thread reaper_;
-
-    ~impl();
-    bool start_thread() noexcept;
-    void thread_starting() noexcept;
-    void thread_waiting() noexcept;
-    void thread_gone(bool was_waiting) noexcept;
-    bool is_retire_call(const char* argp, std::size_t size, uint_t n_desc) const noexcept;
-    void retire_this_thread() noexcept;
-    bool send_retire() noexcept;
-    void retire_threads(std::size_t keep) noexcept;
-    void reap_loop() noexcept;
-    void stop_reaper() noexcept;
-    void attach(const std::string& path, std::error_code& ec);
-    bool names_this_door(const std::string& path) const noexcept;
-    void detach() noexcept;
-    void revoke() noexcept;
-    void park();
-};
 
 namespace {
 
@@ -465,110 +414,6 @@ void door_server::impl::thread_gone(bool was_waiting) noexcept
     --threads_;
     if (was_waiting) --idle_;
     changed_.notify_all();
-}
-
-// Recognised by content alone: the token is random and never leaves this process. The caller's
-// pid cannot be required: when the retire call was interrupted after this thread took it, the
-// caller is gone, door_ucred() fails (EINVAL) and there is no pid, yet the token must still
-// retire a thread and never reach the handler.
-bool door_server::impl::is_retire_call(const char* argp, std::size_t size, uint_t n_desc) const noexcept
-{
-    return argp != nullptr && size == retire_token_.size() && n_desc == 0 &&
-           std::memcmp(argp, retire_token_.data(), size) == 0;
-}
-
-void door_server::impl::retire_this_thread() noexcept
-{
-    std::lock_guard lock(mutex_);
-    --idle_;
-    --threads_;
-    if (retiring_ > 0) --retiring_;
-    changed_.notify_all();
-}
-
-// Returns false when retiring should stop: the door refused the call outright.
-bool door_server::impl::send_retire() noexcept
-{
-    door_arg_t arg{};
-    arg.data_ptr = reinterpret_cast<char*>(retire_token_.data());
-    arg.data_size = retire_token_.size();
-    const int rc = ::door_call(door_fd_.get(), &arg);
-    const int error = rc == 0 ? 0 : errno;
-    if (rc == 0 && arg.rbuf != nullptr) ::munmap(arg.rbuf, arg.rsize);
-    // EINTR: a thread was handed the call (door_call() in door_sys.c reports EINTR only once
-    // door_get_server() gave it one, whether the thread then quit or a signal cut our wait for
-    // it short). That thread recognises the token whatever happened to us and acknowledges the
-    // retirement itself (retire_this_thread() takes it off retiring_), so it is not counted
-    // here: retiring_ reaches zero only through acknowledged retirements.
-    if (error == EINTR) return true;
-    std::lock_guard lock(mutex_);
-    --retiring_;
-    changed_.notify_all();
-    // EAGAIN: a signal cut short the wait for a free thread; nothing was delivered, try again.
-    return error == EAGAIN;
-}
-
-// Retires threads until `keep` are left. Each call waits for a thread to finish its call in
-// flight and take the retire call, so this also drains the calls in flight.
-void door_server::impl::retire_threads(std::size_t keep) noexcept
-{
-    std::unique_lock lock(mutex_);
-    for (;;) {
-        changed_.wait(lock, [&] { return threads_ <= keep || threads_ - retiring_ > keep; });
-        if (threads_ <= keep) return;
-        ++retiring_;
-        lock.unlock();
-        const bool go_on = send_retire();
-        lock.lock();
-        if (!go_on) return;
-    }
-}
-
-// Nothing in illumos reaps door threads, so idle_timeout is enforced here: the fewest idle
-// threads over the last idle_timeout (tracked per quarter) were not needed all that time, and
-// that many are retired. Which ones go is the kernel's choice; pool threads are interchangeable.
-void door_server::impl::reap_loop() noexcept
-{
-    const auto tick = std::max(options_.idle_timeout / 4, std::chrono::milliseconds{1});
-    std::array<std::size_t, 4> lows{};
-    std::size_t ticks = 0;
-    std::unique_lock lock(mutex_);
-    idle_low_ = idle_;
-    for (;;) {
-        if (reaper_wake_.wait_for(lock, tick, [this] { return revoking_; })) return;
-        lows[ticks++ % lows.size()] = idle_low_;
-        idle_low_ = idle_;
-        if (ticks < lows.size()) continue;
-        const std::size_t floor = std::max<std::size_t>(1, parkers_);
-        std::size_t surplus = *std::min_element(lows.begin(), lows.end());
-        bool retired = false;
-        // Never take the last idle thread: a retire call that did would make a real caller wait.
-        while (surplus > 0 && !revoking_ && threads_ - retiring_ > floor && idle_ >= retiring_ + 2) {
-            --surplus;
-            ++retiring_;
-            lock.unlock();
-            const bool sent = send_retire();
-            lock.lock();
-            if (!sent) break;
-            retired = true;
-        }
-        if (retired) {
-            ticks = 0;
-            idle_low_ = idle_;
-        }
-    }
-}
-
-// Also run by ~impl, when nothing can be revoking concurrently any more.
-void door_server::impl::stop_reaper() noexcept
-{
-    if (!reaper_.joinable()) return;
-    {
-        std::lock_guard lock(mutex_);
-        revoking_ = true;
-    }
-    reaper_wake_.notify_all();
-    reaper_.join();
 }
 
 void door_server::impl::attach(const std::string& path, std::error_code& ec)
