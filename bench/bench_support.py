@@ -150,6 +150,37 @@ class BenchRun:
         return handled
 
 
+NGINX_PROLOGUE = """\
+{user_directive}worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {nginx_tmp}/body;
+    proxy_temp_path {nginx_tmp}/proxy;
+    fastcgi_temp_path {nginx_tmp}/fastcgi;
+    uwsgi_temp_path {nginx_tmp}/uwsgi;
+    scgi_temp_path {nginx_tmp}/scgi;
+"""
+
+
+def write_nginx_config(tmp, user, http_body):
+    """Writes tmp/nginx.conf for an nginx run in the foreground by this benchmark: its pid file,
+    logs and temporary files in `tmp`, no access log, and `http_body` (server and upstream
+    blocks, indented by four) inside the http block. Returns its path."""
+    nginx_tmp = tmp / "nginx-tmp"
+    nginx_tmp.mkdir(exist_ok=True)
+    # As root, nginx's workers would switch to nobody and could not enter the 0700 temp dir.
+    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
+    path = tmp / "nginx.conf"
+    path.write_text(NGINX_PROLOGUE.format(user_directive=user_directive, tmp=tmp, nginx_tmp=nginx_tmp) +
+                    http_body + "}\n")
+    return path
+
+
 def print_run_header():
     """The first lines of every benchmark's output: when and on what it ran."""
     print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")

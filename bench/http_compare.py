@@ -33,7 +33,8 @@ from pathlib import Path
 
 from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
                            group_members, kill_group, load_average, pin_servers, placements, print_process_figures,
-                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file)
+                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
+                           write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -281,24 +282,7 @@ protocol = "http"
 listen = "127.0.0.1:{ports['portunusd']}"
 door = "{door}"
 """)
-    nginx_tmp = tmp / "nginx-tmp"
-    nginx_tmp.mkdir()
-    # As root, nginx's workers would switch to nobody and could not enter the 0700 temp dir.
-    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(f"""\
-{user_directive}worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {nginx_tmp}/body;
-    proxy_temp_path {nginx_tmp}/proxy;
-    fastcgi_temp_path {nginx_tmp}/fastcgi;
-    uwsgi_temp_path {nginx_tmp}/uwsgi;
-    scgi_temp_path {nginx_tmp}/scgi;
+    write_nginx_config(tmp, user, f"""\
     # Kept-alive upstream connections, the way portunusd keeps its door connections: without
     # them nginx would open a TCP connection to the backend per request.
     upstream backend {{
@@ -320,7 +304,6 @@ http {{
             return 200 "{NGINX_BODY.rstrip(chr(10))}\\n";
         }}
     }}
-}}
 """)
     return door
 

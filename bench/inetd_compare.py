@@ -31,7 +31,8 @@ from pathlib import Path
 
 from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
                            kill_group, load_average, pin_servers, placements, print_process_figures,
-                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file)
+                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
+                           write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -213,30 +214,13 @@ service hello_inetd
 """)
     # nginx's defaults for proxy_pass: HTTP/1.0 and "Connection: close" to the upstream, that is
     # a new upstream connection per request too (what the single-threaded backend can serve).
-    nginx_tmp = tmp / "nginx-tmp"
-    nginx_tmp.mkdir()
-    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(f"""\
-{user_directive}worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {nginx_tmp}/body;
-    proxy_temp_path {nginx_tmp}/proxy;
-    fastcgi_temp_path {nginx_tmp}/fastcgi;
-    uwsgi_temp_path {nginx_tmp}/uwsgi;
-    scgi_temp_path {nginx_tmp}/scgi;
+    write_nginx_config(tmp, user, f"""\
     server {{
         listen 127.0.0.1:{ports['nginx-proxy']};
         location / {{
             proxy_pass http://127.0.0.1:{ports['direct']};
         }}
     }}
-}}
 """)
     return door
 
