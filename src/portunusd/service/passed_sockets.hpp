@@ -57,6 +57,31 @@ private:
     std::vector<passed_socket> sockets_;
 };
 
+/// What LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES say, read without touching a descriptor.
+struct listen_variables {
+    enum class verdict {
+        none,      ///< LISTEN_PID or LISTEN_FDS is not set: nothing was passed
+        malformed, ///< not a pid and a count from 0 to most_passed_fds: ignore them
+        not_ours,  ///< LISTEN_PID names another process: its descriptors are not ours to touch
+        take,      ///< descriptors first_passed_fd .. first_passed_fd + count - 1 are ours
+    };
+    static constexpr int first_passed_fd = 3; ///< SD_LISTEN_FDS_START
+    /// More than any unit would pass; a larger count is a mistake, not a reason to touch 10^6 fds.
+    static constexpr long most_passed_fds = 1024;
+
+    verdict what = verdict::none;
+    long pid = 0;
+    long count = 0;
+    /// One per descriptor when LISTEN_FDNAMES has exactly `count` names separated by ':', else empty.
+    std::vector<std::string> names;
+    /// LISTEN_FDNAMES was set with another number of names than `count` (so none is used).
+    bool names_mismatch = false;
+};
+
+/// Reads the three variables' values (null: not set) as this process `own_pid` should. Pure,
+/// so that it can be fuzzed: take_from_environment() is this plus getenv, unsetenv and logging.
+listen_variables parse_listen_variables(const char* pid, const char* fds, const char* names, long own_pid);
+
 /// Whether the passed socket `s` serves `listen` for `proto` (see passed_sockets::claim()).
 bool socket_fits(const passed_socket& s, protocol proto, const listen_address& listen);
 
