@@ -50,6 +50,9 @@ void describe_socket(passed_socket& s)
         ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
         s.port = ntohs(in6->sin6_port);
         s.host = text;
+        value = 0;
+        size = sizeof value;
+        if (::getsockopt(s.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &size) == 0) s.v6_only = value != 0;
     }
 }
 
@@ -75,8 +78,9 @@ std::string passed_socket::describe() const
         return text + (family == AF_UNIX ? "a unix-domain socket" : "a socket of family " + std::to_string(family));
     const std::string where = family == AF_INET6 ? "[" + host + "]:" + std::to_string(port)
                                                  : host + ":" + std::to_string(port);
-    if (type == SOCK_STREAM) return text + "tcp " + where + (listening ? "" : ", not listening");
-    if (type == SOCK_DGRAM) return text + "udp " + where;
+    const std::string only = v6_only ? " (IPv6 only)" : "";
+    if (type == SOCK_STREAM) return text + "tcp " + where + only + (listening ? "" : ", not listening");
+    if (type == SOCK_DGRAM) return text + "udp " + where + only;
     return text + "socket of type " + std::to_string(type) + " at " + where;
 }
 
@@ -133,22 +137,44 @@ passed_sockets passed_sockets::take_from_environment()
     switch (v.what) {
     case listen_variables::verdict::none: return {};
     case listen_variables::verdict::malformed:
-        spdlog::warn("ignoring passed sockets: LISTEN_PID={} LISTEN_FDS={} is not a pid and a count up to {}",
-                     pid_copy, fds_copy, listen_variables::most_passed_fds);
-        return {};
+    {
+        passed_sockets out;
+        out.note(spdlog::level::warn,
+                 fmt::format("ignoring passed sockets: LISTEN_PID={} LISTEN_FDS={} is not a pid and a count up to {}",
+                             pid_copy, fds_copy, listen_variables::most_passed_fds));
+        return out;
+    }
     case listen_variables::verdict::not_ours:
         // Meant for another process (a shell or wrapper above us that exported them): the
         // descriptors, if any, are not ours to take or close.
-        spdlog::info("ignoring LISTEN_FDS={}: LISTEN_PID={} is not this process ({})", v.count, v.pid, ::getpid());
-        return {};
+    {
+        passed_sockets out;
+        out.note(spdlog::level::info,
+                 fmt::format("ignoring LISTEN_FDS={}: LISTEN_PID={} is not this process ({})", v.count, v.pid, ::getpid()));
+        return out;
+    }
     case listen_variables::verdict::take: break;
     }
-    if (v.names_mismatch) spdlog::warn("LISTEN_FDNAMES does not have one name for each of the {} socket(s); names ignored", v.count);
     std::vector<std::pair<int, std::string>> descriptors;
     for (long i = 0; i < v.count; ++i)
         descriptors.emplace_back(listen_variables::first_passed_fd + static_cast<int>(i),
                                  v.names.empty() ? std::string() : v.names[static_cast<std::size_t>(i)]);
-    return adopt(std::move(descriptors));
+    passed_sockets out = adopt(std::move(descriptors));
+    if (v.names_mismatch)
+        out.note(spdlog::level::warn,
+                 fmt::format("LISTEN_FDNAMES does not have one name for each of the {} socket(s); names ignored", v.count));
+    return out;
+}
+
+void passed_sockets::note(spdlog::level::level_enum level, std::string text)
+{
+    notes_.emplace_back(level, std::move(text));
+}
+
+void passed_sockets::log_notes()
+{
+    for (const auto& [level, text] : notes_) spdlog::log(level, "{}", text);
+    notes_.clear();
 }
 
 passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> descriptors)
@@ -157,7 +183,7 @@ passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> de
     for (auto& [number, name] : descriptors) {
         const int flags = ::fcntl(number, F_GETFD);
         if (flags < 0) {
-            spdlog::warn("passed descriptor {} is not open: {}", number, std::strerror(errno));
+            out.note(spdlog::level::warn, fmt::format("passed descriptor {} is not open: {}", number, std::strerror(errno)));
             continue;
         }
         // Rule 12: every descriptor the daemon holds is CLOEXEC, so no app inherits a listener.
@@ -167,7 +193,7 @@ passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> de
         s.number = number;
         s.name = std::move(name);
         describe_socket(s);
-        spdlog::debug("passed socket {}", s.describe());
+        out.note(spdlog::level::debug, "passed socket " + s.describe());
         out.sockets_.push_back(std::move(s));
     }
     return out;

@@ -6,6 +6,8 @@
 
 #include <portunus/unique_fd.hpp>
 
+#include <spdlog/common.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -23,6 +25,7 @@ struct passed_socket {
     int family = 0;         ///< AF_INET, AF_INET6, ...
     std::string host;       ///< the bound address as text, for AF_INET and AF_INET6
     std::uint16_t port = 0;
+    bool v6_only = false;   ///< IPV6_V6ONLY on an AF_INET6 socket: it takes no IPv4 client
 
     /// "fd 3 (web)": the descriptor and its name, for the operator.
     [[nodiscard]] std::string label() const;
@@ -37,7 +40,9 @@ public:
     /// Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, then removes them from the environment
     /// (so that nothing the daemon starts inherits them). Descriptors from 3 on become owned
     /// and CLOEXEC. Variables meant for another process (LISTEN_PID is not ours) or malformed
-    /// ones are logged and ignored: then no descriptor is touched.
+    /// ones are ignored: then no descriptor is touched. Call it before the daemon opens any
+    /// file: a passed number that is not open would otherwise be the daemon's own log by then.
+    /// So nothing is logged here: what there is to say waits for log_notes().
     static passed_sockets take_from_environment();
     /// Describes and owns the given descriptors (number, name); what take_from_environment() does
     /// once it has checked the variables.
@@ -50,11 +55,17 @@ public:
     /// Closes every socket no forward claimed; returns their descriptions.
     std::vector<std::string> close_unclaimed();
 
+    /// Logs what taking the sockets found (once logging is set up), then forgets it.
+    void log_notes();
+
     [[nodiscard]] std::size_t size() const noexcept { return sockets_.size(); }
     [[nodiscard]] bool empty() const noexcept { return sockets_.empty(); }
 
 private:
+    void note(spdlog::level::level_enum level, std::string text);
+
     std::vector<passed_socket> sockets_;
+    std::vector<std::pair<spdlog::level::level_enum, std::string>> notes_;
 };
 
 /// What LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES say, read without touching a descriptor.
