@@ -165,6 +165,13 @@ bool apps_need_setid(const portunusd::config& cfg)
         if (!portunusd::resolve_account(app.user ? app.user : cfg.daemon.user, app.group, who).empty()) continue;
         if (who.uid != daemon.uid || who.gid != daemon.gid) return true;
     }
+    // An exec forward's programs start as its user the same way.
+    for (const auto& f : cfg.forwards) {
+        if (f.proto != portunusd::protocol::exec || (!f.user && !f.group)) continue;
+        portunusd::account who;
+        if (!portunusd::resolve_account(f.user ? f.user : cfg.daemon.user, f.group, who).empty()) continue;
+        if (who.uid != daemon.uid || who.gid != daemon.gid) return true;
+    }
     return false;
 }
 

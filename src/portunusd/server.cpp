@@ -2,6 +2,7 @@
 // Binding, reloading and draining the daemon's forwards.
 #include "portunusd/server.hpp"
 
+#include "portunusd/exec/exec_session.hpp"
 #include "portunusd/log/logging.hpp"
 
 #include <spdlog/spdlog.h>
@@ -72,6 +73,15 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         s->router = std::make_shared<const http_router>(std::move(routes), catch_all);
     }
     s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>(loops_.size());
+    if (f.proto == protocol::exec) {
+        // Children exist from the first connection on: SIGCHLD must be caught before then.
+        wait_for_children();
+        s->open_session = [exec = std::make_shared<exec_forward>(f, exec_children_, loops_.main())](
+                              accepted_connection c, std::shared_ptr<forward_state> state, connection_limit& limit,
+                              session_registry& registry) {
+            std::make_shared<exec_session>(std::move(c), std::move(state), limit, registry, exec)->start();
+        };
+    }
     return s;
 }
 
@@ -111,7 +121,7 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
         spdlog::warn("forward {}: passed socket {} takes IPv6 clients only, where \"*\" means both families "
                      "(the socket unit has BindIPv6Only=ipv6-only)",
                      f.name, passed.describe());
-    if (f.proto == protocol::tcp || f.proto == protocol::http) {
+    if (f.proto != protocol::udp) {
         asio::ip::tcp::acceptor acceptor(loops_.main());
         if (passed.fd) {
             acceptor.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), passed.fd.get(), ec);
@@ -145,8 +155,9 @@ void server::start_forward(running_forward& r)
 {
     if (r.tcp) r.tcp->start();
     if (r.udp) r.udp->start();
-    spdlog::info("forward {}: {} {} -> {}", r.state->config.name, to_string(r.state->config.proto),
-                 r.state->config.listen.text, r.state->config.door);
+    const auto& c = r.state->config;
+    spdlog::info("forward {}: {} {} -> {}", c.name, to_string(c.proto), c.listen.text,
+                 c.proto == protocol::exec ? c.command.front() : c.door);
 }
 
 void server::stop_forward(running_forward& r)
@@ -269,7 +280,8 @@ void server::reload(config next, std::function<void(reload_report)> done)
             if (r.tcp) r.tcp->set_forward(r.state);
             if (r.udp) r.udp->set_forward(r.state);
             report.changed.push_back(f.name);
-            spdlog::info("forward {}: updated ({} -> {})", f.name, f.listen.text, f.door);
+            spdlog::info("forward {}: updated ({} -> {})", f.name, f.listen.text,
+                         f.proto == protocol::exec ? f.command.front() : f.door);
         }
         kept.emplace(key, std::move(r));
     }

@@ -5,6 +5,7 @@
 #include "portunusd/calls/caller_pool.hpp"
 #include "portunusd/config/config.hpp"
 #include "portunusd/control/control_actions.hpp"
+#include "portunusd/exec/exec_children.hpp"
 #include "portunusd/metrics/snapshot.hpp"
 #include "portunusd/session/connection_limit.hpp"
 #include "portunusd/net/event_loops.hpp"
@@ -125,6 +126,8 @@ private:
     std::shared_ptr<app_registry> registry_ = std::make_shared<app_registry>();
     std::map<std::string, std::vector<std::string>> instances_by_door_; ///< an app's door -> its instances' doors
     boost::asio::signal_set children_;
+    /// Every exec forward's children, reaped by the same SIGCHLD handler as the apps.
+    std::shared_ptr<exec_children> exec_children_ = std::make_shared<exec_children>();
     bool watching_children_ = false;
     bool waiting_for_children_ = false;
     std::string config_file_;

@@ -90,6 +90,7 @@ void server::wait_for_children()
     children_.async_wait([this](const boost::system::error_code& ec, int) {
         waiting_for_children_ = false;
         if (ec) return;
+        exec_children_->reap();
         for (auto& [name, e] : apps_)
             for (auto& app : e.instances) app->reap();
         for (auto& app : apps_leaving_) app->reap();

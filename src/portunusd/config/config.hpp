@@ -17,9 +17,9 @@
 
 namespace portunusd {
 
-enum class protocol { tcp, udp, http };
+enum class protocol { tcp, udp, http, exec };
 
-/// "tcp", "udp" or "http", as written in the configuration file.
+/// "tcp", "udp", "http" or "exec", as written in the configuration file.
 std::string_view to_string(protocol p) noexcept;
 
 /// Where a forward listens. `host` is the canonical form of the address ("127.0.0.1", "::1",
@@ -56,6 +56,12 @@ struct http_map : http_map_route {
     using http_map_route::operator==;
 };
 
+/// Where a value stands in the file, for the checks made after parsing. Lines and columns start at 1.
+struct file_position {
+    int line = 1;
+    int column = 1;
+};
+
 /// Every setting of one [[forward]] table with its defaults applied. Reload compares these
 /// with ==, so a key added here is picked up by SIGHUP without further ado; what must not
 /// count as a change (positions in the file) lives in forward_config instead.
@@ -82,6 +88,10 @@ struct forward_settings {
     std::size_t max_body = 1 << 20;
     std::chrono::milliseconds header_timeout{10'000}; ///< the whole header section must arrive within it
     std::size_t max_requests = 1'000;     ///< requests served on one connection before it is closed
+    // exec only: each connection is the stdin and stdout of a new process (inetd's nowait).
+    std::vector<std::string> command;  ///< argv; command[0] an absolute path to an executable file
+    std::optional<std::string> user;   ///< default: the daemon's own account
+    std::optional<std::string> group;  ///< default: the user's primary group
 
     bool operator==(const forward_settings&) const = default;
 };
@@ -92,6 +102,10 @@ struct forward_config : forward_settings {
     int column = 1;
     int door_line = 1;  ///< of the door value, for check_door_paths()
     int door_column = 1;
+    // exec only, of the values check_apps() reports on.
+    file_position command_at;  ///< of command[0]
+    file_position user_at;
+    file_position group_at;
 
     // Compares the settings only: a forward that merely moved in the file is unchanged.
     using forward_settings::operator==;
@@ -122,12 +136,6 @@ struct app_settings {
     std::chrono::milliseconds stop_timeout{10'000};   ///< SIGTERM, then SIGKILL after this long
 
     bool operator==(const app_settings&) const = default;
-};
-
-/// Where a value stands in the file, for the checks made after parsing. Lines and columns start at 1.
-struct file_position {
-    int line = 1;
-    int column = 1;
 };
 
 /// One [[app]] table: its settings and where it stands in the file.
@@ -232,8 +240,8 @@ config_result parse_config_file(const std::string& path);
 /// door value and come sorted together like the parser's.
 std::vector<config_error> check_door_paths(const config& cfg);
 
-/// Checks what each [[app]] needs of this machine: its user and group exist, command[0] is an
-/// executable regular file and working_directory a directory. Looks up accounts and touches the
+/// Checks what each [[app]] and exec [[forward]] needs of this machine: its user and group exist, command[0] is an
+/// executable regular file and (apps) working_directory a directory. Looks up accounts and touches the
 /// file system, so it is kept out of parsing; errors point at each value, sorted.
 std::vector<config_error> check_apps(const config& cfg);
 

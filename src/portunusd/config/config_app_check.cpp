@@ -164,6 +164,17 @@ void check_app_resources(const config& cfg, diagnostics& diag)
             check_program(app.command.front(), app.command_at, diag);
         check_working_directory(app.working_directory, app.working_directory_at, diag);
     }
+    // An exec forward's program and account are needed at every connection: the same checks.
+    for (const forward_config& f : cfg.forwards) {
+        if (f.proto != protocol::exec)
+            continue;
+        if (f.user)
+            check_account("user", *f.user, user_named(*f.user), f.user_at, diag);
+        if (f.group)
+            check_account("group", *f.group, group_named(*f.group), f.group_at, diag);
+        if (!f.command.empty())
+            check_program(f.command.front(), f.command_at, diag);
+    }
 }
 
 }  // namespace config_detail

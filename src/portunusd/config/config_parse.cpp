@@ -2,6 +2,7 @@
 // The portunusd.toml schema: [daemon], [[forward]], their defaults and the checks across forwards;
 // [[app]] is read by config_parse_app.cpp.
 #include "portunusd/config/config_parse_app.hpp"
+#include "portunusd/config/config_parse_exec.hpp"
 #include "portunusd/config/config_parse_http.hpp"
 #include "portunusd/config/config_reader.hpp"
 #include "portunusd/config/config_values.hpp"
@@ -38,7 +39,7 @@ constexpr std::array<std::string_view, n + m> join(const std::array<std::string_
     return out;
 }
 
-constexpr auto forward_only_keys = join(common_forward_keys, http_forward_keys);
+constexpr auto forward_only_keys = join(join(common_forward_keys, http_forward_keys), exec_forward_keys);
 constexpr auto daemon_keys = join(daemon_only_keys, timeout_keys);
 constexpr auto forward_keys = join(forward_only_keys, timeout_keys);
 // "door" too, except on an http forward that routes with [[forward.map]] instead.
@@ -46,7 +47,7 @@ constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
 constexpr std::array log_targets{"stderr"sv, "syslog"sv};
-constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "exec"sv};
 // Planned protocols get their own message so nobody hunts for a typo that is not there.
 constexpr std::array planned_protocols{"tls"sv, "https"sv, "pass"sv};
 
@@ -172,6 +173,8 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
         return protocol::udp;
     if (*value == "http")
         return protocol::http;
+    if (*value == "exec")
+        return protocol::exec;
     std::string lower = *value;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
@@ -186,6 +189,7 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
 // max_request and once, whose meaning depends on the protocol.
 void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 {
+    if (f.has_protocol && f.cfg.proto == protocol::exec) return; // refused by read_exec_keys()
     if (f.has_protocol && f.cfg.proto == protocol::http) {
         // HTTP frames a request by its header section and body, not by what one read returns,
         // and closes a connection after max_requests: neither key has a meaning there.
@@ -221,6 +225,7 @@ void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 // for a tcp forward that waits for a PROXY header.
 void read_proxy_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 {
+    if (f.has_protocol && f.cfg.proto == protocol::exec) return; // refused by read_exec_keys()
     const auto on = r.boolean("proxy_protocol");
     const toml::node* from = r.find("proxy_protocol_from");
     if (f.has_protocol && f.cfg.proto == protocol::udp) {
@@ -321,6 +326,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         f.cfg.call_timeout = *v;
     read_request_keys(r, f, diag);
     read_proxy_keys(r, f, diag);
+    read_exec_keys(r, proto, f.cfg, diag);
 
     const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
                                    other_table{daemon_only_keys, "in [daemon]"}};
@@ -328,7 +334,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     // With maps, an http forward may leave requests no prefix matches unanswered (404). When
     // the protocol is unknown, maps suggest http was meant, and one error about it is enough.
     const bool may_route = has_maps && (!proto || *proto == protocol::http);
-    if (!r.find("door") && !may_route) {
+    if (!r.find("door") && !may_route && proto != protocol::exec) {
         if (proto == protocol::http)
             diag.error(header, "[[forward]] has neither \"door\" nor [[forward.map]]; an http forward needs "
                                "at least one of them");
@@ -348,8 +354,14 @@ std::string describe_conflict(const forward_draft& first, const forward_draft& s
     const std::string proto = mixed ? "" : std::string{to_string(second.cfg.proto)} + " ";
     std::string line = std::to_string(first.listen_at.line);
     if (mixed)
-        line += std::string{first.cfg.proto == protocol::http ? " (an http" : " (a tcp"} +
-                " forward; http and tcp forwards share the TCP ports)";
+    {
+        const bool exec = first.cfg.proto == protocol::exec || second.cfg.proto == protocol::exec;
+        line += std::string{first.cfg.proto == protocol::http   ? " (an http"
+                            : first.cfg.proto == protocol::exec ? " (an exec"
+                                                                : " (a tcp"} +
+                (exec ? " forward; tcp, http and exec forwards share the TCP ports)"
+                      : " forward; http and tcp forwards share the TCP ports)");
+    }
     if (a.text == b.text)
         return "listen: duplicate " + proto + "address " + quote(b.text) + "; first used at line " + line;
     if (a.host == b.host)

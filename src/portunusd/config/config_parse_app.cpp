@@ -27,12 +27,13 @@ struct app_draft {
     position name_at;
 };
 
+}  // namespace
+
 file_position file_position_of(position p) noexcept
 {
     return {p.line, p.column};
 }
 
-// The program and its arguments, with the position of the program.
 std::optional<std::vector<std::string>> read_command(table_reader& r, diagnostics& diag, file_position& at)
 {
     const toml::node* node = r.find("command");
@@ -71,6 +72,8 @@ std::optional<std::vector<std::string>> read_command(table_reader& r, diagnostic
     at = file_position_of(position_of(array->get(0)->source()));
     return argv;
 }
+
+namespace {
 
 std::optional<std::string> read_working_directory(table_reader& r)
 {

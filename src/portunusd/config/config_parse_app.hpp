@@ -18,6 +18,12 @@ inline constexpr std::array<std::string_view, 17> app_keys{
     "upgrade_on_change", "stop_timeout",
 };
 
+/// The program and its arguments ("command", of an [[app]] or an exec [[forward]]): an array of
+/// strings without NUL bytes whose first is an absolute path. `at` gets the position of command[0].
+std::optional<std::vector<std::string>> read_command(table_reader& r, diagnostics& diag, file_position& at);
+
+file_position file_position_of(position p) noexcept;
+
 /// Reads every [[app]] of `root`, if any, and checks them against each other: names and doors,
 /// instance doors included, are unique. `elsewhere` points keys misplaced in an app to their
 /// home. The apps are complete only when no error was reported.

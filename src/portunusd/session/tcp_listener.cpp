@@ -121,7 +121,9 @@ bool tcp_listener::admit()
         return false;
     accepted_connection c{loops_.next().get_executor(), std::move(waiting_), peer_, local_};
     auto fwd = forward();
-    if (fwd->config.proto == protocol::http)
+    if (fwd->open_session)
+        fwd->open_session(std::move(c), std::move(fwd), limit_, registry_);
+    else if (fwd->config.proto == protocol::http)
         std::make_shared<http_session>(std::move(c), std::move(fwd), limit_, registry_)->start();
     else
         std::make_shared<tcp_session>(std::move(c), std::move(fwd), limit_, registry_)->start();
