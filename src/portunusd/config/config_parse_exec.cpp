@@ -40,7 +40,9 @@ void read_exec_keys(table_reader& r, std::optional<protocol> proto, forward_conf
                 diag.error(r.where(key), std::string{key} + " does not apply to udp forwards; exec forwards "
                                                             "serve TCP connections only (protocol = \"exec\")");
             else
-                diag.error(r.where(key), std::string{key} + " applies only to exec forwards (protocol = \"exec\")");
+                diag.error(r.where(key), std::string{key} + " applies only to exec forwards (protocol = \"exec\"); " +
+                                             (key == "command" ? "a program the daemon keeps running is an [[app]]"
+                                                               : "the daemon's own account is set in [daemon]"));
         }
         return;
     }

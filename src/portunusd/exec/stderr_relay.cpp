@@ -7,7 +7,7 @@
 namespace portunusd {
 
 stderr_relay::stderr_relay(boost::asio::io_context& loop, portunus::unique_fd read_end, std::string forward)
-    : pipe_(loop, read_end.release()), forward_(std::move(forward))
+    : pipe_(loop, read_end.release()), report_(loop), forward_(std::move(forward))
 {
     line_.reserve(64);
 }
@@ -22,6 +22,7 @@ void stderr_relay::do_read()
                               if (!ec) return self->do_read();
                               // End of file: every child and the forward have closed their write ends.
                               if (!self->line_.empty()) self->emit();
+                              self->report_.cancel();
                               self->report_dropped();
                           });
 }
@@ -57,8 +58,12 @@ void stderr_relay::emit()
         for (char& c : line_)
             if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = '?';
         spdlog::warn("forward {}: stderr: {}{}", forward_, line_, cut_ ? " [cut]" : "");
-    } else {
-        ++dropped_;
+    } else if (dropped_++ == 0) {
+        // A flood may be the last thing a child writes: the count must not wait for a next line.
+        report_.expires_at(window_ + std::chrono::seconds(1));
+        report_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+            if (!ec) self->report_dropped();
+        });
     }
     line_.clear();
     cut_ = false;

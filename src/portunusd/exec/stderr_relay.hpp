@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <chrono>
@@ -20,7 +21,7 @@ namespace portunusd {
 /// Reads the read end of the pipe every child of one forward has as stderr, and logs each line
 /// as "forward NAME: stderr: LINE" (warn). Bounded: a line is cut at max_line bytes, at most
 /// max_lines_per_second lines are logged (the rest are counted and the count logged), and the
-/// relay holds one line at most, so no child can flood the log or grow the daemon's memory.
+/// relay holds one line at most (the count of dropped lines is logged when their second ends), so no child can flood the log or grow the daemon's memory.
 /// Runs on the loop it was made with; ends when every write end has closed.
 class stderr_relay : public std::enable_shared_from_this<stderr_relay> {
 public:
@@ -37,6 +38,7 @@ private:
     void report_dropped();
 
     boost::asio::posix::stream_descriptor pipe_;
+    boost::asio::steady_timer report_; ///< at the end of a second in which lines were dropped
     std::string forward_;
     std::array<char, 4096> buffer_{};
     std::string line_;     ///< the line being collected, at most max_line bytes

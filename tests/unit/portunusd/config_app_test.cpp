@@ -340,7 +340,8 @@ TEST_CASE("config: [[app]] tables and their keys", "[config][app]")
                     "listen = \"127.0.0.1:7008\"\ndoor = \"/run/b\"\ncommand = [\"/b\"]\n") ==
           "test.toml:1:1: unknown key \"instances\" at top level; it belongs in [[app]]\n"
           "test.toml:4:1: unknown key \"start\" in [daemon]; it belongs in [[app]]\n"
-          "test.toml:10:1: unknown key \"command\" in [[forward]]; it belongs in [[app]]\n");
+          "test.toml:10:11: command applies only to exec forwards (protocol = \"exec\"); a program the daemon keeps "
+          "running is an [[app]]\n");
 }
 
 TEST_CASE("config: apps are checked against each other", "[config][app]")

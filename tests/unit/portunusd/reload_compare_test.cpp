@@ -56,6 +56,17 @@ max_requests = 100
 method = ["GET"]
 prefix = "/m"
 door = "/run/b.door"
+
+[[forward]]
+name = "e"
+protocol = "exec"
+listen = "127.0.0.1:7005"
+command = ["/bin/cat", "-u"]
+user = "nobody"
+group = "nogroup"
+max_concurrency = 8
+queue = 16
+call_timeout = "7s"
 )";
 
 struct one_change {
@@ -98,7 +109,7 @@ TEST_CASE("reload compare: identical forwards compare equal", "[config][reload]"
 {
     const config a = parse_ok(every_key);
     const config b = parse_ok(every_key);
-    REQUIRE(a.forwards.size() == 3);
+    REQUIRE(a.forwards.size() == 4);
     for (std::size_t i = 0; i < a.forwards.size(); ++i)
         CHECK(a.forwards[i] == b.forwards[i]);
 }
@@ -138,6 +149,15 @@ TEST_CASE("reload compare: a change to any one key changes its forward and no ot
         {2, 2, R"(door = "/run/b.door")", R"(door = "/run/c.door")"},
         {2, 2, "door = \"/run/b.door\"\n", "door = \"/run/b.door\"\n\n[[forward.map]]\nmethod = \"*\"\nprefix = \"/o\"\n"
                                            "door = \"/run/b.door\"\n"},
+        {3, 3, R"(name = "e")", R"(name = "e2")"},
+        {3, 3, R"(listen = "127.0.0.1:7005")", R"(listen = "127.0.0.1:7006")"},
+        {3, 3, R"(command = ["/bin/cat", "-u"])", R"(command = ["/bin/cat"])"},
+        {3, 3, R"(command = ["/bin/cat", "-u"])", R"(command = ["/usr/bin/cat", "-u"])"},
+        {3, 3, R"(user = "nobody")", R"(user = "daemon")"},
+        {3, 3, R"(group = "nogroup")", R"(group = "daemon")"},
+        {3, 3, "max_concurrency = 8", "max_concurrency = 9"},
+        {3, 3, "queue = 16", "queue = 17"},
+        {3, 3, R"(call_timeout = "7s")", R"(call_timeout = "7001ms")"},
     }));
     check_only_its_forward_changes(change);
 }
