@@ -132,8 +132,9 @@ def main():
         write_configs(tmp, ports, program, user)
         print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
         print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
-        print(f"tools {tool_version(['wrk', '-v'], r'wrk \S+')}; "
-              f"xinetd {tool_version(['xinetd', '-version'], r'[0-9][0-9.]+')}")
+        wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
+        xinetd_version = tool_version(["xinetd", "-version"], r"[0-9][0-9.]+")
+        print(f"tools {wrk_version}; xinetd {xinetd_version}")
         print(f"load wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s -H \"Connection: close\" per target "
               f"and round, {args.rounds} round(s) alternating which goes first, after a {WARMUP_SECONDS} s warm-up "
               f"each; one new connection and one new process per request; program {program.name}")
