@@ -83,17 +83,17 @@ std::string ip_text(const boost::asio::ip::address& a)
 } // namespace
 
 pid_t exec_forward::spawn(int socket, const boost::asio::ip::tcp::endpoint& client,
-                          const boost::asio::ip::tcp::endpoint& local, std::string& error) const
+                          const boost::asio::ip::tcp::endpoint& local, spawn_job& job, std::string& error) const
 {
     if (!program_) {
         error = setup_error_;
         return -1;
     }
-    const std::vector<std::string> env{
+    std::vector<std::string> env{
         "TCPREMOTEIP=" + ip_text(client.address()), "TCPREMOTEPORT=" + std::to_string(client.port()),
         "TCPLOCALIP=" + ip_text(local.address()), "TCPLOCALPORT=" + std::to_string(local.port())};
     // Without the pipe, stderr goes where stdout goes, as inetd's programs often expect.
-    return program_->spawn(socket, stderr_write_ ? stderr_write_.get() : socket, env, error);
+    return program_->spawn(socket, stderr_write_ ? stderr_write_.get() : socket, std::move(env), job, error);
 }
 
 } // namespace portunusd

@@ -38,9 +38,10 @@ public:
     void release();
 
     /// Starts the program for one connection (exec_program::spawn), with the ucspi-tcp
-    /// variables of `client` and `local` in its environment.
+    /// variables of `client` and `local` in its environment. `job` must outlive the child's
+    /// reaping.
     pid_t spawn(int socket, const boost::asio::ip::tcp::endpoint& client,
-                const boost::asio::ip::tcp::endpoint& local, std::string& error) const;
+                const boost::asio::ip::tcp::endpoint& local, spawn_job& job, std::string& error) const;
 
     [[nodiscard]] exec_children& children() const noexcept { return *children_; }
     [[nodiscard]] const std::string& program() const noexcept { return config_.command.front(); }

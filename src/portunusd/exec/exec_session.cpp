@@ -76,15 +76,19 @@ void exec_session::run()
         here.resize(len);
     }
     std::string error;
-    const pid_t pid = exec_->spawn(fd, client_, here, error);
-    if (pid > 0) {
-        pid_ = pid;
-        exec_->children().add(pid, socket_.executor(),
-                              [self = self_as<exec_session>()](int status) { self->on_exit(status); });
-    } else {
+    job_ = std::make_unique<spawn_job>();
+    const pid_t pid = exec_->spawn(fd, client_, here, *job_, error);
+    if (pid < 0) {
+        job_.reset();
         give_back();
+        return cannot_start(error);
     }
-    if (error.empty()) return;
+    pid_ = pid;
+    exec_->children().add(pid, socket_.executor(), [self = self_as<exec_session>()](int status) { self->on_exit(status); });
+}
+
+void exec_session::cannot_start(const std::string& error)
+{
     forward_->stats->failed(failure_kind::other);
     std::uint64_t suppressed = 0;
     if (forward_->failure_log.allow(suppressed))
@@ -97,6 +101,11 @@ void exec_session::on_exit(int status)
 {
     pid_ = -1;
     give_back();
+    // The child has been reaped: its job is read for a failure before exec, then let go.
+    const std::string failure = job_ ? job_->failure() : std::string();
+    job_.reset();
+    if (closed_) return;
+    if (!failure.empty()) return cannot_start(failure);
     close(status_text(status));
 }
 

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace portunusd {
@@ -35,9 +36,11 @@ private:
     void on_turn();
     void run();
     void on_exit(int status);
+    void cannot_start(const std::string& error);
     void give_back();
 
     std::shared_ptr<exec_forward> exec_;
+    std::unique_ptr<spawn_job> job_; ///< the child may read it until it is reaped
     pid_t pid_ = -1;          ///< the running child, until it is reaped
     bool holds_slot_ = false; ///< of exec_'s max_concurrency
 };
