@@ -26,6 +26,9 @@ server::server(config cfg)
 server::~server()
 {
     for (auto& [key, r] : forwards_) stop_forward(r);
+    // A session holds its forward, which holds exec_children_: without this the children left
+    // running would keep each other alive, and outlive the daemon.
+    exec_children_->kill_all();
     // The loops have stopped: calls they still waited for are never completed. A gate that a
     // reload replaced may still have some, held by a session that outlived its forward.
     for (const auto& weak : gates_made_)

@@ -13,11 +13,17 @@
 
 namespace portunusd {
 
-exec_children::~exec_children()
+void exec_children::kill_all() noexcept
 {
-    std::lock_guard lock(mutex_);
-    for (const auto& [pid, e] : live_)
-        if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
+    std::unordered_map<pid_t, entry> left;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [pid, e] : live_)
+            if (::kill(-pid, SIGKILL) != 0) ::kill(pid, SIGKILL);
+        // The daemon is exiting: what the sessions hold for children that may still share
+        // its memory (exec_spawn) goes with the process, whose children are dying.
+        left.swap(live_);
+    }
 }
 
 bool exec_children::try_reap(pid_t pid, int& status) noexcept

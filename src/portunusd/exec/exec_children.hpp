@@ -24,8 +24,11 @@ public:
     exec_children() = default;
     exec_children(const exec_children&) = delete;
     exec_children& operator=(const exec_children&) = delete;
-    /// Kills (SIGKILL, the whole process group) whatever is left: no child outlives the daemon.
-    ~exec_children();
+    ~exec_children() { kill_all(); }
+
+    /// Kills (SIGKILL, each whole process group) every child not reaped yet and forgets them,
+    /// dropping what their sessions hold: no child outlives the daemon. At exit.
+    void kill_all() noexcept;
 
     /// Watches `pid`. A child that exited before it was added is reaped here at once, since
     /// its SIGCHLD may have come and gone already. `done` is posted to `loop`. Any thread.

@@ -4,6 +4,7 @@
 # and /proc to see the children (how many, which user, no zombie) and the daemon's descriptors.
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -53,11 +54,11 @@ class ExecTest(DaemonTest):
         os.chmod(path, 0o755)
         return path
 
-    def start_exec(self, command, **keys):
+    def start_exec(self, command, daemon=None, **keys):
         port = self.reserve_port()
         forward = {"name": "sh", "protocol": "exec", "listen": f"127.0.0.1:{port}", "command": command}
         forward.update(keys)
-        d = self.start_daemon([forward])
+        d = self.start_daemon([forward], daemon=daemon)
         return d, port
 
     def ask(self, port, line=b"x", timeout=10.0):
@@ -160,6 +161,26 @@ class ExecTest(DaemonTest):
             self.assertLess(time.monotonic(), deadline, "a process of the killed group is still there")
             time.sleep(0.02)
         self.assertEqual(self.ask(port, b"after"), b"ok after\n")
+
+    def test_no_child_outlives_the_daemon(self):
+        hang = self.script("hang.sh", "#!/bin/sh\necho $$ > " + self.path("hang.pid") + "\nexec sleep 60\n")
+        # The drain ends after drain_timeout with the program still running.
+        d2, port = self.start_exec([hang], daemon={"drain_timeout": "500ms"}, call_timeout="60s")
+        stuck = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._sockets.append(stuck)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.path("hang.pid")) or os.path.getsize(self.path("hang.pid")) == 0:
+            self.assertLess(time.monotonic(), deadline, "the program never started")
+            time.sleep(0.01)
+        with open(self.path("hang.pid")) as f:
+            child = int(f.read())
+        d2.send_signal(signal.SIGTERM)
+        self.assertEqual(d2.wait(15), 0)
+        deadline = time.monotonic() + 5
+        while proc_stat(child) and proc_stat(child)[0] != "Z":
+            self.assertLess(time.monotonic(), deadline, "the program outlived the daemon")
+            time.sleep(0.02)
+        self.wait_closed(stuck, timeout=5)
 
     @unittest.skipUnless(os.geteuid() == 0, "switching to nobody needs root")
     def test_runs_as_the_configured_user(self):
