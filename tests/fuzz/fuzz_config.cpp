@@ -96,11 +96,19 @@ void check_config(const portunusd::config& cfg)
     std::set<std::string> names;
     for (const portunusd::forward_config& f : cfg.forwards) {
         FUZZ_CHECK(names.insert(f.name).second);
-        // Only an http forward that routes with maps may go without a catch-all door.
+        // Only an http forward that routes with maps may go without a catch-all door, and an
+        // exec forward has a program instead of one.
         if (f.door.empty())
-            FUZZ_CHECK(f.proto == protocol::http && !f.maps.empty());
+            FUZZ_CHECK((f.proto == protocol::http && !f.maps.empty()) || f.proto == protocol::exec);
         else
             check_door(f.door);
+        if (f.proto == protocol::exec) {
+            FUZZ_CHECK(f.door.empty() && !f.command.empty() && f.command.front().front() == '/');
+            FUZZ_CHECK(!f.once && !f.proxy_protocol);
+            for (const std::string& arg : f.command) FUZZ_CHECK(arg.find('\0') == std::string::npos);
+        } else {
+            FUZZ_CHECK(f.command.empty() && !f.user && !f.group);
+        }
         FUZZ_CHECK(f.listen.port >= 1);
         FUZZ_CHECK(!f.listen.host.empty());
         FUZZ_CHECK(f.max_concurrency >= 1 && f.max_concurrency <= 4096);
