@@ -146,3 +146,26 @@ TEST_CASE("config: what an exec forward needs of this machine", "[config][exec]"
     CHECK(render(r.errors) == path.string() + ":5:12: command[0]: \"" + t + "/missing\" does not exist\n" +
                                   path.string() + ":6:8: user: no user \"portunusd-test-no-such-user\" on this machine\n");
 }
+
+TEST_CASE("config: the sample's exec [[forward]] is valid once uncommented", "[config][exec]")
+{
+    // Settings in the sample are commented out as "#key = value", explanations as "# text".
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    std::string text;
+    bool in_exec = false;
+    for (std::string line; std::getline(sample, line);) {
+        if (line.rfind("# An exec forward", 0) == 0) in_exec = true;
+        if (line.rfind("# ---- apps", 0) == 0) in_exec = false;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (in_exec && setting) text += line.substr(1) + "\n";
+    }
+    const config cfg = parse_ok(text);
+    REQUIRE(cfg.forwards.size() == 1);
+    const forward_config& f = cfg.forwards[0];
+    CHECK(f.proto == protocol::exec);
+    CHECK(f.command == std::vector<std::string>{"/bin/date", "-u"});
+    CHECK(f.user == "nobody");
+    CHECK(f.max_concurrency == 64);
+    CHECK(f.queue == 256);
+    CHECK(f.call_timeout == 30s);
+}
