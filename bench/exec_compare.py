@@ -12,21 +12,18 @@ hello_inetd targets.
 """
 
 import argparse
-import datetime
 import os
-import platform
 import pwd
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_support import Failure, Stop, on_signal, free_ports, load_average, tool_version, cpu_model, descendants
-from inetd_compare import (Processes, run_wrk, wait_for_reply, wait_for_log_line, WRK_THREADS, WRK_CONNECTIONS,
+from bench_support import (BenchRun, Failure, descendants, free_ports, load_average, print_run_header,
+                           tool_version)
+from inetd_compare import (run_wrk, wait_for_reply, wait_for_log_line, WRK_THREADS, WRK_CONNECTIONS,
                            WARMUP_SECONDS, ERROR_SHARE_LIMIT)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,20 +115,14 @@ def main():
             print(f"exec_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
     targets = ["portunusd", "xinetd"]
-    signal.alarm(args.rounds * len(targets) * (args.duration + 40) + 2 * (WARMUP_SECONDS + 40) + 60)
-
-    tmp = Path(tempfile.mkdtemp(prefix="exec-compare."))
-    procs = Processes()
-    status = 0
-    try:
+    time_limit = args.rounds * len(targets) * (args.duration + 40) + 2 * (WARMUP_SECONDS + 40) + 60
+    with BenchRun("exec_compare", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
         user = pwd.getpwuid(os.geteuid()).pw_name
         ports = dict(zip(targets, free_ports(len(targets))))
         write_configs(tmp, ports, program, user)
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        print_run_header()
         wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
         xinetd_version = tool_version(["xinetd", "-version"], r"[0-9][0-9.]+")
         print(f"tools {wrk_version}; xinetd {xinetd_version}")
@@ -146,9 +137,9 @@ def main():
         if check.returncode != 0:
             raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
         portunusd = procs.start("portunusd", [str(portunusd_bin), "-f", str(conf)], tmp / "portunusd.log")
-        xinetd = procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile",
-                                        str(tmp / "xinetd.pid"), "-filelog", str(tmp / "xinetd.log")],
-                             tmp / "xinetd-stderr.log")
+        procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile",
+                               str(tmp / "xinetd.pid"), "-filelog", str(tmp / "xinetd.log")],
+                    tmp / "xinetd-stderr.log")
         wait_for_log_line(tmp / "portunusd.log", "portunusd ready", procs)
         for name in targets:
             wait_for_reply(name, ports[name], procs)
@@ -179,22 +170,8 @@ def main():
         print(f"zombies of portunusd after the run: {len(left)}")
         print(f"loadavg after={load_average()}")
         if left:
-            status = 1
-    except Failure as e:
-        print(f"exec_compare: {e}", file=sys.stderr)
-        status = 1
-    except Stop as e:
-        print(f"exec_compare: stopped by {e}", file=sys.stderr)
-        status = 1
-    finally:
-        signal.alarm(0)
-        procs.stop_all()
-        if args.keep_temp:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return status
-
+            raise Failure(f"zombie children of portunusd: {left}")
+    return run.status
 
 if __name__ == "__main__":
     sys.exit(main())
