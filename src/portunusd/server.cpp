@@ -2,6 +2,7 @@
 // Binding, reloading and draining the daemon's forwards.
 #include "portunusd/server.hpp"
 
+#include "portunusd/handoff/pass_session.hpp"
 #include "portunusd/log/logging.hpp"
 
 #include <spdlog/spdlog.h>
@@ -107,7 +108,7 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
     // A socket the service manager passed is bound (and listening) already; only start-up has any.
     passed_socket passed = passed_.claim(f.proto, f.listen);
     const bool v6 = passed.family == AF_INET6;
-    if (f.proto == protocol::tcp || f.proto == protocol::http) {
+    if (f.proto != protocol::udp) {
         asio::ip::tcp::acceptor acceptor(loops_.main());
         if (passed.fd) {
             acceptor.assign(v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), passed.fd.get(), ec);
@@ -117,7 +118,8 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
             if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
         }
         if (!ec)
-            out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_);
+            out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_,
+                                                     f.proto == protocol::pass ? &pass_session::start_new : nullptr);
     } else {
         asio::ip::udp::socket socket(loops_.main());
         if (passed.fd) {

@@ -24,7 +24,7 @@ constexpr std::array daemon_only_keys{
 };
 constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
-    "proxy_protocol"sv, "proxy_protocol_from"sv,
+    "proxy_protocol"sv, "proxy_protocol_from"sv, "pass_hold"sv,
 };
 constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
 
@@ -46,9 +46,9 @@ constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
 constexpr std::array log_targets{"stderr"sv, "syslog"sv};
-constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "pass"sv};
 // Planned protocols get their own message so nobody hunts for a typo that is not there.
-constexpr std::array planned_protocols{"tls"sv, "https"sv, "pass"sv};
+constexpr std::array planned_protocols{"tls"sv, "https"sv};
 
 constexpr std::int64_t max_threads = 64;
 constexpr std::int64_t max_connections_limit = 1'000'000;
@@ -172,6 +172,8 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
         return protocol::udp;
     if (*value == "http")
         return protocol::http;
+    if (*value == "pass")
+        return protocol::pass;
     std::string lower = *value;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
@@ -186,6 +188,15 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
 // max_request and once, whose meaning depends on the protocol.
 void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 {
+    if (f.has_protocol && f.cfg.proto == protocol::pass) {
+        // The daemon reads nothing of a passed connection but a PROXY header: nothing to frame
+        // and no pause between requests to time.
+        for (const std::string_view key : {"max_request"sv, "once"sv, "read_timeout"sv, "idle_timeout"sv})
+            if (r.find(key))
+                diag.error(r.where(key), std::string{key} + " does not apply to pass forwards; the application "
+                                                            "reads the connection itself");
+        return;
+    }
     if (f.has_protocol && f.cfg.proto == protocol::http) {
         // HTTP frames a request by its header section and body, not by what one read returns,
         // and closes a connection after max_requests: neither key has a meaning there.
@@ -321,6 +332,11 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         f.cfg.call_timeout = *v;
     read_request_keys(r, f, diag);
     read_proxy_keys(r, f, diag);
+    if (auto hold = r.boolean("pass_hold")) {
+        if (f.has_protocol && f.cfg.proto != protocol::pass)
+            r.error("pass_hold", "pass_hold is only for pass forwards");
+        f.cfg.pass_hold = *hold;
+    }
 
     const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
                                    other_table{daemon_only_keys, "in [daemon]"}};
@@ -347,7 +363,10 @@ std::string describe_conflict(const forward_draft& first, const forward_draft& s
     const bool mixed = first.cfg.proto != second.cfg.proto;
     const std::string proto = mixed ? "" : std::string{to_string(second.cfg.proto)} + " ";
     std::string line = std::to_string(first.listen_at.line);
-    if (mixed)
+    if (mixed && (first.cfg.proto == protocol::pass || second.cfg.proto == protocol::pass))
+        line += " (" + std::string{first.cfg.proto == protocol::http ? "an " : "a "} +
+                std::string{to_string(first.cfg.proto)} + " forward; http, pass and tcp forwards share the TCP ports)";
+    else if (mixed)
         line += std::string{first.cfg.proto == protocol::http ? " (an http" : " (a tcp"} +
                 " forward; http and tcp forwards share the TCP ports)";
     if (a.text == b.text)
