@@ -334,7 +334,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     read_proxy_keys(r, f, diag);
     if (auto hold = r.boolean("pass_hold")) {
         if (f.has_protocol && f.cfg.proto != protocol::pass)
-            r.error("pass_hold", "pass_hold is only for pass forwards");
+            r.error("pass_hold", "only pass forwards hold their calls open; it does not apply to " + std::string{to_string(f.cfg.proto)} + " forwards");
         f.cfg.pass_hold = *hold;
     }
 

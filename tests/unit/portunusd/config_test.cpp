@@ -43,7 +43,7 @@ constexpr golden_case golden_cases[] = {
     {"wrong_type", "every expected type against a wrong one"},
     {"out_of_range", "integers below and above their ranges, in both tables"},
     {"bad_choice", "log_level, log, access_log, user and group values"},
-    {"protocol_unsupported", "tls, https and pass are planned, not typos"},
+    {"protocol_unsupported", "tls and https are planned, not typos"},
     {"protocol_invalid", "unknown protocols list the valid ones"},
     {"listen_hostname", "host names are refused"},
     {"listen_invalid", "every malformed listen address"},
@@ -72,6 +72,7 @@ constexpr golden_case golden_cases[] = {
     {"http_out_of_range", "http limits below and above their ranges, and of the wrong type"},
     {"http_listen_shared", "http and tcp forwards share the TCP ports; udp does not"},
     {"many_errors", "every problem of a file, sorted by line"},
+    {"pass_keys", "keys without meaning on a pass forward, pass_hold elsewhere, pass and tcp on one port"},
     {"app_errors", "every kind of mistake in [[app]] tables, and two apps with one name and door"},
 };
 
@@ -542,6 +543,7 @@ TEST_CASE("config: protocol names", "[config]")
     CHECK(to_string(protocol::tcp) == "tcp");
     CHECK(to_string(protocol::udp) == "udp");
     CHECK(to_string(protocol::http) == "http");
+    CHECK(to_string(protocol::pass) == "pass");
 }
 
 TEST_CASE("config: error formatting", "[config]")
