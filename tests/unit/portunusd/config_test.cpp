@@ -167,6 +167,25 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
     CHECK(cfg.apps.empty());
 }
 
+TEST_CASE("config: the sample's pass forward is valid once uncommented", "[config]")
+{
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    std::string text;
+    bool in_pass = false;
+    for (std::string line; std::getline(sample, line);) {
+        if (line.rfind("# ---- pass", 0) == 0) in_pass = true;
+        if (line.rfind("# ---- apps", 0) == 0) in_pass = false;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (in_pass && setting)
+            text += line.substr(1) + "\n";
+    }
+    const config cfg = parse_ok(text);
+    REQUIRE(cfg.forwards.size() == 1);
+    CHECK(cfg.forwards[0].proto == protocol::pass);
+    CHECK(cfg.forwards[0].door == "/tmp/portunusd-demo/file_opener.door");
+    CHECK_FALSE(cfg.forwards[0].pass_hold);
+}
+
 TEST_CASE("config: the sample's [[app]] is valid once uncommented", "[config][app]")
 {
     // Settings in the sample are commented out as "#key = value", explanations as "# text".
