@@ -8,6 +8,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -21,6 +22,7 @@ namespace {
 constexpr timeval idle_limit{30, 0};
 constexpr std::size_t max_head = 16 * 1024;
 constexpr unsigned max_requests = 10'000;
+constexpr off_t small_body = 16 * 1024;
 
 bool send_all(int fd, std::string_view bytes, bool more)
 {
@@ -156,8 +158,18 @@ bool respond(int socket, const portunus::http::request& req, bool keep_alive)
     }
     const off_t length = kind == range_kind::part ? range.last - range.first + 1 : size;
     const bool body = !head && length > 0;
-    if (!send_all(socket, head_of(status, headers, length, keep_alive), body)) return false;
-    if (body && !send_file(socket, found.fd.get(), kind == range_kind::part ? range.first : 0, length)) return false;
+    const off_t offset = kind == range_kind::part ? range.first : 0;
+    std::string out = head_of(status, headers, length, keep_alive);
+    if (body && length <= small_body) {
+        // A small body goes out with its head in one send: cheaper than corking the head and
+        // a sendfile for a few bytes.
+        const std::size_t at = out.size();
+        out.resize(at + static_cast<std::size_t>(length));
+        if (::pread(found.fd.get(), out.data() + at, static_cast<std::size_t>(length), offset) != length) return false;
+        return send_all(socket, out, false) && keep_alive;
+    }
+    if (!send_all(socket, out, body)) return false;
+    if (body && !send_file(socket, found.fd.get(), offset, length)) return false;
     return keep_alive;
 }
 
