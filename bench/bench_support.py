@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MPL-2.0
-"""What the benchmark scripts share: errors, signal handling, process groups, free ports, /proc
-readings and machine facts."""
+"""What the benchmark scripts share: the frame of a run (signals, deadline, processes, temporary
+directory, cleanup), errors, process groups, free ports, /proc readings and machine facts."""
 
-import argparse
+import atexit
 import datetime
 import os
 import platform
-import pwd
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -17,7 +15,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,6 +37,165 @@ def kill_group(pgid, sig):
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def kill_pid(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Processes:
+    """Every process a benchmark starts, each leading a process group of its own so that
+    stopping the group also stops what stays in it (nginx's workers)."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, name, argv, log_path, **popen_args):
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, **popen_args)
+        self.started.append((name, p))
+        return p
+
+    def check_alive(self):
+        for name, p in self.started:
+            if p.poll() is not None:
+                raise Failure(f"{name} exited early with status {p.returncode}")
+
+    def stop_all(self):
+        # A server that puts what it spawns in a session of its own (xinetd) puts it out of
+        # reach of killpg: stop those first, while their parent is alive to reap them.
+        strays = set()
+        for _, p in self.started:
+            for pid in descendants(p.pid):
+                try:
+                    if os.getpgid(pid) != p.pid:  # nginx's workers stay with their master
+                        strays.add(pid)
+                except ProcessLookupError:
+                    pass
+        for pid in strays:
+            kill_pid(pid, signal.SIGTERM)
+        if strays:
+            time.sleep(0.2)
+        for _, p in reversed(self.started):
+            kill_group(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for _, p in reversed(self.started):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Also after the leader is gone: its children may still be in the group.
+            kill_group(p.pid, signal.SIGKILL)
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
+        for pid in strays:
+            kill_pid(pid, signal.SIGKILL)
+        self.started.clear()
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM)
+
+
+class BenchRun:
+    """The frame of one benchmark run, used as `with BenchRun(...) as run:`. Inside it SIGINT,
+    SIGTERM, SIGHUP and the overall deadline (`time_limit` seconds, SIGALRM) raise Stop; it
+    holds the run's Processes (`run.procs`) and temporary directory (`run.tmp`, mode 0700 as
+    portunusd wants for doors). On the way out a Failure or Stop is reported as `NAME: ...`
+    and sets `run.status` to 1; the processes are stopped (also by atexit, should something
+    skip the with statement's exit) without a second signal cutting that short; and the
+    directory is removed unless the run failed or `keep_temp` asks to keep it."""
+
+    def __init__(self, name, time_limit, keep_temp=False, temp_prefix=None):
+        self.name = name
+        self.time_limit = int(time_limit)
+        self.keep_temp = keep_temp
+        self.temp_prefix = temp_prefix or name
+        self.status = 0
+        self.tmp = None
+        self.procs = None
+
+    def __enter__(self):
+        for s in STOP_SIGNALS:
+            signal.signal(s, on_signal)
+        signal.alarm(self.time_limit)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.temp_prefix}."))
+        self.procs = Processes()
+        atexit.register(self.procs.stop_all)
+        return self
+
+    def __exit__(self, exc_type, exc, _tb):
+        handled = False
+        if exc_type is not None and issubclass(exc_type, Failure):
+            print(f"{self.name}: {exc}", file=sys.stderr)
+            handled = True
+        elif exc_type is not None and issubclass(exc_type, Stop):
+            print(f"{self.name}: stopped by {exc}", file=sys.stderr)
+            handled = True
+        if handled:
+            self.status = 1
+        signal.alarm(0)
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        self.procs.stop_all()
+        if self.keep_temp or self.status != 0 or (exc_type is not None and not handled):
+            print(f"configs and logs kept in {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return handled
+
+
+NGINX_PROLOGUE = """\
+{user_directive}worker_processes auto;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {nginx_tmp}/body;
+    proxy_temp_path {nginx_tmp}/proxy;
+    fastcgi_temp_path {nginx_tmp}/fastcgi;
+    uwsgi_temp_path {nginx_tmp}/uwsgi;
+    scgi_temp_path {nginx_tmp}/scgi;
+"""
+
+
+def write_nginx_config(tmp, user, http_body):
+    """Writes tmp/nginx.conf for an nginx run in the foreground by this benchmark: its pid file,
+    logs and temporary files in `tmp`, no access log, and `http_body` (server and upstream
+    blocks, indented by four) inside the http block. Returns its path."""
+    nginx_tmp = tmp / "nginx-tmp"
+    nginx_tmp.mkdir(exist_ok=True)
+    # As root, nginx's workers would switch to nobody and could not enter the 0700 temp dir.
+    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
+    path = tmp / "nginx.conf"
+    path.write_text(NGINX_PROLOGUE.format(user_directive=user_directive, tmp=tmp, nginx_tmp=nginx_tmp) +
+                    http_body + "}\n")
+    return path
+
+
+def print_run_header():
+    """The first lines of every benchmark's output: when and on what it ran."""
+    print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+
+
+def print_process_figures(watched, idle, after, sampler):
+    """memory and threads lines for each watched process: `watched` maps a name to its pid,
+    `idle` and `after` map it to proc_status() before and after the load, `sampler` has the
+    peaks (peak_rss and peak_threads by pid)."""
+    for name, pid in watched.items():
+        rss_idle, threads_idle = idle[name]
+        rss_after, threads_after = after[name]
+        print(f"memory {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
+        print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
 
 
 def free_ports(count):

@@ -9,6 +9,7 @@
 #include <portunus/door.hpp>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -79,6 +80,7 @@ sockaddr_un unix_address(const std::string& path)
 // serve a SEQPACKET peer, with no readiness notification in between.
 void raw_echo(int fd)
 {
+    ::pthread_setname_np(::pthread_self(), "raw-echo");
     unique_fd conn(fd);
     std::unique_ptr<char[]> buffer(new char[raw_buffer_size]);
     for (;;) {
@@ -262,11 +264,15 @@ class runner {
 public:
     using factory = std::function<std::unique_ptr<caller>(std::string& error)>;
 
-    runner(unsigned threads, std::size_t expected_samples, const factory& make) : ready_(threads), samples_(threads)
+    /// `name` names the threads (at most 15 characters), so that /proc/PID/task/*/comm and
+    /// profilers tell the door's callers from the raw ones.
+    runner(const char* name, unsigned threads, std::size_t expected_samples, const factory& make)
+        : ready_(threads), samples_(threads)
     {
         threads_.reserve(threads);
         for (unsigned t = 0; t < threads; ++t)
-            threads_.emplace_back([this, t, expected_samples, &make] {
+            threads_.emplace_back([this, t, expected_samples, &make, name] {
+                ::pthread_setname_np(::pthread_self(), name);
                 std::string error;
                 std::unique_ptr<caller> c = make(error); // `make` is not used past ready_
                 samples_[t].reserve(expected_samples);
@@ -510,10 +516,10 @@ int main(int argc, char** argv)
 
         // Room for 250k calls/s across the threads, so no sample vector grows while calls are timed.
         const auto expected = static_cast<std::size_t>(opts.seconds * 250000.0 / c.threads) + 1024;
-        runner door(c.threads, expected, [&](std::string&) -> std::unique_ptr<caller> {
+        runner door("door-call", c.threads, expected, [&](std::string&) -> std::unique_ptr<caller> {
             return std::make_unique<door_caller>(client, payload);
         });
-        runner raw(c.threads, expected, [&](std::string& error) -> std::unique_ptr<caller> {
+        runner raw("raw-call", c.threads, expected, [&](std::string& error) -> std::unique_ptr<caller> {
             auto r = std::make_unique<raw_caller>(raw_path, payload, error);
             if (!r->connected()) r.reset();
             return r;

@@ -17,27 +17,24 @@ http_backend targets, by default in build/http-bench.
 """
 
 import argparse
-import atexit
-import datetime
 import decimal
 import os
-import platform
 import pwd
 import re
 import resource
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench_support import (group_cpu_seconds, group_members, Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
-                           add_placement_option, placements, pin_servers, start_on_cpus)
+from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
+                           group_members, kill_group, load_average, pin_servers, placements, print_process_figures,
+                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
+                           write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -54,43 +51,6 @@ BODY_PREFIX = b"Hello from a door! You are visitor "
 # nginx's own reply, as long as the others' with a 6-digit visitor number: during the measured
 # load theirs have 5 or 6 digits (a 42- or 43-byte body), so the bodies differ by a byte at most.
 NGINX_BODY = "Hello from a door! You are visitor 123456.\n"
-
-
-class Processes:
-    """What the benchmark starts, each leading its own process group, so that stopping a group
-    also stops what its leader spawned (nginx's workers)."""
-
-    def __init__(self):
-        self.started = []
-
-    def start(self, name, argv, log_path):
-        with open(log_path, "wb") as log:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        self.started.append((name, p))
-        return p
-
-    def check_alive(self):
-        for name, p in self.started:
-            if p.poll() is not None:
-                raise Failure(f"{name} exited early with status {p.returncode}")
-
-    def stop_all(self):
-        for _, p in reversed(self.started):
-            kill_group(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for _, p in reversed(self.started):
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Also once the leader is gone: a worker may outlive it in the group.
-            kill_group(p.pid, signal.SIGKILL)
-            try:
-                p.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
-        self.started.clear()
 
 
 def wait_for_log_line(path, text, procs, timeout=10.0):
@@ -322,24 +282,7 @@ protocol = "http"
 listen = "127.0.0.1:{ports['portunusd']}"
 door = "{door}"
 """)
-    nginx_tmp = tmp / "nginx-tmp"
-    nginx_tmp.mkdir()
-    # As root, nginx's workers would switch to nobody and could not enter the 0700 temp dir.
-    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(f"""\
-{user_directive}worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {nginx_tmp}/body;
-    proxy_temp_path {nginx_tmp}/proxy;
-    fastcgi_temp_path {nginx_tmp}/fastcgi;
-    uwsgi_temp_path {nginx_tmp}/uwsgi;
-    scgi_temp_path {nginx_tmp}/scgi;
+    write_nginx_config(tmp, user, f"""\
     # Kept-alive upstream connections, the way portunusd keeps its door connections: without
     # them nginx would open a TCP connection to the backend per request.
     upstream backend {{
@@ -361,7 +304,6 @@ http {{
             return 200 "{NGINX_BODY.rstrip(chr(10))}\\n";
         }}
     }}
-}}
 """)
     return door
 
@@ -398,25 +340,18 @@ def main():
             print(f"http_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
     chosen, placement_note = placements(args.placement)
     # The whole run is bounded: every warm-up and load of every placement, plus generous start-up
     # and stop time.
-    signal.alarm(len(chosen) * len(TARGETS) * (WARMUP_SECONDS + args.duration + 45) + 60)
+    time_limit = len(chosen) * len(TARGETS) * (WARMUP_SECONDS + args.duration + 45) + 60
 
-    tmp = Path(tempfile.mkdtemp(prefix="http-compare."))  # mode 0700, as portunusd wants
-    procs = Processes()
-    # Also on an exit that skips the finally below (sys.exit from a library, say).
-    atexit.register(procs.stop_all)
-    status = 0
-    try:
+    with BenchRun("http_compare", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
         user = pwd.getpwuid(os.geteuid()).pw_name
         ports = dict(zip(TARGETS, free_ports(len(TARGETS))))
         door = write_configs(tmp, ports, user)
         cpus = os.cpu_count()
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={cpus} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        print_run_header()
         wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
         nginx_version = tool_version(["nginx", "-v"], r"nginx/[0-9.]+")
         print(f"tools {wrk_version}; {nginx_version}")
@@ -531,7 +466,7 @@ def main():
                 if r["non2xx"] > 0 or connect + read + write + timeout > 0:
                     print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
                           f"{connect + read + write + timeout} socket errors")
-                    status = 1
+                    run.status = 1
 
             tag = placement.name
             rps = {name: float(r["rps"]) for name, r in results.items()}
@@ -549,31 +484,11 @@ def main():
             for text, met in goals:
                 print(f"goal[{tag}] {text}: {'met' if met else 'MISSED'}")
 
-        for name, pid in watched.items():
-            rss_idle, threads_idle = idle[name]
-            rss_after, threads_after = after[name]
-            print(f"memory {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
-            print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
+        print_process_figures(watched, idle, after, sampler)
         print(f"samples={sampler.samples} every {SAMPLE_SECONDS:g} s during portunusd's measured load "
               f"(placement={sampled_in})")
         print(f"loadavg after={load_average()}")
-    except Failure as e:
-        print(f"http_compare: {e}", file=sys.stderr)
-        status = 1
-    except Stop as e:
-        print(f"http_compare: stopped by {e}", file=sys.stderr)
-        status = 1
-    finally:
-        # Cleanup must not itself be cut short by a second signal.
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-            signal.signal(s, signal.SIG_IGN)
-        procs.stop_all()
-        if args.keep_temp or status != 0:
-            print(f"configs and logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return status
+    return run.status
 
 
 if __name__ == "__main__":

@@ -16,25 +16,23 @@ hello_inetd, hello_backend and portunusd targets.
 """
 
 import argparse
-import datetime
 import os
-import platform
 import pwd
 import re
 import resource
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench_support import (group_cpu_seconds, Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, proc_status, load_average, tool_version, cpu_model,
-                           descendants, add_placement_option, placements, pin_servers, start_on_cpus)
+from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
+                           kill_group, load_average, pin_servers, placements, print_process_figures,
+                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
+                           write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -44,66 +42,6 @@ WARMUP_SECONDS = 1
 ERROR_SHARE_LIMIT = 0.01
 GOAL_XINETD = 10.0
 GOAL_NGINX = 1.0
-
-
-class Processes:
-    """Every process the benchmark starts, each leading a process group of its own so that
-    stopping the group also stops what stays in it (nginx's workers)."""
-
-    def __init__(self):
-        self.started = []
-
-    def start(self, name, argv, log_path):
-        with open(log_path, "wb") as log:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        self.started.append((name, p))
-        return p
-
-    def check_alive(self):
-        for name, p in self.started:
-            if p.poll() is not None:
-                raise Failure(f"{name} exited early with status {p.returncode}")
-
-    def stop_all(self):
-        # xinetd puts each server it spawns in a session of its own, out of reach of killpg:
-        # stop those first, while their parent is alive to reap them.
-        strays = set()
-        for _, p in self.started:
-            for pid in descendants(p.pid):
-                try:
-                    if os.getpgid(pid) != p.pid:  # nginx's workers stay with their master
-                        strays.add(pid)
-                except ProcessLookupError:
-                    pass
-        for pid in strays:
-            kill_pid(pid, signal.SIGTERM)
-        if strays:
-            time.sleep(0.2)
-        for _, p in reversed(self.started):
-            kill_group(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for _, p in reversed(self.started):
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Also after the leader is gone: its children may still be in the group.
-            kill_group(p.pid, signal.SIGKILL)
-            try:
-                p.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                print(f"warning: pid {p.pid} did not exit", file=sys.stderr)
-        for pid in strays:
-            kill_pid(pid, signal.SIGKILL)
-        self.started.clear()
-
-
-def kill_pid(pid, sig):
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def http_get(port, timeout=3.0):
@@ -276,30 +214,13 @@ service hello_inetd
 """)
     # nginx's defaults for proxy_pass: HTTP/1.0 and "Connection: close" to the upstream, that is
     # a new upstream connection per request too (what the single-threaded backend can serve).
-    nginx_tmp = tmp / "nginx-tmp"
-    nginx_tmp.mkdir()
-    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
-    (tmp / "nginx.conf").write_text(f"""\
-{user_directive}worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
-    client_body_temp_path {nginx_tmp}/body;
-    proxy_temp_path {nginx_tmp}/proxy;
-    fastcgi_temp_path {nginx_tmp}/fastcgi;
-    uwsgi_temp_path {nginx_tmp}/uwsgi;
-    scgi_temp_path {nginx_tmp}/scgi;
+    write_nginx_config(tmp, user, f"""\
     server {{
         listen 127.0.0.1:{ports['nginx-proxy']};
         location / {{
             proxy_pass http://127.0.0.1:{ports['direct']};
         }}
     }}
-}}
 """)
     return door
 
@@ -331,24 +252,19 @@ def main():
             print(f"inetd_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
     targets = ["portunusd", "xinetd", "nginx-proxy", "direct"]
     chosen, placement_note = placements(args.placement)
     # The whole run is bounded: four warm-ups and loads per placement, plus generous start-up and
     # stop time.
-    signal.alarm(len(chosen) * len(targets) * (WARMUP_SECONDS + args.duration + 40) + 60)
+    time_limit = len(chosen) * len(targets) * (WARMUP_SECONDS + args.duration + 40) + 60
 
-    tmp = Path(tempfile.mkdtemp(prefix="inetd-compare."))  # mode 0700, as portunusd wants
-    procs = Processes()
-    status = 0
-    try:
+    with BenchRun("inetd_compare", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
         user = pwd.getpwuid(os.geteuid()).pw_name
         ports = dict(zip(targets, free_ports(len(targets))))
         door = write_configs(tmp, ports, build, user)
         cpus = os.cpu_count()
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={cpus} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        print_run_header()
         wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
         nginx_version = tool_version(["nginx", "-v"], r"nginx/[0-9.]+")
         xinetd_version = tool_version(["xinetd", "-version"], r"[0-9][0-9.]+")
@@ -449,11 +365,11 @@ def main():
                       f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
                 if r["non2xx"] > 0:
                     print(f"  INVALID target={name}: {r['non2xx']} responses were not 2xx/3xx")
-                    status = 1
+                    run.status = 1
                 if errors > ERROR_SHARE_LIMIT * max(r["requests"], 1):
                     print(f"  INVALID target={name}: {errors} socket errors, more than "
                           f"{ERROR_SHARE_LIMIT:.0%} of the requests")
-                    status = 1
+                    run.status = 1
 
             tag = placement.name
             p = float(results["portunusd"]["rps"])
@@ -465,11 +381,7 @@ def main():
                 met = o > 0 and p / o >= goal
                 print(f"goal[{tag}] portunusd/{other}>={goal:g}: {'met' if met else 'MISSED'}")
 
-        for name, pid in (("portunusd", portunusd.pid), ("hello_web", hello_web.pid)):
-            rss_idle, threads_idle = idle[name]
-            rss_after, threads_after = after[name]
-            print(f"memory {name} vmrss_kb idle={rss_idle} peak={peaks.peak_rss[pid]} after_load={rss_after}")
-            print(f"threads {name} idle={threads_idle} peak={peaks.peak_threads[pid]} after_load={threads_after}")
+        print_process_figures({"portunusd": portunusd.pid, "hello_web": hello_web.pid}, idle, after, peaks)
 
         print(f"loadavg after={load_average()}")
         # xinetd logs a FAIL line when it refuses a connection (limits, rate): none may appear.
@@ -477,24 +389,8 @@ def main():
         refused = service_log.read_text(errors="replace").count("FAIL") if service_log.exists() else 0
         print(f"xinetd refused_connections={refused}")
         if refused:
-            status = 1
-    except Failure as e:
-        print(f"inetd_compare: {e}", file=sys.stderr)
-        status = 1
-    except Stop as e:
-        print(f"inetd_compare: stopped by {e}", file=sys.stderr)
-        status = 1
-    finally:
-        # Cleanup must not itself be cut short by a second signal.
-        signal.alarm(0)
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-            signal.signal(s, signal.SIG_IGN)
-        procs.stop_all()
-        if args.keep_temp or status != 0:
-            print(f"configs and logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return status
+            run.status = 1
+    return run.status
 
 
 if __name__ == "__main__":

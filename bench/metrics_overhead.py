@@ -11,23 +11,17 @@ and a build with the portunusd and hello_web targets, by default in build/http-b
 """
 
 import argparse
-import atexit
-import datetime
 import http.client
 import os
-import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from bench_support import Failure, on_signal, kill_group, free_ports, wait_for_socket_file, load_average, cpu_model
-from http_compare import Processes, run_wrk, wait_for_log_line, wait_for_reply
+from bench_support import (BenchRun, Failure, free_ports, load_average, print_run_header, wait_for_socket_file)
+from http_compare import run_wrk, wait_for_log_line, wait_for_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRAPE_INTERVAL = 1.0
@@ -98,16 +92,11 @@ def main():
     if shutil.which("wrk") is None:
         print("metrics_overhead: wrk not found: tests/install-deps.sh bench", file=sys.stderr)
         return 2
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(2 * args.rounds * (args.duration + 40) + 120)
+    time_limit = 2 * args.rounds * (args.duration + 40) + 120
 
-    tmp = Path(tempfile.mkdtemp(prefix="metrics-overhead."))
-    procs = Processes()
-    atexit.register(procs.stop_all)
-    try:
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+    with BenchRun("metrics_overhead", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
+        print_run_header()
         print(f"loadavg before={load_average()}")
         door = tmp / "hello_web.door"
         app = procs.start("hello_web", [str(hello_web), str(door)], tmp / "hello_web.log")
@@ -166,16 +155,7 @@ def main():
         print(f"scrape forwards={MANY_FORWARDS} bytes={size} ms median={median:.2f} p90={times[int(0.9 * len(times))]:.2f} "
               f"max={times[-1]:.2f} goal<{GOAL_SCRAPE_MS} {'met' if median < GOAL_SCRAPE_MS else 'NOT MET'}")
         print(f"loadavg after={load_average()}")
-        return 0
-    except Failure as e:
-        print(f"metrics_overhead: {e}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-        if args.keep_temp:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run.status
 
 
 if __name__ == "__main__":

@@ -17,21 +17,17 @@ default in build/http-bench:
 """
 
 import argparse
-import atexit
-import datetime
 import os
-import platform
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from bench_support import Failure, on_signal, kill_group, free_ports, wait_for_socket_file, load_average, cpu_model, \
-    tool_version
-from http_compare import WRK_PATTERNS, Processes, wait_for_log_line, wait_for_reply
+from bench_support import (BenchRun, Failure, free_ports, kill_group, load_average, print_run_header,
+                           tool_version, wait_for_socket_file)
+from http_compare import WRK_PATTERNS, wait_for_log_line, wait_for_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -123,17 +119,12 @@ def main():
         if shutil.which(tool) is None:
             print(f"proxy_protocol_bench: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
     workloads = WORKLOADS if args.workload == "both" else (args.workload,)
-    signal.alarm(2 * len(workloads) * args.rounds * (args.duration + 40) + 120)
+    time_limit = 2 * len(workloads) * args.rounds * (args.duration + 40) + 120
 
-    tmp = Path(tempfile.mkdtemp(prefix="proxy-bench."))
-    procs = Processes()
-    atexit.register(procs.stop_all)
-    try:
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+    with BenchRun("proxy_protocol_bench", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
+        print_run_header()
         haproxy_version = tool_version(["haproxy", "-v"], r"version [0-9.]+")
         wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
         print(f"haproxy={haproxy_version} wrk={wrk_version} threads={WRK_THREADS} connections={WRK_CONNECTIONS}")
@@ -176,16 +167,7 @@ def main():
                   f"spread plain={min(results['plain']):.0f}..{max(results['plain']):.0f} "
                   f"proxied={min(results['proxied']):.0f}..{max(results['proxied']):.0f}")
         print(f"loadavg after={load_average()}")
-        return 0
-    except Failure as e:
-        print(f"proxy_protocol_bench: {e}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-        if args.keep_temp:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run.status
 
 
 if __name__ == "__main__":

@@ -12,22 +12,18 @@ Goals: cold start <= 20 ms (median); 4 instances >= 3.6x one. Needs wrk and xine
 """
 
 import argparse
-import atexit
-import datetime
 import http.client
 import os
-import platform
 import shutil
 import signal
 import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_support import Failure, on_signal, free_ports, load_average, cpu_model, proc_status
-from http_compare import Processes, run_wrk, wait_for_log_line
+from bench_support import (BenchRun, Failure, free_ports, load_average, print_run_header, proc_status)
+from http_compare import run_wrk, wait_for_log_line
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_COLD_MS = 20.0
@@ -100,7 +96,7 @@ def cold_start(tmp, build, procs, rounds):
 
 def xinetd_start(tmp, build, procs, rounds):
     port, = free_ports(1)
-    user_line = f"    user           = root\n" if os.geteuid() == 0 else ""
+    user_line = "    user           = root\n" if os.geteuid() == 0 else ""
     (tmp / "xinetd.conf").write_text(f"""\
 defaults
 {{
@@ -183,15 +179,10 @@ def main():
         if shutil.which(tool) is None:
             print(f"supervise_bench: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(600)
-    tmp = Path(tempfile.mkdtemp(prefix="supervise-bench."))
-    procs = Processes()
-    atexit.register(procs.stop_all)
-    try:
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+    time_limit = 600
+    with BenchRun("supervise_bench", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
+        print_run_header()
         print(f"loadavg before={load_average()}")
         cold, idle = cold_start(tmp, build, procs, args.rounds)
         inetd = xinetd_start(tmp, build, procs, args.rounds)
@@ -209,16 +200,7 @@ def main():
         scale = results[4] / results[1] if results[1] else 0
         print(f"scaling 4 instances / 1 = {scale:.2f} goal>={GOAL_SCALING} {'met' if scale >= GOAL_SCALING else 'NOT MET'}")
         print(f"loadavg after={load_average()}")
-        return 0
-    except Failure as e:
-        print(f"supervise_bench: {e}", file=sys.stderr)
-        return 1
-    finally:
-        procs.stop_all()
-        if args.keep_temp:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run.status
 
 
 if __name__ == "__main__":

@@ -196,6 +196,11 @@ int main(int argc, char** argv)
     options opts;
     if (const int status = parse_args(argc, argv, opts); status >= 0) return status;
 
+    // Before the daemon opens any file of its own (a passed descriptor number that is not open
+    // would be its log by then) and before any thread starts: this edits the environment
+    // (LISTEN_* go, so apps never see them). What it finds is logged once logging is set up.
+    auto passed = portunusd::passed_sockets::take_from_environment();
+
     std::vector<portunusd::config_error> warnings;
     auto cfg = load(opts.file, warnings);
     if (!cfg) return exit_operator;
@@ -220,8 +225,7 @@ int main(int argc, char** argv)
     if (!stop_warning.empty()) spdlog::warn("{}", stop_warning);
     // A client that resets its connection must not kill the daemon with SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
-    // Before any thread starts: this edits the environment (LISTEN_* go, so apps never see them).
-    auto passed = portunusd::passed_sockets::take_from_environment();
+    passed.log_notes();
 
     try {
         portunusd::server server(std::move(*cfg));

@@ -108,6 +108,10 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
     // A socket the service manager passed is bound (and listening) already; only start-up has any.
     passed_socket passed = passed_.claim(f.proto, f.listen);
     const bool v6 = passed.family == AF_INET6;
+    if (passed.fd && f.listen.any && passed.v6_only)
+        spdlog::warn("forward {}: passed socket {} takes IPv6 clients only, where \"*\" means both families "
+                     "(the socket unit has BindIPv6Only=ipv6-only)",
+                     f.name, passed.describe());
     if (f.proto != protocol::udp) {
         asio::ip::tcp::acceptor acceptor(loops_.main());
         if (passed.fd) {

@@ -178,8 +178,43 @@ if checkable "$app_manifest"; then
     name=smf/door-application.xml
     is_installed "$app_program" || fail "$name: the build installs no $app_program"
     start=$(xpath "$app_manifest" 'string(//exec_method[@name="start"]/@exec)')
-    [ "$start" = "$app_program %{config/door}" ] ||
-        fail "$name: start method is '$start', expected '$app_program %{config/door}'"
+    [[ ,$(xpath "$app_manifest" 'string(//method_credential/@privileges)'), == *,file_dac_write,* ]] ||
+        fail "$name: method_credential lacks file_dac_write: the start method could not make the door's directory under /var"
+    # The start method runs here as svc.startd runs it (/bin/sh -c "exec METHOD", %{config/door}
+    # expanded), with a stand-in for illumos's ppriv that records how it was asked to start the
+    # application: the directory logic is real, only ppriv is not.
+    work=$(mktemp -d)
+    cat >"$work/ppriv" <<'STUB'
+#!/bin/sh
+printf '%s\n' "$*" >"$(dirname "$0")/ppriv.args"
+STUB
+    chmod +x "$work/ppriv"
+    run_start() { # DOOR: runs the start method for door DOOR; its exit status
+        local method=${start//"%{config/door}"/$1}
+        method=${method//\/usr\/bin\/ppriv/$work/ppriv}
+        rm -f "$work/ppriv.args"
+        /bin/sh -c "exec $method" 2>/dev/null
+    }
+    expected_args="-e -s LI-file_dac_write $app_program $work/doors/hello_web.door"
+    if ! run_start "$work/doors/hello_web.door"; then
+        fail "$name: start method failed where the door's directory can be made"
+    else
+        [ -d "$work/doors" ] || fail "$name: start method did not make the door's directory"
+        [ "$(stat -c %a "$work/doors" 2>/dev/null)" = 755 ] ||
+            fail "$name: start method made the door's directory with mode $(stat -c %a "$work/doors"), expected 755"
+        [ "$(cat "$work/ppriv.args" 2>/dev/null)" = "$expected_args" ] ||
+            fail "$name: start method ran ppriv with '$(cat "$work/ppriv.args" 2>/dev/null)', expected '$expected_args' (file_dac_write dropped, then the program)"
+    fi
+    # Second start: the directory is there and is left as it is.
+    chmod 0700 "$work/doors"
+    run_start "$work/doors/hello_web.door" || fail "$name: start method failed with the door's directory present"
+    [ "$(stat -c %a "$work/doors")" = 700 ] || fail "$name: start method changed an existing directory"
+    # A directory that cannot be made (its parent is missing): 96, the program never starts.
+    run_start "$work/missing/doors/hello_web.door"
+    status=$?
+    [ "$status" = 96 ] || fail "$name: start method exited $status for a directory it cannot make, expected 96"
+    [ ! -e "$work/ppriv.args" ] || fail "$name: start method started the program without its door's directory"
+    rm -rf "$work"
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 // The native backend's door_server::impl: the door, its private pool's counters and its rules.
-// Internal to src/door/illumos (illumos_server.cpp: calls, attach, revoke, park;
-// illumos_retire.cpp: retiring threads and the idle reaper).
+// Internal to src/door/illumos (illumos_call.cpp: the door procedure, a call's pool rules and its
+// reply; illumos_server.cpp: pool threads, create, attach, revoke, park; illumos_retire.cpp:
+// retiring threads and the idle reaper).
 #pragma once
 
 #include "door/illumos/illumos_door.hpp"
@@ -69,4 +70,16 @@ struct door_server::impl : std::enable_shared_from_this<impl> {
     void park();
 };
 
+// Every client can read the door's cookie with door_info(3C): it must not give away a heap
+// address, so the server's address travels masked with a per-process random value.
+void* door_cookie(door_server::impl* d) noexcept;
+door_server::impl& server_from_cookie(void* cookie) noexcept;
+// Whether this thread is running a call of `d`: a handler that revokes or parks its own door
+// cannot wait for its own call to end.
+bool serving_call_of(const door_server::impl* d) noexcept;
+
 } // namespace portunus
+
+// The procedure door_xcreate() is given (illumos_call.cpp).
+extern "C" void portunus_illumos_door_procedure(void* cookie, char* argp, size_t arg_size, door_desc_t* dp,
+                                                uint_t n_desc);

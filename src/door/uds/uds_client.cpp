@@ -248,6 +248,17 @@ door_result door_client::call(std::span<const std::string_view> pieces, std::vec
         ec = make_door_error(ENOTSUP);
         return {};
     }
+    if ((impl_->identity.attributes & door_attr_refuse_desc) != 0) {
+        // Requests past the inline maximum travel with a memory object's descriptor, which a
+        // native door that refuses descriptors cannot take: the same limit here keeps one
+        // behaviour on both backends.
+        std::size_t size = 0;
+        for (const auto p : pieces) size += p.size();
+        if (size > uds::wire_inline_max) {
+            ec = make_door_error(E2BIG);
+            return {};
+        }
+    }
     const auto deadline = clock::now() + timeout;
     unique_fd conn = impl_->take(ec, timeout.count() > 0 ? impl::deadline_t(deadline) : std::nullopt);
     if (ec) return {};

@@ -19,11 +19,6 @@ namespace portunusd {
 
 namespace {
 
-// The first descriptor a service manager passes (SD_LISTEN_FDS_START).
-constexpr int first_passed_fd = 3;
-// More than any unit would pass; a larger count is a mistake, not a reason to touch 10^6 fds.
-constexpr long most_passed_fds = 1024;
-
 bool parse_number(std::string_view text, long& out)
 {
     if (text.empty()) return false;
@@ -55,6 +50,9 @@ void describe_socket(passed_socket& s)
         ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
         s.port = ntohs(in6->sin6_port);
         s.host = text;
+        value = 0;
+        size = sizeof value;
+        if (::getsockopt(s.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &size) == 0) s.v6_only = value != 0;
     }
 }
 
@@ -80,8 +78,9 @@ std::string passed_socket::describe() const
         return text + (family == AF_UNIX ? "a unix-domain socket" : "a socket of family " + std::to_string(family));
     const std::string where = family == AF_INET6 ? "[" + host + "]:" + std::to_string(port)
                                                  : host + ":" + std::to_string(port);
-    if (type == SOCK_STREAM) return text + "tcp " + where + (listening ? "" : ", not listening");
-    if (type == SOCK_DGRAM) return text + "udp " + where;
+    const std::string only = v6_only ? " (IPv6 only)" : "";
+    if (type == SOCK_STREAM) return text + "tcp " + where + only + (listening ? "" : ", not listening");
+    if (type == SOCK_DGRAM) return text + "udp " + where + only;
     return text + "socket of type " + std::to_string(type) + " at " + where;
 }
 
@@ -96,49 +95,86 @@ bool socket_fits(const passed_socket& s, protocol proto, const listen_address& l
     return (s.family == AF_INET6) == v6 && s.host == listen.host;
 }
 
+listen_variables parse_listen_variables(const char* pid, const char* fds, const char* names, long own_pid)
+{
+    listen_variables v;
+    if (pid == nullptr || fds == nullptr) return v;
+    if (!parse_number(pid, v.pid) || !parse_number(fds, v.count) || v.count < 0 ||
+        v.count > listen_variables::most_passed_fds) {
+        v.what = listen_variables::verdict::malformed;
+        return v;
+    }
+    if (v.pid != own_pid) {
+        v.what = listen_variables::verdict::not_ours;
+        return v;
+    }
+    v.what = listen_variables::verdict::take;
+    const std::string_view list = names != nullptr ? names : "";
+    std::vector<std::string> split;
+    for (std::size_t start = 0; !list.empty();) {
+        const auto colon = list.find(':', start);
+        split.emplace_back(list.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+        if (colon == std::string_view::npos) break;
+        // More names than the most descriptors there may be: no need to read on.
+        if (split.size() > static_cast<std::size_t>(listen_variables::most_passed_fds)) break;
+        start = colon + 1;
+    }
+    if (!split.empty() && split.size() != static_cast<std::size_t>(v.count))
+        v.names_mismatch = true;
+    else
+        v.names = std::move(split);
+    return v;
+}
+
 passed_sockets passed_sockets::take_from_environment()
 {
     const char* pid_text = std::getenv("LISTEN_PID");
     const char* fds_text = std::getenv("LISTEN_FDS");
-    const char* names_text = std::getenv("LISTEN_FDNAMES");
-    const std::string names = names_text != nullptr ? names_text : "";
-    if (pid_text == nullptr || fds_text == nullptr) {
-        unset_listen_variables();
-        return {};
-    }
-    long pid = 0;
-    long count = 0;
-    const bool parsed = parse_number(pid_text, pid) && parse_number(fds_text, count);
-    const std::string pid_copy = pid_text;
-    const std::string fds_copy = fds_text;
+    const std::string pid_copy = pid_text != nullptr ? pid_text : "";
+    const std::string fds_copy = fds_text != nullptr ? fds_text : "";
+    const listen_variables v = parse_listen_variables(pid_text, fds_text, std::getenv("LISTEN_FDNAMES"), ::getpid());
     unset_listen_variables();
-    if (!parsed || count < 0 || count > most_passed_fds) {
-        spdlog::warn("ignoring passed sockets: LISTEN_PID={} LISTEN_FDS={} is not a pid and a count up to {}",
-                     pid_copy, fds_copy, most_passed_fds);
-        return {};
+    switch (v.what) {
+    case listen_variables::verdict::none: return {};
+    case listen_variables::verdict::malformed:
+    {
+        passed_sockets out;
+        out.note(spdlog::level::warn,
+                 fmt::format("ignoring passed sockets: LISTEN_PID={} LISTEN_FDS={} is not a pid and a count up to {}",
+                             pid_copy, fds_copy, listen_variables::most_passed_fds));
+        return out;
     }
-    if (pid != static_cast<long>(::getpid())) {
+    case listen_variables::verdict::not_ours:
         // Meant for another process (a shell or wrapper above us that exported them): the
         // descriptors, if any, are not ours to take or close.
-        spdlog::info("ignoring LISTEN_FDS={}: LISTEN_PID={} is not this process ({})", count, pid, ::getpid());
-        return {};
+    {
+        passed_sockets out;
+        out.note(spdlog::level::info,
+                 fmt::format("ignoring LISTEN_FDS={}: LISTEN_PID={} is not this process ({})", v.count, v.pid, ::getpid()));
+        return out;
     }
-    std::vector<std::string> split;
-    for (std::size_t start = 0; !names.empty();) {
-        const auto colon = names.find(':', start);
-        split.push_back(names.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
-        if (colon == std::string::npos) break;
-        start = colon + 1;
-    }
-    if (!split.empty() && split.size() != static_cast<std::size_t>(count)) {
-        spdlog::warn("LISTEN_FDNAMES has {} name(s) for {} socket(s); names ignored", split.size(), count);
-        split.clear();
+    case listen_variables::verdict::take: break;
     }
     std::vector<std::pair<int, std::string>> descriptors;
-    for (long i = 0; i < count; ++i)
-        descriptors.emplace_back(first_passed_fd + static_cast<int>(i),
-                                 split.empty() ? std::string() : split[static_cast<std::size_t>(i)]);
-    return adopt(std::move(descriptors));
+    for (long i = 0; i < v.count; ++i)
+        descriptors.emplace_back(listen_variables::first_passed_fd + static_cast<int>(i),
+                                 v.names.empty() ? std::string() : v.names[static_cast<std::size_t>(i)]);
+    passed_sockets out = adopt(std::move(descriptors));
+    if (v.names_mismatch)
+        out.note(spdlog::level::warn,
+                 fmt::format("LISTEN_FDNAMES does not have one name for each of the {} socket(s); names ignored", v.count));
+    return out;
+}
+
+void passed_sockets::note(spdlog::level::level_enum level, std::string text)
+{
+    notes_.emplace_back(level, std::move(text));
+}
+
+void passed_sockets::log_notes()
+{
+    for (const auto& [level, text] : notes_) spdlog::log(level, "{}", text);
+    notes_.clear();
 }
 
 passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> descriptors)
@@ -147,7 +183,7 @@ passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> de
     for (auto& [number, name] : descriptors) {
         const int flags = ::fcntl(number, F_GETFD);
         if (flags < 0) {
-            spdlog::warn("passed descriptor {} is not open: {}", number, std::strerror(errno));
+            out.note(spdlog::level::warn, fmt::format("passed descriptor {} is not open: {}", number, std::strerror(errno)));
             continue;
         }
         // Rule 12: every descriptor the daemon holds is CLOEXEC, so no app inherits a listener.
@@ -157,7 +193,7 @@ passed_sockets passed_sockets::adopt(std::vector<std::pair<int, std::string>> de
         s.number = number;
         s.name = std::move(name);
         describe_socket(s);
-        spdlog::debug("passed socket {}", s.describe());
+        out.note(spdlog::level::debug, "passed socket " + s.describe());
         out.sockets_.push_back(std::move(s));
     }
     return out;

@@ -121,6 +121,43 @@ class PassedSockets(Activation):
                          os.readlink(f"/proc/{d.pid}/fd/3") == "/dev/null")
         self.round_trip(port, b"served")
 
+    def test_an_ipv6_only_socket_for_a_star_forward_is_used_with_a_warning(self):
+        app = self.start_app("echo.door")
+        port = free_port()
+        forwards = [{"name": "star", "protocol": "tcp", "listen": f"*:{port}", "door": app.door}]
+        # A socket unit with BindIPv6Only=ipv6-only: [::]:PORT that takes no IPv4 client. exec
+        # keeps the pid, so the variables are the daemon's.
+        wrapper = [sys.executable, "-c", (
+            "import os, socket, sys\n"
+            "s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)\n"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n"
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            f"s.bind(('::', {port})); s.listen(16)\n"
+            "fd = s.detach()\n"
+            "if fd != 3: os.dup2(fd, 3); os.close(fd)\n"
+            "os.set_inheritable(3, True)\n"
+            "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+            "os.execv(sys.argv[1], sys.argv[1:])\n")]
+        d = self.launch(wrapper, forwards)
+        self.wait_ready(d)
+        d.wait_log(rf"forward star: passed socket fd 3, tcp \[::\]:{port} \(IPv6 only\) takes IPv6 clients only")
+        self.round_trip(port, b"over IPv6", host="::1")
+        self.assert_refused(port)  # 127.0.0.1: nothing listens for IPv4
+
+    def test_a_passed_number_that_is_not_open_never_takes_the_daemons_own_files(self):
+        app = self.start_app("echo.door")
+        port = self.reserve_port()
+        forwards = [{"name": "plain", "protocol": "tcp", "listen": listen_text("127.0.0.1", port), "door": app.door}]
+        # LISTEN_FDS=1 names fd 3, which is closed at exec: the first file the daemon opens (its
+        # access log) gets number 3, and must not be adopted as a passed socket and closed.
+        wrapper = ["bash", "-c", 'exec 3<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "bash"]
+        d = self.launch(wrapper, forwards)
+        self.wait_ready(d)
+        d.wait_log(r"passed descriptor 3 is not open")
+        self.round_trip(port, b"logged")
+        d.wait_access_log(r"tcp forward=plain client=127\.0\.0\.1:\d+ ")
+        self.assertNotIn("LOG ERROR", d.log())
+
     def test_listen_pid_of_another_process_leaves_the_descriptors_alone(self):
         app = self.start_app("echo.door")
         port = self.reserve_port()

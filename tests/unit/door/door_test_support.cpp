@@ -44,7 +44,7 @@ std::string describe_open_fds()
     std::ostringstream out;
     out << "open descriptors:";
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(proc_fd_links_dir("self"), ec)) {
         std::error_code link_ec;
         const auto target = std::filesystem::read_symlink(entry.path(), link_ec);
         out << ' ' << entry.path().filename().string() << "->" << (link_ec ? "?" : target.string());
@@ -97,7 +97,27 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
     }
 }
 
-leak_check::leak_check() : fds_(count_entries("/proc/self/fd")), tasks_(count_entries("/proc/self/task")) {}
+std::string proc_threads_dir(const std::string& pid)
+{
+#if PORTUNUS_TEST_ILLUMOS_PROC
+    return "/proc/" + pid + "/lwp";
+#else
+    return "/proc/" + pid + "/task";
+#endif
+}
+
+std::string proc_fd_links_dir(const std::string& pid)
+{
+#if PORTUNUS_TEST_ILLUMOS_PROC
+    // /proc/PID/path also holds cwd, root and a.out; describe_open_fds lists them too, which
+    // only adds to a message printed when a leak check fails.
+    return "/proc/" + pid + "/path";
+#else
+    return "/proc/" + pid + "/fd";
+#endif
+}
+
+leak_check::leak_check() : fds_(count_entries("/proc/self/fd")), tasks_(count_entries(proc_threads_dir("self"))) {}
 
 leak_check::~leak_check()
 {
@@ -108,7 +128,7 @@ leak_check::~leak_check()
     eventually(
         [&] {
             fds = count_entries("/proc/self/fd");
-            tasks = count_entries("/proc/self/task");
+            tasks = count_entries(proc_threads_dir("self"));
             return fds == fds_ && tasks == tasks_;
         },
         2s);

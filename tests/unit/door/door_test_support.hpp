@@ -28,6 +28,19 @@ inline constexpr std::size_t inline_threshold = 128 * 1024;
 /// Deterministic bytes that are not all alike, so a shifted or truncated copy cannot compare equal.
 std::string pattern(std::size_t size, std::uint32_t seed);
 
+/// The harness reads /proc, whose layout differs: Linux lists threads in /proc/PID/task and a
+/// thread's blocking system call in .../task/TID/syscall; illumos lists LWPs in /proc/PID/lwp
+/// and has binary status files. PORTUNUS_TEST_ILLUMOS_PROC selects the illumos layout (set on
+/// illumos, and by the illumos compile check so that these paths are compiled on Linux too).
+#if defined(__sun) && !defined(PORTUNUS_TEST_ILLUMOS_PROC)
+#define PORTUNUS_TEST_ILLUMOS_PROC 1
+#endif
+/// The directory that lists the threads of `pid` ("self" for this process).
+std::string proc_threads_dir(const std::string& pid);
+/// The directory of `pid`'s open descriptors; on Linux its entries are symbolic links to what
+/// they refer to, on illumos the links are in /proc/PID/path/.
+std::string proc_fd_links_dir(const std::string& pid);
+
 /// Entries in a directory such as /proc/self/fd, or -1 if it cannot be read (the process is gone).
 long count_entries(const std::string& directory);
 /// A wait status of a process that exited with status 0.

@@ -226,6 +226,26 @@ TEST_CASE("a door that refuses descriptors fails calls carrying them with ENOTSU
     CHECK(plain.data.view() == "received 0");
 }
 
+TEST_CASE("a door that refuses descriptors takes requests up to the inline maximum, and E2BIG past it", "[door][round_trip][limits]")
+{
+    // Larger requests travel with a memory object's descriptor, which such a door cannot take
+    // on illumos (DOOR_REFUSE_DESC); uds keeps the same limit. Replies may be of any size.
+    leak_check leaks;
+    temp_dir dir;
+    server_process server(dir.file("door"), {.mode = "fds", .refuse_descriptors = true});
+    const auto client = open_door(dir.file("door"));
+    std::error_code ec;
+    const auto fits = client.call(std::string(inline_threshold, 'a'), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(fits.data.view() == "received 0");
+    const auto past = client.call(std::string(inline_threshold + 1, 'a'), ec);
+    CHECK_DOOR_ERROR(ec, std::errc::argument_list_too_long);
+    CHECK(past.data.empty());
+    const auto after = client.call("noextra", ec); // the door is as it was
+    REQUIRE_FALSE(ec);
+    CHECK(after.data.view() == "received 0");
+}
+
 TEST_CASE("the handler sees the caller's uid, gid and pid", "[door][round_trip]")
 {
     leak_check leaks;

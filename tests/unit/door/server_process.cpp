@@ -28,11 +28,22 @@ namespace {
     return true;
 }();
 
-// True once the process's main thread sits in epoll_wait, which for a parked helper means inside
-// door_server::park(). /proc/PID/syscall starts with the number of the syscall the thread is
+// True once the helper's main thread is inside door_server::park().
+//
+// Linux (uds): a parked main thread serves calls from the pool's epoll set, so it is parked once
+// it sits in epoll_wait. /proc/PID/syscall starts with the number of the syscall the thread is
 // blocked in; a parent may read it for its own child.
-bool main_thread_waits_in_epoll(pid_t pid, std::chrono::milliseconds timeout)
+//
+// illumos: a parked caller only waits while the door's own pool threads serve, and those exist
+// from door_server::create() on, so calls are served whether or not the main thread has got
+// there yet: nothing to wait for.
+bool main_thread_parked(pid_t pid, std::chrono::milliseconds timeout)
 {
+#if PORTUNUS_TEST_ILLUMOS_PROC
+    (void)pid;
+    (void)timeout;
+    return true;
+#else
     const std::string file = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/syscall";
     return eventually(
         [&] {
@@ -48,6 +59,7 @@ bool main_thread_waits_in_epoll(pid_t pid, std::chrono::milliseconds timeout)
                 ;
         },
         timeout);
+#endif
 }
 
 } // namespace
@@ -121,7 +133,7 @@ server_process::server_process(const std::string& path, const server_options& op
     }
     // "ready" is printed just before park(), and park() is what counts the main thread into the
     // pool: a call that came first would find one idle thread fewer and grow the pool early.
-    if (options.park && !main_thread_waits_in_epoll(pid_, 15s)) {
+    if (options.park && !main_thread_parked(pid_, 15s)) {
         stop();
         throw std::runtime_error("door_test_server did not park its main thread");
     }
@@ -206,12 +218,28 @@ std::optional<int> server_process::wait_exit(std::chrono::milliseconds timeout)
     }
 }
 
-long server_process::task_count() const { return count_entries("/proc/" + std::to_string(pid_) + "/task"); }
+long server_process::task_count() const
+{
+    const long threads = count_entries(proc_threads_dir(std::to_string(pid_)));
+#if PORTUNUS_TEST_ILLUMOS_PROC
+    // The helper's main thread parks (or waits for its stop signal) and never serves a call on
+    // illumos, so the threads that serve are every LWP but that one.
+    return threads < 0 ? threads : threads - 1;
+#else
+    return threads;
+#endif
+}
 
 long server_process::fd_count() const { return count_entries("/proc/" + std::to_string(pid_) + "/fd"); }
 
 long server_process::tasks_in_syscall(long number) const
 {
+#if PORTUNUS_TEST_ILLUMOS_PROC
+    // Only the uds-only tests ask (pool threads in epoll_wait or recvmsg); illumos keeps the
+    // blocking call in the binary lwpstatus file, which nothing here needs.
+    (void)number;
+    return -1;
+#else
     const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
     DIR* dir = ::opendir(tasks.c_str());
     if (dir == nullptr) return -1;
@@ -226,6 +254,7 @@ long server_process::tasks_in_syscall(long number) const
     }
     ::closedir(dir);
     return count;
+#endif
 }
 
 } // namespace portunus::test

@@ -53,10 +53,13 @@ public:
     /// Reaps the process; its wait status, or nullopt if it is still running after `timeout`.
     std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
-    /// Entries in /proc/PID/task and /proc/PID/fd.
+    /// The helper's threads that serve calls (Linux: /proc/PID/task, whose parked main thread is
+    /// one of the pool; illumos: /proc/PID/lwp less the main thread, which never serves), and
+    /// its open descriptors (/proc/PID/fd).
     [[nodiscard]] long task_count() const;
     [[nodiscard]] long fd_count() const;
-    /// Threads blocked in system call `number` right now (/proc/PID/task/TID/syscall).
+    /// Threads blocked in system call `number` right now (/proc/PID/task/TID/syscall); -1 on
+    /// illumos, where only the uds-only tests would ask.
     [[nodiscard]] long tasks_in_syscall(long number) const;
 
 private:

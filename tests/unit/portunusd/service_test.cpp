@@ -122,6 +122,40 @@ TEST_CASE("service: LISTEN_PID of another process touches nothing and the variab
     CHECK(::fcntl(3, F_GETFD) == fd3_before);
 }
 
+TEST_CASE("service: LISTEN_* variables are read as a service manager writes them", "[service]")
+{
+    using verdict = listen_variables::verdict;
+    const auto v = parse_listen_variables("42", "3", "web:dns:metrics", 42);
+    CHECK(v.what == verdict::take);
+    CHECK(v.count == 3);
+    CHECK(v.names == std::vector<std::string>{"web", "dns", "metrics"});
+    CHECK_FALSE(v.names_mismatch);
+
+    // Names are optional; empty ones are names too (systemd writes "unknown" for unnamed ones).
+    CHECK(parse_listen_variables("42", "2", nullptr, 42).names.empty());
+    CHECK(parse_listen_variables("42", "2", ":b", 42).names == std::vector<std::string>{"", "b"});
+    CHECK(parse_listen_variables("42", "0", nullptr, 42).what == verdict::take);
+    CHECK(parse_listen_variables("42", "1024", nullptr, 42).what == verdict::take);
+
+    const auto mismatch = parse_listen_variables("42", "2", "a:b:c", 42);
+    CHECK(mismatch.what == verdict::take);
+    CHECK(mismatch.names_mismatch);
+    CHECK(mismatch.names.empty());
+    // A name list far longer than any count stops being read at the limit.
+    std::string many;
+    for (int i = 0; i < 5000; ++i) many += "n:";
+    const auto long_list = parse_listen_variables("42", "1", many.c_str(), 42);
+    CHECK(long_list.names_mismatch);
+
+    CHECK(parse_listen_variables(nullptr, "1", "a", 42).what == verdict::none);
+    CHECK(parse_listen_variables("42", nullptr, "a", 42).what == verdict::none);
+    CHECK(parse_listen_variables("41", "1", "a", 42).what == verdict::not_ours);
+    for (const char* bad_count : {"", "-1", "1025", "1x", " 1", "+1", "99999999999999999999999"})
+        CHECK(parse_listen_variables("42", bad_count, nullptr, 42).what == verdict::malformed);
+    for (const char* bad_pid : {"", "x", "42 ", "0x2a"})
+        CHECK(parse_listen_variables(bad_pid, "1", nullptr, 42).what == verdict::malformed);
+}
+
 TEST_CASE("service: notifications reach a datagram socket by path and by abstract name", "[service]")
 {
     for (const bool abstract : {false, true}) {
