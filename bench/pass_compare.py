@@ -15,23 +15,18 @@ http relay for the 10 MiB file.
 """
 
 import argparse
-import atexit
-import datetime
 import os
-import platform
 import pwd
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench_support import Failure, Stop, on_signal, kill_group, free_ports, wait_for_socket_file, load_average, \
-    tool_version, cpu_model
+from bench_support import BenchRun, Failure, free_ports, load_average, print_run_header, tool_version, \
+    wait_for_socket_file, write_nginx_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ["pass", "http", "nginx"]
@@ -42,34 +37,12 @@ GOAL_NGINX = 0.9
 GOAL_HTTP = 2.0
 
 
-def start(argv, log_path, procs):
-    with open(log_path, "wb") as log:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
-    procs.append(p)
-    return p
-
-
-def stop_all(procs):
-    for p in reversed(procs):
-        kill_group(p.pid, signal.SIGTERM)
-    for p in reversed(procs):
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            kill_group(p.pid, signal.SIGKILL)
-            p.wait()
-    procs.clear()
-
-
 def wait_for_file(port, name, size, procs, timeout=10.0):
     """Waits until the target serves `name` whole (curl checks the length)."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise Failure(f"pid {p.pid} exited early with status {p.returncode}")
+        procs.check_alive()
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
                             f"http://127.0.0.1:{port}/{name}"], capture_output=True, text=True, timeout=20)
         last = r.stdout
@@ -113,31 +86,14 @@ protocol = "http"
 listen = "127.0.0.1:{ports['http']}"
 door = "{door}"
 """)
-    user_directive = f"user {user};\n" if os.geteuid() == 0 else ""
-    nginx_tmp = tmp / "nginx-tmp"
-    nginx_tmp.mkdir()
-    (tmp / "nginx.conf").write_text(f"""\
-{user_directive}worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
-    access_log off;
+    write_nginx_config(tmp, user, f"""\
     sendfile on;
     tcp_nopush on;
     keepalive_requests 10000;
-    client_body_temp_path {nginx_tmp}/body;
-    proxy_temp_path {nginx_tmp}/proxy;
-    fastcgi_temp_path {nginx_tmp}/fastcgi;
-    uwsgi_temp_path {nginx_tmp}/uwsgi;
-    scgi_temp_path {nginx_tmp}/scgi;
     server {{
         listen 127.0.0.1:{ports['nginx']};
         root {www};
     }}
-}}
 """)
 
 
@@ -162,15 +118,9 @@ def main():
         if shutil.which(tool) is None:
             print(f"pass_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             return 2
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(s, on_signal)
-    signal.alarm(args.rounds * len(SIZES) * len(TARGETS) * (args.duration + 40) + 120)
-
-    tmp = Path(tempfile.mkdtemp(prefix="pass-compare."))  # mode 0700, as portunusd wants
-    procs = []
-    atexit.register(stop_all, procs)
-    status = 0
-    try:
+    time_limit = args.rounds * len(SIZES) * len(TARGETS) * (args.duration + 40) + 120
+    with BenchRun("pass_compare", time_limit, args.keep_temp) as run:
+        tmp, procs = run.tmp, run.procs
         www = tmp / "www"
         www.mkdir()
         os.chmod(tmp, 0o755)  # nginx's workers must reach the files; portunusd refuses a door directory others may write
@@ -181,18 +131,17 @@ def main():
         door = tmp / "files.door"
         write_configs(tmp, www, ports, door, user)
 
-        print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-        print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
+        print_run_header()
         wrk_version = tool_version(["wrk", "-v"], r"wrk \S+")
         nginx_version = tool_version(["nginx", "-v"], r"nginx/\S+")
         print(f"tools wrk=\"{wrk_version}\" nginx=\"{nginx_version}\"")
         print(f"load duration={args.duration}s rounds={args.rounds} wrk_threads={WRK_THREADS} "
               + " ".join(f"connections[{n}]={c}" for n, _, c in SIZES) + f" loadavg_before={load_average()}")
 
-        start([str(binaries["file_opener"]), str(door), str(www)], tmp / "file_opener.log", procs)
-        wait_for_socket_file(door, procs[-1])
-        start([str(binaries["portunusd"]), "-f", str(tmp / "portunusd.toml")], tmp / "portunusd.log", procs)
-        start(["nginx", "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"], tmp / "nginx.log", procs)
+        app = procs.start("file_opener", [str(binaries["file_opener"]), str(door), str(www)], tmp / "file_opener.log")
+        wait_for_socket_file(door, app)
+        procs.start("portunusd", [str(binaries["portunusd"]), "-f", str(tmp / "portunusd.toml")], tmp / "portunusd.log")
+        procs.start("nginx", ["nginx", "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"], tmp / "nginx.log")
         for target in TARGETS:
             for name, size, _ in SIZES:
                 wait_for_file(ports[target], name, size, procs)
@@ -218,16 +167,7 @@ def main():
                 print(f"goal[{name}] pass/nginx>={GOAL_NGINX}: {'met' if med['pass'] >= GOAL_NGINX * med['nginx'] else 'missed'}"
                       f" pass/http>={GOAL_HTTP}: {'met' if med['pass'] >= GOAL_HTTP * med['http'] else 'missed'}")
         print(f"loadavg_after={load_average()}")
-    except (Failure, Stop) as e:
-        print(f"pass_compare: {e}", file=sys.stderr)
-        status = 1
-    finally:
-        stop_all(procs)
-        if args.keep_temp:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return status
+    return run.status
 
 
 if __name__ == "__main__":
