@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
-// file_opener: serves static files under one directory over an http forward.
+// file_opener: serves static files under one directory, relayed by an http forward or over
+// the client connection itself behind a pass forward.
 #include "app_arguments.hpp"
+#include "file_opener.hpp"
 
 #include <portunus/http.hpp>
 #include <portunus/server.hpp>
@@ -14,12 +16,11 @@
 #include <ctime>
 #include <string>
 
-namespace {
+namespace file_opener {
 
 int root_fd = -1;
-std::string strip_prefix; // the route's prefix, so "/static/a.css" maps to ROOT/a.css
+std::string strip_prefix;
 
-constexpr off_t max_file = 64 << 20;
 
 std::string http_date(std::time_t t)
 {
@@ -36,6 +37,13 @@ std::time_t parse_http_date(std::string_view s)
     const char* end = ::strptime(copy.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     if (end == nullptr || *end != '\0') return -1;
     return ::timegm(&tm);
+}
+
+bool not_modified(std::string_view if_modified_since, const struct stat& st)
+{
+    if (if_modified_since.empty()) return false;
+    const std::time_t since = parse_http_date(if_modified_since);
+    return since >= 0 && st.st_mtime <= since;
 }
 
 std::string_view content_type(std::string_view name)
@@ -72,19 +80,10 @@ bool decode(std::string_view in, std::string& out)
     return true;
 }
 
-portunus::http::response status(int code)
-{
-    portunus::http::response r;
-    r.status = code;
-    r.header("Content-Type", "text/plain; charset=utf-8");
-    r.body = std::to_string(code) + " " + std::string(portunus::http::reason_phrase(code)) + "\n";
-    return r;
-}
-
 // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, holding this
 // thread for good, and a device may wait for its medium. Only regular files are read, and for
 // them the flag changes nothing; serve_file() clears it before reading all the same.
-constexpr int open_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+const int open_flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 
 // Opens `path` below the root one component at a time with O_NOFOLLOW, so neither ".." nor a
 // symbolic link anywhere on the way can lead outside the root.
@@ -99,6 +98,7 @@ int open_beneath(const std::string& path)
         if (part.empty()) return dir; // the path ended in a directory
         if (part == "..") {
             ::close(dir);
+            errno = EPERM;
             return -1;
         }
         const int next = part == "." ? ::dup(dir) : ::openat(dir, part.c_str(), open_flags);
@@ -110,6 +110,70 @@ int open_beneath(const std::string& path)
     return -1;
 }
 
+lookup find_file(std::string_view target_path)
+{
+    lookup r;
+    auto raw = target_path;
+    if (raw.substr(0, strip_prefix.size()) == strip_prefix) raw.remove_prefix(strip_prefix.size());
+    if (!decode(raw, r.name)) {
+        r.status = 400;
+        return r;
+    }
+    r.fd.reset(open_beneath(r.name));
+    if (!r.fd) {
+        r.error = errno;
+        r.status = 404;
+        return r;
+    }
+    if (::fstat(r.fd.get(), &r.st) != 0) {
+        r.status = 500;
+        return r;
+    }
+    if (S_ISDIR(r.st.st_mode)) {
+        if (!r.name.empty() && r.name.back() != '/' && !raw.empty()) {
+            r.status = 301;
+            r.location = std::string(target_path) + "/";
+            return r;
+        }
+        r.fd.reset(::openat(r.fd.get(), "index.html", open_flags));
+        r.name += "/index.html";
+        if (!r.fd || ::fstat(r.fd.get(), &r.st) != 0) {
+            r.error = errno;
+            r.status = 404;
+            return r;
+        }
+    }
+    // A FIFO, socket or device is no file to serve: 404, as if it were not there.
+    if (!S_ISREG(r.st.st_mode)) {
+        r.status = 404;
+        return r;
+    }
+    if (const int flags = ::fcntl(r.fd.get(), F_GETFL); flags < 0 || ::fcntl(r.fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        r.status = 500;
+        return r;
+    }
+    r.status = 200;
+    return r;
+}
+
+} // namespace file_opener
+
+namespace {
+
+using namespace file_opener;
+
+// A relayed reply is one door call's bytes; larger files are for pass forwards.
+constexpr off_t max_file = 64 << 20;
+
+portunus::http::response status(int code)
+{
+    portunus::http::response r;
+    r.status = code;
+    r.header("Content-Type", "text/plain; charset=utf-8");
+    r.body = std::to_string(code) + " " + std::string(portunus::http::reason_phrase(code)) + "\n";
+    return r;
+}
+
 portunus::http::response serve_file(const portunus::http::request& req)
 {
     if (req.method != "GET" && req.method != "HEAD") {
@@ -117,52 +181,29 @@ portunus::http::response serve_file(const portunus::http::request& req)
         r.header("Allow", "GET, HEAD");
         return r;
     }
-    std::string path;
-    auto raw = req.path();
-    if (raw.substr(0, strip_prefix.size()) == strip_prefix) raw.remove_prefix(strip_prefix.size());
-    if (!decode(raw, path)) return status(400);
-    int fd = open_beneath(path);
-    if (fd < 0) return status(404);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return ::close(fd), status(500);
-    if (S_ISDIR(st.st_mode)) {
-        if (!path.empty() && path.back() != '/' && !raw.empty()) {
-            ::close(fd);
-            auto r = status(301);
-            r.header("Location", std::string(req.path()) + "/");
-            return r;
-        }
-        const int index = ::openat(fd, "index.html", open_flags);
-        ::close(fd);
-        fd = index;
-        path += "/index.html";
-        if (fd < 0 || ::fstat(fd, &st) != 0) return fd >= 0 ? (::close(fd), status(404)) : status(404);
+    lookup found = find_file(req.path());
+    if (found.status == 301) {
+        auto r = status(301);
+        r.header("Location", found.location);
+        return r;
     }
-    // A FIFO, socket or device is no file to serve: 404, as if it were not there.
-    if (!S_ISREG(st.st_mode)) return ::close(fd), status(404);
-    if (st.st_size > max_file) return ::close(fd), status(413);
-    if (const int flags = ::fcntl(fd, F_GETFL); flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-        return ::close(fd), status(500);
+    if (found.status != 200) return status(found.status);
+    if (found.st.st_size > max_file) return status(413);
 
     portunus::http::response r;
-    r.header("Last-Modified", http_date(st.st_mtime));
-    r.header("Content-Type", std::string(content_type(path)));
-    if (const auto ims = req.header("If-Modified-Since"); !ims.empty()) {
-        const std::time_t since = parse_http_date(ims);
-        if (since >= 0 && st.st_mtime <= since) {
-            ::close(fd);
-            r.status = 304;
-            return r;
-        }
+    r.header("Last-Modified", http_date(found.st.st_mtime));
+    r.header("Content-Type", std::string(content_type(found.name)));
+    if (not_modified(req.header("If-Modified-Since"), found.st)) {
+        r.status = 304;
+        return r;
     }
-    r.body.resize(static_cast<std::size_t>(st.st_size));
+    r.body.resize(static_cast<std::size_t>(found.st.st_size));
     std::size_t done = 0;
     while (done < r.body.size()) {
-        const ssize_t n = ::pread(fd, r.body.data() + done, r.body.size() - done, static_cast<off_t>(done));
+        const ssize_t n = ::pread(found.fd.get(), r.body.data() + done, r.body.size() - done, static_cast<off_t>(done));
         if (n <= 0) break;
         done += static_cast<std::size_t>(n);
     }
-    ::close(fd);
     if (done != r.body.size()) return status(500);
     return r;
 }
@@ -173,8 +214,9 @@ int main(int argc, char** argv)
 {
     constexpr const char* synopsis =
         "DOOR_PATH ROOT_DIRECTORY [STRIP_PREFIX]\n"
-        "Serves the regular files under ROOT_DIRECTORY, index.html for a directory.\n"
-        "Symbolic links, \"..\", FIFOs, sockets and devices are 404.";
+        "Serves the regular files under ROOT_DIRECTORY, index.html for a directory, to an http\n"
+        "forward (relayed requests) and to a pass forward (the connection itself, with sendfile).\n"
+        "Symbolic links, \"..\", FIFOs, sockets and devices are 404 (\"..\" is 403 over pass).";
     if (const auto status = portunus_apps::check_arguments(argc, argv, 2, 3, synopsis)) return *status;
     root_fd = ::open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
@@ -182,7 +224,9 @@ int main(int argc, char** argv)
         return 66; // EX_NOINPUT
     }
     if (argc > 3) strip_prefix = argv[3];
-    return portunus::serve(argv[1], [](portunus::door_request& call) {
+    // One door for both kinds of forward: a call carrying a socket and a pass header is a
+    // connection to serve; any other is a relayed request.
+    return portunus::serve_connections(argv[1], file_opener::serve_connection, [](portunus::door_request& call) {
         portunus::http::request req;
         if (!portunus::http::parse_request(call.data, req)) return portunus::door_reply{status(400).serialize(), {}};
         const auto r = serve_file(req);

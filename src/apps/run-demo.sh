@@ -82,6 +82,8 @@ portunusd is serving etc/portunusd.toml. Try, from another shell:
   echo hi | nc -u -w1 127.0.0.1 7007             # echo over udp
   echo hi | $bin/portunus call $run/echo.door    # call a door directly
   kill -HUP $daemon                              # reload the configuration
+  (uncomment the pass forward in etc/portunusd.toml, kill -HUP, then:)
+  curl http://127.0.0.1:8090/index.html          # file_opener on the client's own connection
 Ctrl-C stops everything.
 TXT
 wait "$daemon"

@@ -3,6 +3,7 @@
 #include "portunusd/server.hpp"
 
 #include "portunusd/exec/exec_session.hpp"
+#include "portunusd/handoff/pass_session.hpp"
 #include "portunusd/log/logging.hpp"
 
 #include <spdlog/spdlog.h>
@@ -79,11 +80,7 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
     if (f.proto == protocol::exec) {
         // Children exist from the first connection on: SIGCHLD must be caught before then.
         wait_for_children();
-        s->open_session = [exec = std::make_shared<exec_forward>(f, exec_children_, loops_.main())](
-                              accepted_connection c, std::shared_ptr<forward_state> state, connection_limit& limit,
-                              session_registry& registry) {
-            std::make_shared<exec_session>(std::move(c), std::move(state), limit, registry, exec)->start();
-        };
+        s->room = std::make_shared<exec_forward>(f, exec_children_, loops_.main());
     }
     return s;
 }
@@ -134,7 +131,10 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
             if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
         }
         if (!ec)
-            out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_);
+            out.tcp = std::make_shared<tcp_listener>(loops_, std::move(acceptor), out.state, limit_, sessions_,
+                                                     f.proto == protocol::pass   ? &pass_session::start_new
+                                                     : f.proto == protocol::exec ? &exec_session::start_new
+                                                                                 : nullptr);
     } else {
         asio::ip::udp::socket socket(loops_.main());
         if (passed.fd) {

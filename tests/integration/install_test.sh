@@ -94,7 +94,7 @@ for page in portunusd.8 portunusd.toml.5; do
     grep -q "SYSCONFDIR/portunusd.toml" "$source_dir/docs/$page" || die "$page does not name SYSCONFDIR/portunusd.toml"
     grep -q "/etc/portunusd.toml" "$source_dir/docs/$page" || die "$page does not name /etc/portunusd.toml"
 done
-for app in echo hello_web go_away file_opener; do
+for app in echo hello_web go_away file_opener line_echo; do
     [ -x "$root$prefix/libexec/portunusd/$app" ] || die "example $app not installed in $prefix/libexec/portunusd"
     [ -L "$root$prefix/bin/portunus-$app" ] || die "no portunus-$app on PATH ($prefix/bin)"
     version=$("$root$prefix/bin/portunus-$app" --version) || die "portunus-$app --version failed"

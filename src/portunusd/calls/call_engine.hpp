@@ -4,6 +4,8 @@
 
 #include "portunusd/net/loop_counters.hpp"
 
+#include <portunus/unique_fd.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 
 #include <chrono>
@@ -33,6 +35,10 @@ struct call_job {
     std::chrono::steady_clock::time_point deadline;
     /// The door answered EBADF once already (the call did not run): no second retry.
     bool retried = false;
+    /// A descriptor the call carries (a pass forward's client socket). Each attempt sends a
+    /// duplicate, so that a retry after EBADF still has it; the original closes with the last
+    /// owner. Only the caller pool sends descriptors.
+    std::shared_ptr<const portunus::unique_fd> passed{};
 };
 
 /// What is left of a deadline for a door operation; zero when it has passed (a zero timeout

@@ -4,6 +4,11 @@
 
 #include "portunusd/calls/door_gate.hpp"
 
+#include <fcntl.h>
+
+#include <cerrno>
+#include <vector>
+
 namespace portunusd {
 
 bool caller_pool_engine::start(call_job& j)
@@ -42,8 +47,17 @@ call_outcome caller_pool_engine::call(const call_job& j, std::uint64_t& generati
         out.ec = portunus::make_door_error(ETIMEDOUT);
         return out;
     }
+    std::vector<portunus::unique_fd> fds;
+    if (j.passed) {
+        portunus::unique_fd copy(::fcntl(j.passed->get(), F_DUPFD_CLOEXEC, 0));
+        if (!copy) {
+            out.ec = std::error_code(errno, std::system_category());
+            return out;
+        }
+        fds.push_back(std::move(copy));
+    }
     const std::string_view pieces[2] = {j.request, j.body};
-    auto result = door.call(pieces, {}, left, out.ec);
+    auto result = door.call(pieces, std::move(fds), left, out.ec);
     if (!out.ec) out.reply.assign(result.data.view());
     return out;
 }

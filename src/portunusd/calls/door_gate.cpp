@@ -36,8 +36,19 @@ bool door_gate::submit(std::string request, completion done, boost::asio::any_io
 
 bool door_gate::submit(std::string head, std::string body, completion done, boost::asio::any_io_executor loop)
 {
-    call_job j{std::move(head), std::move(body), std::move(done), std::move(loop),
-               std::chrono::steady_clock::now() + call_timeout_, false};
+    return admit(call_job{std::move(head), std::move(body), std::move(done), std::move(loop),
+                          std::chrono::steady_clock::now() + call_timeout_, false, {}});
+}
+
+bool door_gate::submit_passing(std::string request, std::shared_ptr<const portunus::unique_fd> passed,
+                               completion done)
+{
+    return admit(call_job{std::move(request), {}, std::move(done), {}, std::chrono::steady_clock::now() + call_timeout_,
+                          false, std::move(passed)});
+}
+
+bool door_gate::admit(call_job j)
+{
     std::unique_lock lock(mutex_);
     if (running_ < max_concurrency_) {
         if (++running_ > peak_running_) peak_running_ = running_;
@@ -89,7 +100,7 @@ void door_gate::abandon_calls() noexcept
 void door_gate::start(call_job j)
 {
 #if !defined(PORTUNUS_DOOR_ILLUMOS)
-    if (j.loop && std::chrono::steady_clock::now() < j.deadline) {
+    if (j.loop && !j.passed && std::chrono::steady_clock::now() < j.deadline) {
         if (batch_engine_.start(j) || loop_engine_.start(j)) return;
     }
 #endif

@@ -61,6 +61,10 @@ public:
     /// The same for a request whose application sees `head` then `body` as one message: a
     /// large body travels without being copied behind its head first.
     bool submit(std::string head, std::string body, completion done, boost::asio::any_io_executor loop);
+    /// The same for a call that carries `passed` (a duplicate of it, on each attempt): always
+    /// made on the caller pool, since batches and loop connections carry no descriptors, and
+    /// `done` runs on a pool thread.
+    bool submit_passing(std::string request, std::shared_ptr<const portunus::unique_fd> passed, completion done);
 
     door_gate(const door_gate&) = delete;
     door_gate& operator=(const door_gate&) = delete;
@@ -105,6 +109,7 @@ private:
     friend class batch_link_engine;
 #endif
 
+    bool admit(call_job j);
     void start(call_job j);
     void start_next(call_job j);
     std::optional<call_job> next_or_release();

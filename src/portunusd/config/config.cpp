@@ -103,6 +103,7 @@ std::string_view to_string(protocol p) noexcept
     case protocol::tcp: return "tcp";
     case protocol::udp: return "udp";
     case protocol::http: return "http";
+    case protocol::pass: return "pass";
     case protocol::exec: return "exec";
     }
     return "unknown";

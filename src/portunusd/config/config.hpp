@@ -17,9 +17,9 @@
 
 namespace portunusd {
 
-enum class protocol { tcp, udp, http, exec };
+enum class protocol { tcp, udp, http, pass, exec };
 
-/// "tcp", "udp", "http" or "exec", as written in the configuration file.
+/// "tcp", "udp", "http", "pass" or "exec", as written in the configuration file.
 std::string_view to_string(protocol p) noexcept;
 
 /// Where a forward listens. `host` is the canonical form of the address ("127.0.0.1", "::1",
@@ -88,6 +88,9 @@ struct forward_settings {
     std::size_t max_body = 1 << 20;
     std::chrono::milliseconds header_timeout{10'000}; ///< the whole header section must arrive within it
     std::size_t max_requests = 1'000;     ///< requests served on one connection before it is closed
+    // pass only: the door call lasts until the application is done with the connection, not
+    // just until it has taken the socket.
+    bool pass_hold = false;
     // exec only: each connection is the stdin and stdout of a new process (inetd's nowait).
     std::vector<std::string> command;  ///< argv; command[0] an absolute path to an executable file
     std::optional<std::string> user;   ///< default: the daemon's own account

@@ -25,7 +25,7 @@ constexpr std::array daemon_only_keys{
 };
 constexpr std::array common_forward_keys{
     "name"sv, "protocol"sv, "listen"sv, "door"sv, "max_concurrency"sv, "queue"sv, "max_request"sv, "once"sv,
-    "proxy_protocol"sv, "proxy_protocol_from"sv,
+    "proxy_protocol"sv, "proxy_protocol_from"sv, "pass_hold"sv,
 };
 constexpr std::array timeout_keys{"read_timeout"sv, "idle_timeout"sv, "call_timeout"sv};
 
@@ -47,9 +47,9 @@ constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
 constexpr std::array log_targets{"stderr"sv, "syslog"sv};
-constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "exec"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "pass"sv, "exec"sv};
 // Planned protocols get their own message so nobody hunts for a typo that is not there.
-constexpr std::array planned_protocols{"tls"sv, "https"sv, "pass"sv};
+constexpr std::array planned_protocols{"tls"sv, "https"sv};
 
 constexpr std::int64_t max_threads = 64;
 constexpr std::int64_t max_connections_limit = 1'000'000;
@@ -173,6 +173,8 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
         return protocol::udp;
     if (*value == "http")
         return protocol::http;
+    if (*value == "pass")
+        return protocol::pass;
     if (*value == "exec")
         return protocol::exec;
     std::string lower = *value;
@@ -190,6 +192,15 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
 void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
 {
     if (f.has_protocol && f.cfg.proto == protocol::exec) return; // refused by read_exec_keys()
+    if (f.has_protocol && f.cfg.proto == protocol::pass) {
+        // The daemon reads nothing of a passed connection but a PROXY header: nothing to frame
+        // and no pause between requests to time.
+        for (const std::string_view key : {"max_request"sv, "once"sv, "read_timeout"sv, "idle_timeout"sv})
+            if (r.find(key))
+                diag.error(r.where(key), std::string{key} + " does not apply to pass forwards; the application "
+                                                            "reads the connection itself");
+        return;
+    }
     if (f.has_protocol && f.cfg.proto == protocol::http) {
         // HTTP frames a request by its header section and body, not by what one read returns,
         // and closes a connection after max_requests: neither key has a meaning there.
@@ -327,6 +338,11 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     read_request_keys(r, f, diag);
     read_proxy_keys(r, f, diag);
     read_exec_keys(r, proto, f.cfg, diag);
+    if (auto hold = r.boolean("pass_hold")) {
+        if (f.has_protocol && f.cfg.proto != protocol::pass)
+            r.error("pass_hold", "only pass forwards hold their calls open; it does not apply to " + std::string{to_string(f.cfg.proto)} + " forwards");
+        f.cfg.pass_hold = *hold;
+    }
 
     const std::array map_elsewhere{other_table{forward_keys, "in [[forward]]"},
                                    other_table{daemon_only_keys, "in [daemon]"}};
@@ -353,15 +369,17 @@ std::string describe_conflict(const forward_draft& first, const forward_draft& s
     const bool mixed = first.cfg.proto != second.cfg.proto;
     const std::string proto = mixed ? "" : std::string{to_string(second.cfg.proto)} + " ";
     std::string line = std::to_string(first.listen_at.line);
-    if (mixed)
-    {
-        const bool exec = first.cfg.proto == protocol::exec || second.cfg.proto == protocol::exec;
+    if (mixed && (first.cfg.proto == protocol::pass || second.cfg.proto == protocol::pass))
+        line += " (" + std::string{first.cfg.proto == protocol::http || first.cfg.proto == protocol::exec ? "an " : "a "} +
+                std::string{to_string(first.cfg.proto)} + " forward; http, pass and tcp forwards share the TCP ports)";
+    else if (mixed && (first.cfg.proto == protocol::exec || second.cfg.proto == protocol::exec))
         line += std::string{first.cfg.proto == protocol::http   ? " (an http"
                             : first.cfg.proto == protocol::exec ? " (an exec"
                                                                 : " (a tcp"} +
-                (exec ? " forward; tcp, http and exec forwards share the TCP ports)"
-                      : " forward; http and tcp forwards share the TCP ports)");
-    }
+                " forward; tcp, http and exec forwards share the TCP ports)";
+    else if (mixed)
+        line += std::string{first.cfg.proto == protocol::http ? " (an http" : " (a tcp"} +
+                " forward; http and tcp forwards share the TCP ports)";
     if (a.text == b.text)
         return "listen: duplicate " + proto + "address " + quote(b.text) + "; first used at line " + line;
     if (a.host == b.host)

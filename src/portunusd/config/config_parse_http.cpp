@@ -267,7 +267,7 @@ bool read_maps(table_reader& r, std::optional<protocol> proto, forward_config& f
 void read_limits(table_reader& r, std::optional<protocol> proto, forward_config& f, diagnostics& diag)
 {
     // A tcp forward behind a balancer waits for the PROXY header as http waits for a head.
-    const bool proxied_tcp = proto == protocol::tcp && f.proxy_protocol;
+    const bool proxied_tcp = (proto == protocol::tcp || proto == protocol::pass) && f.proxy_protocol;
     if (proxied_tcp)
         if (auto v = r.duration("header_timeout"))
             f.header_timeout = *v;

@@ -19,6 +19,13 @@ exec_session::exec_session(accepted_connection c, std::shared_ptr<forward_state>
 {
 }
 
+void exec_session::start_new(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                             session_registry& registry)
+{
+    auto exec = std::static_pointer_cast<exec_forward>(forward->room);
+    std::make_shared<exec_session>(std::move(c), std::move(forward), limit, registry, std::move(exec))->start();
+}
+
 std::string exec_session::status_text(int status)
 {
     if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));

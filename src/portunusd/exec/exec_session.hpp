@@ -23,6 +23,11 @@ public:
     exec_session(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
                  session_registry& registry, std::shared_ptr<exec_forward> exec);
 
+    /// What tcp_listener runs for each connection of an exec forward: the forward's `room` is
+    /// its exec_forward.
+    static void start_new(accepted_connection c, std::shared_ptr<forward_state> forward, connection_limit& limit,
+                          session_registry& registry);
+
     /// What the access log says of a wait status: "exit N" or "signal N".
     static std::string status_text(int status);
 

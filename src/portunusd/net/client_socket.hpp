@@ -47,6 +47,13 @@ public:
     void reset_on_close() noexcept;
     /// Closes the socket (sending its FIN); pending waits are dropped without running.
     void close() noexcept;
+    /// Gives the descriptor up, out of the poller's set (pending waits are dropped without
+    /// running): for a socket handed to another process, which keeps it open after this one.
+    portunus::unique_fd release() noexcept
+    {
+        readiness_.remove();
+        return std::move(fd_);
+    }
 
 private:
     boost::asio::any_io_executor loop_;

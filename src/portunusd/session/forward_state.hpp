@@ -6,19 +6,15 @@
 #include "portunusd/calls/door_gate.hpp"
 #include "portunusd/http/http_router.hpp"
 #include "portunusd/session/forward_stats.hpp"
-#include "portunusd/session/session_registry.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <vector>
 
 namespace portunusd {
-
-class connection_limit;
 
 /// Lets one warning through per interval and counts the rest, so a flood of refused requests
 /// cannot flood the log as well. Thread-safe.
@@ -77,10 +73,9 @@ struct forward_state {
         return best;
     }
     std::shared_ptr<const http_router> router;     ///< http only
-    /// Set for a forward whose connections are served by a room of their own (exec): starts
-    /// the session of each accepted connection in place of tcp_session. The listener's thread.
-    std::function<void(accepted_connection, std::shared_ptr<forward_state>, connection_limit&, session_registry&)>
-        open_session;
+    /// What a protocol served by a room of its own keeps per forward, opaque here: an exec
+    /// forward's exec_forward (exec/), which its session starter casts back.
+    std::shared_ptr<void> room;
     std::shared_ptr<forward_stats> stats;
     log_throttle overflow_log;
     log_throttle failure_log;

@@ -217,8 +217,9 @@ void session_core::close(std::string_view reason)
         // The protocol never saw the connection: the line is written here, with what that
         // protocol's line would hold for a request that never arrived (http's says 400, as for
         // a request cut short).
-        log_access(forward_->config.proto == protocol::http ? decltype(access_line::own){http_access_fields{{}, {}, 400}}
-                                                             : decltype(access_line::own){tcp_access_fields{0}},
+        log_access(forward_->config.proto == protocol::http   ? decltype(access_line::own){http_access_fields{{}, {}, 400}}
+                   : forward_->config.proto == protocol::pass ? decltype(access_line::own){}
+                                                              : decltype(access_line::own){tcp_access_fields{0}},
                    proxy_read_, 0, reason, started_);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed: {}", forward_->config.name, client_text_, reason);

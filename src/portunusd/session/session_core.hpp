@@ -114,6 +114,8 @@ protected:
     /// The single way to end: cancels the deadline, closes the socket, leaves the registry and
     /// lets the protocol write its line. Later calls do nothing.
     void close(std::string_view reason);
+    /// Bytes read before the protocol started: a PROXY header and what came behind it.
+    [[nodiscard]] std::uint64_t bytes_before_start() const noexcept { return proxy_read_; }
     /// The line with this connection's protocol, forward and client filled in.
     void log_access(std::variant<std::monostate, tcp_access_fields, http_access_fields> own, std::uint64_t in,
                     std::uint64_t out, std::string_view result, std::chrono::steady_clock::time_point since) const;

@@ -18,9 +18,10 @@ namespace portunusd {
 namespace asio = boost::asio;
 
 tcp_listener::tcp_listener(event_loops& loops, asio::ip::tcp::acceptor acceptor,
-                           std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry)
+                           std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry,
+                           session_starter starter)
     : loops_(loops), acceptor_(std::move(acceptor)), retry_(acceptor_.get_executor()), forward_(std::move(forward)),
-      limit_(limit), registry_(registry)
+      limit_(limit), registry_(registry), starter_(starter)
 {
     boost::system::error_code ignored;
     local_ = acceptor_.local_endpoint(ignored);
@@ -121,8 +122,8 @@ bool tcp_listener::admit()
         return false;
     accepted_connection c{loops_.next().get_executor(), std::move(waiting_), peer_, local_};
     auto fwd = forward();
-    if (fwd->open_session)
-        fwd->open_session(std::move(c), std::move(fwd), limit_, registry_);
+    if (starter_)
+        starter_(std::move(c), std::move(fwd), limit_, registry_);
     else if (fwd->config.proto == protocol::http)
         std::make_shared<http_session>(std::move(c), std::move(fwd), limit_, registry_)->start();
     else

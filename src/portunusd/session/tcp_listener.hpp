@@ -18,9 +18,15 @@ namespace portunusd {
 /// reload; sessions already open keep the settings they started with.
 class tcp_listener : public std::enable_shared_from_this<tcp_listener> {
 public:
-    /// The acceptor belongs to `loops.main()`; each accepted connection to the next loop.
+    /// Starts the session of a protocol served outside this room (a pass forward's).
+    using session_starter = void (*)(accepted_connection, std::shared_ptr<forward_state>, connection_limit&,
+                                     session_registry&);
+
+    /// The acceptor belongs to `loops.main()`; each accepted connection to the next loop, as a
+    /// tcp or http session, or through `starter` when one is given.
     tcp_listener(event_loops& loops, boost::asio::ip::tcp::acceptor acceptor,
-                 std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry);
+                 std::shared_ptr<forward_state> forward, connection_limit& limit, session_registry& registry,
+                 session_starter starter = nullptr);
 
     void start();
     void stop();
@@ -45,6 +51,7 @@ private:
     boost::asio::ip::tcp::endpoint peer_;  ///< of waiting_, filled in by accept(2)
     boost::asio::ip::tcp::endpoint local_; ///< the listening address (unspecified for a wildcard)
     bool stopped_ = false;
+    const session_starter starter_;
 };
 
 } // namespace portunusd

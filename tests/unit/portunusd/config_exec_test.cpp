@@ -154,8 +154,7 @@ TEST_CASE("config: the sample's exec [[forward]] is valid once uncommented", "[c
     std::string text;
     bool in_exec = false;
     for (std::string line; std::getline(sample, line);) {
-        if (line.rfind("# An exec forward", 0) == 0) in_exec = true;
-        if (line.rfind("# ---- apps", 0) == 0) in_exec = false;
+        if (line.rfind("# ---- ", 0) == 0) in_exec = line.rfind("# ---- exec", 0) == 0;
         const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
         if (in_exec && setting) text += line.substr(1) + "\n";
     }

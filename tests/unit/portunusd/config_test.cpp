@@ -43,7 +43,7 @@ constexpr golden_case golden_cases[] = {
     {"wrong_type", "every expected type against a wrong one"},
     {"out_of_range", "integers below and above their ranges, in both tables"},
     {"bad_choice", "log_level, log, access_log, user and group values"},
-    {"protocol_unsupported", "tls, https and pass are planned, not typos"},
+    {"protocol_unsupported", "tls and https are planned, not typos"},
     {"protocol_invalid", "unknown protocols list the valid ones"},
     {"listen_hostname", "host names are refused"},
     {"listen_invalid", "every malformed listen address"},
@@ -72,6 +72,7 @@ constexpr golden_case golden_cases[] = {
     {"http_out_of_range", "http limits below and above their ranges, and of the wrong type"},
     {"http_listen_shared", "http and tcp forwards share the TCP ports; udp does not"},
     {"many_errors", "every problem of a file, sorted by line"},
+    {"pass_keys", "keys without meaning on a pass forward, pass_hold elsewhere, pass and tcp on one port"},
     {"app_errors", "every kind of mistake in [[app]] tables, and two apps with one name and door"},
 };
 
@@ -164,6 +165,25 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
     CHECK(web.maps[0].prefix == "/static");
     CHECK(web.maps[0].door == "/tmp/portunusd-demo/file_opener.door");
     CHECK(cfg.apps.empty());
+}
+
+TEST_CASE("config: the sample's pass forward is valid once uncommented", "[config]")
+{
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    std::string text;
+    bool in_pass = false;
+    for (std::string line; std::getline(sample, line);) {
+        if (line.rfind("# ---- pass", 0) == 0) in_pass = true;
+        if (line.rfind("# ---- apps", 0) == 0) in_pass = false;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (in_pass && setting)
+            text += line.substr(1) + "\n";
+    }
+    const config cfg = parse_ok(text);
+    REQUIRE(cfg.forwards.size() == 1);
+    CHECK(cfg.forwards[0].proto == protocol::pass);
+    CHECK(cfg.forwards[0].door == "/tmp/portunusd-demo/file_opener.door");
+    CHECK_FALSE(cfg.forwards[0].pass_hold);
 }
 
 TEST_CASE("config: the sample's [[app]] is valid once uncommented", "[config][app]")
@@ -542,6 +562,7 @@ TEST_CASE("config: protocol names", "[config]")
     CHECK(to_string(protocol::tcp) == "tcp");
     CHECK(to_string(protocol::udp) == "udp");
     CHECK(to_string(protocol::http) == "http");
+    CHECK(to_string(protocol::pass) == "pass");
 }
 
 TEST_CASE("config: error formatting", "[config]")

@@ -7,8 +7,8 @@
 namespace portunusd::test {
 namespace {
 
-// Every key a forward takes, on one tcp, one udp and one http forward; the udp one takes its
-// call_timeout from [daemon].
+// Every key a forward takes, on one tcp, one udp, one http and one pass forward; the udp one
+// takes its call_timeout from [daemon].
 constexpr std::string_view every_key = R"([daemon]
 read_timeout = "30s"
 idle_timeout = "60s"
@@ -58,9 +58,19 @@ prefix = "/m"
 door = "/run/b.door"
 
 [[forward]]
+name = "p"
+protocol = "pass"
+listen = "127.0.0.1:7005"
+door = "/run/p.door"
+max_concurrency = 8
+queue = 16
+call_timeout = "7s"
+pass_hold = false
+
+[[forward]]
 name = "e"
 protocol = "exec"
-listen = "127.0.0.1:7005"
+listen = "127.0.0.1:7006"
 command = ["/bin/cat", "-u"]
 user = "nobody"
 group = "nogroup"
@@ -109,7 +119,7 @@ TEST_CASE("reload compare: identical forwards compare equal", "[config][reload]"
 {
     const config a = parse_ok(every_key);
     const config b = parse_ok(every_key);
-    REQUIRE(a.forwards.size() == 4);
+    REQUIRE(a.forwards.size() == 5);
     for (std::size_t i = 0; i < a.forwards.size(); ++i)
         CHECK(a.forwards[i] == b.forwards[i]);
 }
@@ -149,15 +159,22 @@ TEST_CASE("reload compare: a change to any one key changes its forward and no ot
         {2, 2, R"(door = "/run/b.door")", R"(door = "/run/c.door")"},
         {2, 2, "door = \"/run/b.door\"\n", "door = \"/run/b.door\"\n\n[[forward.map]]\nmethod = \"*\"\nprefix = \"/o\"\n"
                                            "door = \"/run/b.door\"\n"},
-        {3, 3, R"(name = "e")", R"(name = "e2")"},
-        {3, 3, R"(listen = "127.0.0.1:7005")", R"(listen = "127.0.0.1:7006")"},
-        {3, 3, R"(command = ["/bin/cat", "-u"])", R"(command = ["/bin/cat"])"},
-        {3, 3, R"(command = ["/bin/cat", "-u"])", R"(command = ["/usr/bin/cat", "-u"])"},
-        {3, 3, R"(user = "nobody")", R"(user = "daemon")"},
-        {3, 3, R"(group = "nogroup")", R"(group = "daemon")"},
+        {3, 3, R"(name = "p")", R"(name = "p2")"},
+        {3, 3, R"(listen = "127.0.0.1:7005")", R"(listen = "127.0.0.1:7004")"},
+        {3, 3, R"(door = "/run/p.door")", R"(door = "/run/c.door")"},
         {3, 3, "max_concurrency = 8", "max_concurrency = 9"},
         {3, 3, "queue = 16", "queue = 17"},
         {3, 3, R"(call_timeout = "7s")", R"(call_timeout = "7001ms")"},
+        {3, 3, "pass_hold = false", "pass_hold = true"},
+        {4, 4, R"(name = "e")", R"(name = "e2")"},
+        {4, 4, R"(listen = "127.0.0.1:7006")", R"(listen = "127.0.0.1:7007")"},
+        {4, 4, R"(command = ["/bin/cat", "-u"])", R"(command = ["/bin/cat"])"},
+        {4, 4, R"(command = ["/bin/cat", "-u"])", R"(command = ["/usr/bin/cat", "-u"])"},
+        {4, 4, R"(user = "nobody")", R"(user = "daemon")"},
+        {4, 4, R"(group = "nogroup")", R"(group = "daemon")"},
+        {4, 4, "max_concurrency = 8", "max_concurrency = 9"},
+        {4, 4, "queue = 16", "queue = 17"},
+        {4, 4, R"(call_timeout = "7s")", R"(call_timeout = "7001ms")"},
     }));
     check_only_its_forward_changes(change);
 }
