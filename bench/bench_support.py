@@ -181,6 +181,42 @@ def write_nginx_config(tmp, user, http_body):
     return path
 
 
+def write_xinetd_config(tmp, port, server, user):
+    """Writes tmp/xinetd.conf: one `nowait` tcp service on 127.0.0.1:`port` running `server`,
+    as `user` when this runs as root. No rate limiter (`cps = 0 0`: xinetd's default, 50 per
+    second, would switch the service off for 10 s), no cap on instances, and a log of its own
+    (tmp/xinetd-service.log) that records failures only, FAIL lines for refused connections.
+    Returns its path."""
+    user_line = f"    user           = {user}\n" if os.geteuid() == 0 else ""
+    path = tmp / "xinetd.conf"
+    path.write_text(f"""\
+defaults
+{{
+    log_type       = FILE {tmp}/xinetd-service.log
+    log_on_success =
+    log_on_failure = HOST
+    instances      = UNLIMITED
+    per_source     = UNLIMITED
+    cps            = 0 0
+}}
+
+service hello_inetd
+{{
+    type           = UNLISTED
+    socket_type    = stream
+    protocol       = tcp
+    wait           = no
+{user_line}    bind           = 127.0.0.1
+    port           = {port}
+    server         = {server}
+    instances      = UNLIMITED
+    per_source     = UNLIMITED
+    cps            = 0 0
+}}
+""")
+    return path
+
+
 def print_run_header():
     """The first lines of every benchmark's output: when and on what it ran."""
     print(f"date={datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench_support import (BenchRun, Failure, descendants, free_ports, load_average, print_run_header,
-                           tool_version)
+                           tool_version, write_xinetd_config)
 from inetd_compare import (run_wrk, wait_for_reply, wait_for_log_line, WRK_THREADS, WRK_CONNECTIONS,
                            WARMUP_SECONDS, ERROR_SHARE_LIMIT)
 
@@ -45,34 +45,7 @@ listen = "127.0.0.1:{ports['portunusd']}"
 command = ["{program}"]
 call_timeout = "5s"
 """)
-    # As in inetd_compare.py: no rate limiter (cps = 0 0), no caps on instances, a log file of
-    # its own that records nothing per success.
-    user_line = f"    user           = {user}\n" if os.geteuid() == 0 else ""
-    (tmp / "xinetd.conf").write_text(f"""\
-defaults
-{{
-    log_type       = FILE {tmp}/xinetd-service.log
-    log_on_success =
-    log_on_failure = HOST
-    instances      = UNLIMITED
-    per_source     = UNLIMITED
-    cps            = 0 0
-}}
-
-service hello_inetd
-{{
-    type           = UNLISTED
-    socket_type    = stream
-    protocol       = tcp
-    wait           = no
-{user_line}    bind           = 127.0.0.1
-    port           = {ports['xinetd']}
-    server         = {program}
-    instances      = UNLIMITED
-    per_source     = UNLIMITED
-    cps            = 0 0
-}}
-""")
+    write_xinetd_config(tmp, ports["xinetd"], program, user)
 
 
 def zombies_of(pid):

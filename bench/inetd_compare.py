@@ -32,7 +32,7 @@ from pathlib import Path
 from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
                            kill_group, load_average, pin_servers, placements, print_process_figures,
                            print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
-                           write_nginx_config)
+                           write_nginx_config, write_xinetd_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -184,34 +184,7 @@ once = true
 call_timeout = "5s"
 max_request = 16384
 """)
-    # cps = 0 0 turns xinetd's connection-rate limiter off (its default, 50/s, would disable the
-    # service for 10 s); instances and per_source would otherwise cap concurrent servers.
-    user_line = f"    user           = {user}\n" if os.geteuid() == 0 else ""
-    (tmp / "xinetd.conf").write_text(f"""\
-defaults
-{{
-    log_type       = FILE {tmp}/xinetd-service.log
-    log_on_success =
-    log_on_failure = HOST
-    instances      = UNLIMITED
-    per_source     = UNLIMITED
-    cps            = 0 0
-}}
-
-service hello_inetd
-{{
-    type           = UNLISTED
-    socket_type    = stream
-    protocol       = tcp
-    wait           = no
-{user_line}    bind           = 127.0.0.1
-    port           = {ports['xinetd']}
-    server         = {build}/bench/hello_inetd
-    instances      = UNLIMITED
-    per_source     = UNLIMITED
-    cps            = 0 0
-}}
-""")
+    write_xinetd_config(tmp, ports["xinetd"], f"{build}/bench/hello_inetd", user)
     # nginx's defaults for proxy_pass: HTTP/1.0 and "Connection: close" to the upstream, that is
     # a new upstream connection per request too (what the single-threaded backend can serve).
     write_nginx_config(tmp, user, f"""\

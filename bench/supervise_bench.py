@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import (BenchRun, Failure, free_ports, load_average, print_run_header, proc_status)
+from bench_support import (BenchRun, Failure, free_ports, load_average, print_run_header, proc_status,
+                           write_xinetd_config)
 from http_compare import run_wrk, wait_for_log_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,25 +97,7 @@ def cold_start(tmp, build, procs, rounds):
 
 def xinetd_start(tmp, build, procs, rounds):
     port, = free_ports(1)
-    user_line = "    user           = root\n" if os.geteuid() == 0 else ""
-    (tmp / "xinetd.conf").write_text(f"""\
-defaults
-{{
-    instances      = UNLIMITED
-    per_source     = UNLIMITED
-    cps            = 0 0
-}}
-service hello_inetd
-{{
-    type           = UNLISTED
-    socket_type    = stream
-    protocol       = tcp
-    wait           = no
-{user_line}    bind           = 127.0.0.1
-    port           = {port}
-    server         = {build / "bench" / "hello_inetd"}
-}}
-""")
+    write_xinetd_config(tmp, port, build / "bench" / "hello_inetd", "root")
     procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile", str(tmp / "xinetd.pid")],
                 tmp / "xinetd.log")
     deadline = time.monotonic() + 10

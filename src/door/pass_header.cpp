@@ -59,8 +59,15 @@ std::string pass_endpoint::text() const
         ::inet_ntop(AF_INET, address.data(), buf, sizeof buf);
     else if (family == 6)
         ::inet_ntop(AF_INET6, address.data(), buf, sizeof buf);
-    const std::string port_text = std::to_string(port);
-    return family == 6 ? "[" + std::string(buf) + "]:" + port_text : std::string(buf) + ":" + port_text;
+    // Appended piece by piece: `"[" + std::string(...)` trips GCC 12's -Wrestrict false
+    // positive in optimized builds.
+    std::string text;
+    if (family == 6) text += '[';
+    text += buf;
+    if (family == 6) text += ']';
+    text += ':';
+    text += std::to_string(port);
+    return text;
 }
 
 pass_parse_result parse_pass_header(std::string_view data)

@@ -46,13 +46,7 @@ void exec_session::on_start(std::string_view)
     case exec_forward::admission::queued: return;
     case exec_forward::admission::refused: break;
     }
-    forward_->stats->failed(failure_kind::queue_full);
-    std::uint64_t suppressed = 0;
-    if (forward_->overflow_log.allow(suppressed))
-        spdlog::warn("forward {}: queue full ({} programs running, {} queued), closing {} ({} more since last warning)",
-                     forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, client_text_,
-                     suppressed);
-    close("queue full");
+    close_queue_full("programs running");
 }
 
 void exec_session::on_turn()

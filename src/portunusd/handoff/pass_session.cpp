@@ -99,14 +99,7 @@ void pass_session::on_start(std::string_view first)
         });
     if (!queued) {
         calling_ = false;
-        forward_->stats->failed(failure_kind::queue_full);
-        std::uint64_t suppressed = 0;
-        if (forward_->overflow_log.allow(suppressed))
-            spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
-                         "warning)",
-                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, client_text_,
-                         suppressed);
-        close("queue full"); // `passed`, the last copy, closes on return
+        close_queue_full("calls in flight"); // `passed`, the last copy, closes on return
     }
 }
 

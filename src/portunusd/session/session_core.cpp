@@ -204,6 +204,17 @@ void session_core::wait_readable()
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
+void session_core::close_queue_full(std::string_view running)
+{
+    forward_->stats->failed(failure_kind::queue_full);
+    std::uint64_t suppressed = 0;
+    if (forward_->overflow_log.allow(suppressed))
+        spdlog::warn("forward {}: queue full ({} {}, {} queued), closing {} ({} more since last warning)",
+                     forward_->config.name, forward_->config.max_concurrency, running, forward_->config.queue,
+                     client_text_, suppressed);
+    close("queue full");
+}
+
 void session_core::close(std::string_view reason)
 {
     if (closed_) return;

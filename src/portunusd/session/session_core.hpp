@@ -114,6 +114,10 @@ protected:
     /// The single way to end: cancels the deadline, closes the socket, leaves the registry and
     /// lets the protocol write its line. Later calls do nothing.
     void close(std::string_view reason);
+    /// The forward refused the connection's call (its queue is full): counts it, warns at a
+    /// bounded rate and closes. `running` names what max_concurrency counts ("calls in
+    /// flight", "programs running").
+    void close_queue_full(std::string_view running);
     /// Bytes read before the protocol started: a PROXY header and what came behind it.
     [[nodiscard]] std::uint64_t bytes_before_start() const noexcept { return proxy_read_; }
     /// The line with this connection's protocol, forward and client filled in.

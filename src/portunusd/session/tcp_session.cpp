@@ -78,14 +78,7 @@ void tcp_session::on_read(std::string chunk)
     }, socket_.executor());
     if (!queued) {
         calling_ = false;
-        forward_->stats->failed(failure_kind::queue_full);
-        std::uint64_t suppressed = 0;
-        if (forward_->overflow_log.allow(suppressed))
-            spdlog::warn("forward {}: queue full ({} calls in flight, {} queued), closing {} ({} more since last "
-                         "warning)",
-                         forward_->config.name, forward_->config.max_concurrency, forward_->config.queue, client_text_,
-                         suppressed);
-        close("queue full");
+        close_queue_full("calls in flight");
     }
 }
 
