@@ -159,17 +159,10 @@ bool apps_need_setid(const portunusd::config& cfg)
 {
     portunusd::account daemon;
     if (!portunusd::resolve_account(cfg.daemon.user, cfg.daemon.group, daemon).empty()) return false;
-    for (const auto& app : cfg.apps) {
-        if (!app.user && !app.group) continue; // runs as the daemon's account
+    // [[app]]s and exec forwards' programs start as their accounts the same way.
+    for (const auto& a : portunusd::started_accounts(cfg)) {
         portunusd::account who;
-        if (!portunusd::resolve_account(app.user ? app.user : cfg.daemon.user, app.group, who).empty()) continue;
-        if (who.uid != daemon.uid || who.gid != daemon.gid) return true;
-    }
-    // An exec forward's programs start as its user the same way.
-    for (const auto& f : cfg.forwards) {
-        if (f.proto != portunusd::protocol::exec || (!f.user && !f.group)) continue;
-        portunusd::account who;
-        if (!portunusd::resolve_account(f.user ? f.user : cfg.daemon.user, f.group, who).empty()) continue;
+        if (!portunusd::resolve_account(a.user ? a.user : cfg.daemon.user, a.group, who).empty()) continue;
         if (who.uid != daemon.uid || who.gid != daemon.gid) return true;
     }
     return false;
@@ -217,7 +210,7 @@ int main(int argc, char** argv)
         if (!stop_warning.empty()) std::fprintf(stderr, "portunusd: warning: %s\n", stop_warning.c_str());
         std::puts("configuration OK");
         // Which credentials the apps need the daemon to keep, for whoever sets up its service.
-        if (!cfg->apps.empty()) {
+        if (!cfg->apps.empty() || !portunusd::started_accounts(*cfg).empty()) {
             portunusd::account who;
             if (portunusd::resolve_account(cfg->daemon.user, cfg->daemon.group, who).empty())
                 std::puts(portunusd::privileges_needed(*cfg, who.uid).c_str());

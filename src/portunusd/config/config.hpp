@@ -259,4 +259,13 @@ config_result load_config(const std::string& path);
 /// daemon runs as once it has dropped privileges. Looks up accounts; changes nothing.
 std::string privileges_needed(const config& cfg, uid_t daemon_uid);
 
+/// An account the daemon starts processes as, as the file names it: an [[app]]'s or an exec
+/// forward's `user` and `group` (at least one of them set).
+struct started_account {
+    std::optional<std::string> user;
+    std::optional<std::string> group;
+};
+/// Every [[app]] and then every exec forward that names a user or group, in the file's order.
+std::vector<started_account> started_accounts(const config& cfg);
+
 }  // namespace portunusd

@@ -186,16 +186,27 @@ std::vector<config_error> check_apps(const config& cfg)
     return diag.take_sorted();
 }
 
+std::vector<started_account> started_accounts(const config& cfg)
+{
+    std::vector<started_account> out;
+    for (const app_config& app : cfg.apps)
+        if (app.user || app.group)
+            out.push_back({app.user, app.group});
+    for (const forward_config& f : cfg.forwards)
+        if (f.proto == protocol::exec && (f.user || f.group))
+            out.push_back({f.user, f.group});
+    return out;
+}
+
 std::string privileges_needed(const config& cfg, uid_t daemon_uid)
 {
-    if (cfg.apps.empty())
-        return "no credential changes needed: no [[app]] is configured";
+    const bool execs = std::any_of(cfg.forwards.begin(), cfg.forwards.end(),
+                                   [](const forward_config& f) { return f.proto == protocol::exec; });
+    if (cfg.apps.empty() && !execs)
+        return "no credential changes needed: no [[app]] or exec forward is configured";
     const std::optional<gid_t> own_gid = daemon_gid(cfg.daemon, daemon_uid);
     std::vector<std::string> accounts;  // as chown writes them: user, user:group or :group
-    for (const app_config& app : cfg.apps) {
-        // Without either, an app runs with the daemon's own credentials.
-        if (!app.user && !app.group)
-            continue;
+    for (const started_account& app : started_accounts(cfg)) {
         const lookup user = app.user ? user_named(*app.user) : lookup{};
         const bool other_user = app.user && (!user.found || user.uid != daemon_uid);
         // The group an app gets: its own, else its user's primary group, else the daemon's.
@@ -214,10 +225,10 @@ std::string privileges_needed(const config& cfg, uid_t daemon_uid)
             accounts.push_back(account);
     }
     if (accounts.empty())
-        return "no credential changes needed: every app runs as the daemon's own user and group";
+        return "no credential changes needed: every app and exec program runs as the daemon's own user and group";
     // What drop_privileges() keeps in that case: taking another identity means setting the
     // user and its groups, and stopping the app means signalling a process of another user.
-    std::string line = "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: ";
+    std::string line = "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec programs as: ";
     for (std::size_t i = 0; i < accounts.size(); ++i)
         line += (i == 0 ? "" : ", ") + accounts[i];
     return line;

@@ -507,19 +507,19 @@ TEST_CASE("config: load_config reports door and app problems together", "[config
 TEST_CASE("config: the privileges starting the apps takes", "[config][app]")
 {
     const auto with_apps = [](std::string_view apps) { return parse_ok(with_forward(apps)); };
-    CHECK(privileges_needed(parse_ok(minimal_forward), 0) == "no credential changes needed: no [[app]] is configured");
-    const std::string same = "no credential changes needed: every app runs as the daemon's own user and group";
+    CHECK(privileges_needed(parse_ok(minimal_forward), 0) == "no credential changes needed: no [[app]] or exec forward is configured");
+    const std::string same = "no credential changes needed: every app and exec program runs as the daemon's own user and group";
     CHECK(privileges_needed(with_apps(valid_app()), unknown_uid) == same);
     CHECK(privileges_needed(with_apps(valid_app("user = \"root\"\n")), 0) == same);
     CHECK(privileges_needed(with_apps("[daemon]\nuser = \"root\"\n" + valid_app("group = \"root\"\n")), 0) == same);
 
     CHECK(privileges_needed(with_apps(valid_app("user = \"root\"\n")), unknown_uid) ==
-          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: root");
+          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec programs as: root");
     // A daemon whose own group cannot be told takes any group to be another.
     CHECK(privileges_needed(with_apps(valid_app("group = \"root\"\n")), unknown_uid) ==
-          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: :root");
+          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec programs as: :root");
     CHECK(privileges_needed(with_apps(valid_app("user = \"portunusd-test-no-such-user\"\n")), 0) ==
-          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: portunusd-test-no-such-user");
+          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec programs as: portunusd-test-no-such-user");
     // Each account once, in the order of the file.
     const std::string several = "\n[[app]]\nname = \"a\"\ndoor = \"/run/a\"\ncommand = [\"/a\"]\nuser = \"root\"\n"
                                 "group = \"root\"\n"
@@ -527,5 +527,5 @@ TEST_CASE("config: the privileges starting the apps takes", "[config][app]")
                                 "\n[[app]]\nname = \"c\"\ndoor = \"/run/c\"\ncommand = [\"/c\"]\n"
                                 "\n[[app]]\nname = \"d\"\ndoor = \"/run/d\"\ncommand = [\"/d\"]\nuser = \"root\"\n";
     CHECK(privileges_needed(with_apps(several), unknown_uid) ==
-          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps as: root:root, root");
+          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec programs as: root:root, root");
 }

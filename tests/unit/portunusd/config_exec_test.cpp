@@ -168,3 +168,21 @@ TEST_CASE("config: the sample's exec [[forward]] is valid once uncommented", "[c
     CHECK(f.queue == 256);
     CHECK(f.call_timeout == 30s);
 }
+
+TEST_CASE("config: the accounts exec programs start as count for the privileges kept", "[config][exec]")
+{
+    constexpr uid_t some_other_uid = 4242424;
+    const config plain = parse_ok(exec_forward("/bin/cat"));
+    CHECK(started_accounts(plain).empty());
+    CHECK(privileges_needed(plain, 0) ==
+          "no credential changes needed: every app and exec program runs as the daemon's own user and group");
+
+    const config as_root = parse_ok(exec_forward("/bin/cat", "user = \"root\"\n"));
+    REQUIRE(started_accounts(as_root).size() == 1);
+    CHECK(started_accounts(as_root)[0].user == "root");
+    CHECK_FALSE(started_accounts(as_root)[0].group);
+    CHECK(privileges_needed(as_root, some_other_uid) ==
+          "needs CAP_SETUID, CAP_SETGID and CAP_KILL (illumos: proc_setid) to start and stop apps and exec "
+          "programs as: root");
+    CHECK(privileges_needed(as_root, 0).starts_with("no credential changes needed"));
+}
