@@ -234,6 +234,21 @@ def print_process_figures(watched, idle, after, sampler):
         print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
 
 
+def wrk_output(p, port, seconds):
+    """What the wrk process `p` (its own process group, loading `port` for `seconds`) printed;
+    a Failure when it is not done 30 s after its load should have ended. Its group is killed
+    either way, so nothing it started outlives the call."""
+    try:
+        out, _ = p.communicate(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid, signal.SIGKILL)
+        p.wait()
+        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
+    finally:
+        kill_group(p.pid, signal.SIGKILL)
+    return out
+
+
 def free_ports(count):
     """Ports the kernel hands out as free right now (held together so that they differ)."""
     holders, ports = [], []

@@ -23,7 +23,6 @@ import pwd
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,8 +30,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import (BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
-                           group_members, kill_group, load_average, pin_servers, placements, print_process_figures,
+from bench_support import (wrk_output, BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
+                           group_members, load_average, pin_servers, placements, print_process_figures,
                            print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
                            write_nginx_config)
 
@@ -234,14 +233,7 @@ def run_wrk(port, seconds, log_path, cpus=None):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = start_on_cpus(cpus, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                       start_new_session=True, text=True)
-    try:
-        out, _ = p.communicate(timeout=seconds + 30)
-    except subprocess.TimeoutExpired:
-        kill_group(p.pid, signal.SIGKILL)
-        p.wait()
-        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
-    finally:
-        kill_group(p.pid, signal.SIGKILL)
+    out = wrk_output(p, port, seconds)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(argv)}\n{out}\n")

@@ -19,13 +19,12 @@ default in build/http-bench:
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from bench_support import (BenchRun, Failure, free_ports, kill_group, load_average, print_run_header,
+from bench_support import (wrk_output, BenchRun, Failure, free_ports, load_average, print_run_header,
                            tool_version, wait_for_socket_file)
 from http_compare import WRK_PATTERNS, wait_for_log_line, wait_for_reply
 
@@ -78,14 +77,7 @@ def run_wrk(port, seconds, log_path, close):
     argv.append(f"http://127.0.0.1:{port}/")
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True, text=True)
-    try:
-        out, _ = p.communicate(timeout=seconds + 30)
-    except subprocess.TimeoutExpired:
-        kill_group(p.pid, signal.SIGKILL)
-        p.wait()
-        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
-    finally:
-        kill_group(p.pid, signal.SIGKILL)
+    out = wrk_output(p, port, seconds)
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(argv)}\n{out}\n")
     if p.returncode != 0:
