@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -36,7 +37,7 @@ exec_forward::exec_forward(const forward_config& f, std::shared_ptr<exec_childre
     std::make_shared<stderr_relay>(main, portunus::unique_fd(fds[0]), f.name)->start();
 }
 
-exec_forward::admission exec_forward::admit(std::function<void()> turn)
+exec_forward::admission exec_forward::admit(std::function<void()> turn, std::uint64_t& ticket)
 {
     std::lock_guard lock(mutex_);
     if (running_ < config_.max_concurrency) {
@@ -44,8 +45,18 @@ exec_forward::admission exec_forward::admit(std::function<void()> turn)
         return admission::run;
     }
     if (queue_.size() >= config_.queue) return admission::refused;
-    queue_.push_back(std::move(turn));
+    ticket = next_ticket_++;
+    queue_.emplace_back(ticket, std::move(turn));
     return admission::queued;
+}
+
+bool exec_forward::withdraw(std::uint64_t ticket)
+{
+    std::lock_guard lock(mutex_);
+    const auto it = std::find_if(queue_.begin(), queue_.end(), [ticket](const auto& q) { return q.first == ticket; });
+    if (it == queue_.end()) return false;
+    queue_.erase(it);
+    return true;
 }
 
 void exec_forward::release()
@@ -58,7 +69,7 @@ void exec_forward::release()
             return;
         }
         // The slot passes to the first in the queue as it is: running_ stays.
-        next = std::move(queue_.front());
+        next = std::move(queue_.front().second);
         queue_.pop_front();
     }
     next();

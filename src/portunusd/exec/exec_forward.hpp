@@ -12,12 +12,14 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace portunusd {
 
@@ -32,8 +34,13 @@ public:
 
     enum class admission { run, queued, refused };
     /// A slot for one more child (run), or a place in the queue: `turn` is called, from the
-    /// thread that releases a slot, once the slot is this connection's. Refused past the queue.
-    admission admit(std::function<void()> turn);
+    /// thread that releases a slot, once the slot is this connection's, and `ticket` names the
+    /// place for withdraw(). Refused past the queue.
+    admission admit(std::function<void()> turn, std::uint64_t& ticket);
+    /// A queued connection that closed (call_timeout, a drain) leaves the queue at once, so
+    /// that closed connections never hold places that live ones are refused for. False when
+    /// its turn has come already (then `turn` runs, or has run, and must give the slot back).
+    bool withdraw(std::uint64_t ticket);
     /// Gives a slot back: a child was reaped, or a connection whose turn came had closed.
     void release();
 
@@ -55,7 +62,8 @@ private:
     portunus::unique_fd stderr_write_;
     mutable std::mutex mutex_;
     std::size_t running_ = 0;                 // guarded by mutex_
-    std::deque<std::function<void()>> queue_; // guarded by mutex_
+    std::uint64_t next_ticket_ = 1;                                   // guarded by mutex_
+    std::deque<std::pair<std::uint64_t, std::function<void()>>> queue_; // guarded by mutex_
 };
 
 } // namespace portunusd

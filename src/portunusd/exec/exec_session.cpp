@@ -38,9 +38,8 @@ void exec_session::on_start(std::string_view)
     forward_->stats->request();
     arm_timer(forward_->config.call_timeout, "call timeout");
     auto self = self_as<exec_session>();
-    const auto admitted = exec_->admit([self] {
-        boost::asio::post(self->socket_.executor(), [self] { self->on_turn(); });
-    });
+    const auto admitted = exec_->admit(
+        [self] { boost::asio::post(self->socket_.executor(), [self] { self->on_turn(); }); }, queue_ticket_);
     switch (admitted) {
     case exec_forward::admission::run: holds_slot_ = true; return run();
     case exec_forward::admission::queued: return;
@@ -51,6 +50,7 @@ void exec_session::on_start(std::string_view)
 
 void exec_session::on_turn()
 {
+    queue_ticket_ = 0;
     holds_slot_ = true;
     if (closed_) return give_back(); // timed out or drained while queued: the next one's turn
     run();
@@ -126,6 +126,8 @@ void exec_session::on_timeout(const char* reason)
 
 void exec_session::on_closed(std::string_view reason)
 {
+    // Closed while queued: its place goes now, not when its turn would have come.
+    if (queue_ticket_ != 0 && exec_->withdraw(queue_ticket_)) queue_ticket_ = 0;
     // The bytes go between the client and the program: the daemon counts none.
     log_access({}, 0, 0, reason, started_);
 }

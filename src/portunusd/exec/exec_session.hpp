@@ -46,6 +46,7 @@ private:
 
     std::shared_ptr<exec_forward> exec_;
     std::unique_ptr<spawn_job> job_; ///< the child may read it until it is reaped
+    std::uint64_t queue_ticket_ = 0; ///< its place in the forward's queue while it waits there
     pid_t pid_ = -1;          ///< the running child, until it is reaped
     bool holds_slot_ = false; ///< of exec_'s max_concurrency
 };
