@@ -108,11 +108,7 @@ void pass_session::on_answer(const call_outcome& outcome)
     calling_ = false;
     forward_->stats->call_ended(outcome);
     if (outcome.ec) {
-        std::uint64_t suppressed = 0;
-        if (forward_->failure_log.allow(suppressed))
-            spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
-                         forward_->config.door, outcome.ec.message(), suppressed);
-        return close("door error: " + outcome.ec.message());
+        return close_door_error(outcome.ec);
     }
     if (!outcome.reply.empty()) {
         // The application answered instead of taking the socket: a door that serves no pass

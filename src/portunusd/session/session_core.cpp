@@ -215,6 +215,15 @@ void session_core::close_queue_full(std::string_view running)
     close("queue full");
 }
 
+void session_core::close_door_error(const std::error_code& ec)
+{
+    std::uint64_t suppressed = 0;
+    if (forward_->failure_log.allow(suppressed))
+        spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
+                     forward_->config.door, ec.message(), suppressed);
+    close("door error: " + ec.message());
+}
+
 void session_core::close(std::string_view reason)
 {
     if (closed_) return;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <variant>
 
 namespace portunusd {
@@ -118,6 +119,8 @@ protected:
     /// bounded rate and closes. `running` names what max_concurrency counts ("calls in
     /// flight", "programs running").
     void close_queue_full(std::string_view running);
+    /// The forward's door call failed with `ec`: warns at a bounded rate and closes.
+    void close_door_error(const std::error_code& ec);
     /// Bytes read before the protocol started: a PROXY header and what came behind it.
     [[nodiscard]] std::uint64_t bytes_before_start() const noexcept { return proxy_read_; }
     /// The line with this connection's protocol, forward and client filled in.

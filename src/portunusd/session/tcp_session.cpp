@@ -88,11 +88,7 @@ void tcp_session::on_reply(call_outcome outcome)
     if (closed_) return;
     forward_->stats->call_ended(outcome);
     if (outcome.ec) {
-        std::uint64_t suppressed = 0;
-        if (forward_->failure_log.allow(suppressed))
-            spdlog::warn("forward {}: door {}: {} ({} more since last warning)", forward_->config.name,
-                         forward_->config.door, outcome.ec.message(), suppressed);
-        return close("door error: " + outcome.ec.message());
+        return close_door_error(outcome.ec);
     }
     if (outcome.reply.empty()) {
         if (forward_->config.once) return close("done");
