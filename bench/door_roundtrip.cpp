@@ -1,44 +1,49 @@
 // SPDX-License-Identifier: MPL-2.0
 // Measures door call round trips against the same echo over a raw SOCK_SEQPACKET socket.
 //
-// One run forks an echo server process (a door and a raw socket listener), then, for each case
-// (payload 64 B or 64 KiB, 1 or 16 caller threads), calls it through the door and through raw
-// sockets for the same time, in alternating slices, and prints calls/s and round-trip latency
-// percentiles. The raw exchange is the floor a userland door can reach: same kernel transport,
-// same two processes, no protocol, no allocation, no readiness notification.
+// For each CPU placement (all threads on one CPU; callers on one CPU and the server on another;
+// no thread pinned) one run forks an echo server process (a door and a raw socket listener),
+// then, for each case (payload 64 B or 64 KiB, 1 or 16 caller threads), calls it through the
+// door and through raw sockets for the same time, in alternating slices, and prints calls/s and
+// round-trip latency percentiles. The raw exchange is the floor a userland door can reach: same
+// kernel transport, same two processes, no protocol, no allocation, no readiness notification.
+//
+// Placement is a variable of its own because a round trip's latency depends more on whether the
+// two threads share a CPU than on what either transport does: waking a thread on an idle vCPU
+// can cost tens of microseconds, and an unpinned pair settles into one placement or the other by
+// chance and mostly keeps it for the run.
+#include "timed_callers.hpp"
+
 #include <portunus/door.hpp>
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <latch>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace {
 
 using namespace portunus;
-using bench_clock = std::chrono::steady_clock;
+using bench::caller;
+using bench::measurement;
+using bench::runner;
 
 constexpr std::chrono::milliseconds warmup{500};
 // Each transport's measured time per case is split into this many slices, door and raw taking
@@ -162,12 +167,6 @@ bool echoed(std::string_view sent, std::string_view got)
     return got.size() == sent.size() && (sent.empty() || (got.front() == sent.front() && got.back() == sent.back()));
 }
 
-// One round trip per call of call(); false (with `error` set) when the exchange failed.
-class caller {
-public:
-    virtual ~caller() = default;
-    virtual bool call(std::string& error) = 0;
-};
 
 class door_caller final : public caller {
 public:
@@ -239,152 +238,34 @@ private:
     std::string_view payload_;
 };
 
-struct measurement {
-    std::uint64_t calls = 0;
-    double seconds = 0;
-    double p50_us = 0;
-    double p99_us = 0;
-
-    [[nodiscard]] double calls_per_second() const { return seconds > 0 ? static_cast<double>(calls) / seconds : 0; }
+// Where the caller threads and the server process run. Both transports of a case always run
+// under the same placement, so their ratio compares transports, not scheduler luck.
+struct placement {
+    const char* name;
+    const char* what; // for the header line
+    bool pinned;
+    cpu_set_t callers; // meaningful when pinned
+    cpu_set_t server;
 };
 
-double percentile_us(std::vector<std::uint32_t>& samples, double p)
-{
-    // Nearest rank: the smallest sample with at least p of all samples at or below it.
-    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
-    const std::size_t index = rank == 0 ? 0 : rank - 1;
-    std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(index), samples.end());
-    return samples[index] / 1000.0;
-}
-
-// A set of caller threads for one transport. They park (on a futex, using no CPU) between the
-// slices the main thread runs them for, so door and raw slices can alternate and both see the
-// same background load: on a small shared machine that load drifts over seconds.
-class runner {
-public:
-    using factory = std::function<std::unique_ptr<caller>(std::string& error)>;
-
-    /// `name` names the threads (at most 15 characters), so that /proc/PID/task/*/comm and
-    /// profilers tell the door's callers from the raw ones.
-    runner(const char* name, unsigned threads, std::size_t expected_samples, const factory& make)
-        : ready_(threads), samples_(threads)
-    {
-        threads_.reserve(threads);
-        for (unsigned t = 0; t < threads; ++t)
-            threads_.emplace_back([this, t, expected_samples, &make, name] {
-                ::pthread_setname_np(::pthread_self(), name);
-                std::string error;
-                std::unique_ptr<caller> c = make(error); // `make` is not used past ready_
-                samples_[t].reserve(expected_samples);
-                ready_.count_down();
-                if (c) work(*c, samples_[t], error);
-                if (!error.empty()) fail(std::move(error));
-            });
-        ready_.wait();
-    }
-
-    runner(const runner&) = delete;
-    runner& operator=(const runner&) = delete;
-
-    ~runner() { stop(); }
-
-    /// Calls without recording, to open connections, grow the server pool and warm caches.
-    void warm(std::chrono::nanoseconds how_long)
-    {
-        set(state_warm);
-        std::this_thread::sleep_for(how_long);
-        set(state_idle);
-    }
-
-    /// A short unrecorded settle, then `how_long` of recorded calls.
-    void measure(std::chrono::nanoseconds how_long)
-    {
-        set(state_warm);
-        std::this_thread::sleep_for(slice_settle);
-        set(state_measure);
-        const auto begin = bench_clock::now();
-        std::this_thread::sleep_for(how_long);
-        set(state_idle);
-        measured_ += bench_clock::now() - begin;
-    }
-
-    /// Ends the threads (a call still in flight after the last slice finishes first) and merges
-    /// their samples. Sets `error` if any caller failed.
-    measurement result(std::string& error)
-    {
-        stop();
-        error = error_;
-        std::vector<std::uint32_t> all;
-        for (auto& s : samples_) all.insert(all.end(), s.begin(), s.end());
-        measurement m;
-        m.calls = all.size();
-        m.seconds = std::chrono::duration<double>(measured_).count();
-        if (!all.empty()) {
-            m.p50_us = percentile_us(all, 0.50);
-            m.p99_us = percentile_us(all, 0.99);
-        }
-        return m;
-    }
-
-private:
-    enum state : int { state_idle, state_warm, state_measure, state_quit };
-    static constexpr std::chrono::milliseconds slice_settle{50};
-
-    void stop()
-    {
-        set(state_quit);
-        for (auto& t : threads_)
-            if (t.joinable()) t.join();
-    }
-
-    void set(state s)
-    {
-        // A failed caller has stopped; keep the others from running on into a meaningless result.
-        if (s != state_quit && failed_.load()) s = state_idle;
-        state_.store(s);
-        state_.notify_all();
-    }
-
-    void work(caller& c, std::vector<std::uint32_t>& mine, std::string& error)
-    {
-        for (;;) {
-            const int now = state_.load(std::memory_order_relaxed);
-            if (now == state_quit) return;
-            if (now == state_idle) {
-                state_.wait(state_idle);
-                continue;
-            }
-            const auto start = bench_clock::now();
-            if (!c.call(error)) return;
-            const auto end = bench_clock::now();
-            if (now == state_measure) {
-                const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count();
-                mine.push_back(static_cast<std::uint32_t>(std::min<long long>(ns, UINT32_MAX)));
-            }
-        }
-    }
-
-    void fail(std::string error)
-    {
-        std::lock_guard lock(mutex_);
-        if (error_.empty()) error_ = std::move(error);
-        failed_.store(true);
-    }
-
-    std::latch ready_; // a member, so no thread can still be inside count_down() when it dies
-    std::atomic<int> state_{state_idle};
-    std::atomic<bool> failed_{false};
-    std::mutex mutex_;
-    std::string error_;
-    std::vector<std::vector<std::uint32_t>> samples_;
-    std::vector<std::thread> threads_;
-    std::chrono::nanoseconds measured_{0};
-};
+constexpr const char* placement_names[] = {"one-cpu", "two-cpus", "free"};
 
 struct options {
     double seconds = 3;
-    std::string only; // run just this case (for profiling one of them); empty: all
+    std::string only;                                              // one case (for profiling); empty: all
+    std::vector<std::string> placements{"one-cpu", "two-cpus", "free"}; // in this order
 };
+
+std::vector<std::string> split_list(std::string_view list)
+{
+    std::vector<std::string> items;
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        items.emplace_back(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    return items;
+}
 
 options parse(int argc, char** argv)
 {
@@ -405,17 +286,63 @@ options parse(int argc, char** argv)
                 std::fprintf(stderr, "door_roundtrip: no case named %s\n", o.only.c_str());
                 std::exit(2);
             }
+        } else if (arg == "--placement" && i + 1 < argc) {
+            o.placements = split_list(argv[++i]);
+            for (const std::string& name : o.placements) {
+                const auto named = [&](const char* known) { return name == known; };
+                if (name.empty() || std::none_of(std::begin(placement_names), std::end(placement_names), named)) {
+                    std::fprintf(stderr, "door_roundtrip: no placement named '%s' (one-cpu, two-cpus, free)\n",
+                                 name.c_str());
+                    std::exit(2);
+                }
+            }
         } else {
             const bool help = arg == "--help" || arg == "-h";
             std::fprintf(help ? stdout : stderr,
-                         "usage: door_roundtrip [--seconds N] [--case NAME]\n"
+                         "usage: door_roundtrip [--seconds N] [--case NAME] [--placement LIST]\n"
                          "  times door calls and raw SOCK_SEQPACKET round trips to a forked echo\n"
                          "  server for N seconds per case (default 3) after a 0.5 s warm-up;\n"
-                         "  --case runs only one of 64B_c1 64B_c16 64KiB_c1 64KiB_c16\n");
+                         "  --case runs only one of 64B_c1 64B_c16 64KiB_c1 64KiB_c16;\n"
+                         "  --placement is a comma-separated list of one-cpu (every thread on one CPU),\n"
+                         "  two-cpus (callers on one CPU, the server on another) and free (nothing\n"
+                         "  pinned); default: all three, in that order\n");
             std::exit(help ? 0 : 2);
         }
     }
     return o;
+}
+
+// The placement named `name` over the CPUs this process may use; false (with a reason printed)
+// when there are too few of them.
+bool make_placement(const std::string& name, const cpu_set_t& allowed, placement& out)
+{
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    static char what[96];
+    out = placement{};
+    if (name == "free") {
+        out.name = "free";
+        out.what = "no thread pinned";
+        return true;
+    }
+    const bool two = name == "two-cpus";
+    if (cpus.size() < (two ? 2u : 1u)) {
+        std::printf("placement %s skipped: this process may use only %zu CPU(s)\n", name.c_str(), cpus.size());
+        return false;
+    }
+    out.pinned = true;
+    out.name = two ? "two-cpus" : "one-cpu";
+    CPU_ZERO(&out.callers);
+    CPU_ZERO(&out.server);
+    CPU_SET(cpus[0], &out.callers);
+    CPU_SET(cpus[two ? 1 : 0], &out.server);
+    if (two)
+        std::snprintf(what, sizeof what, "callers on CPU %d, server on CPU %d", cpus[0], cpus[1]);
+    else
+        std::snprintf(what, sizeof what, "callers and server on CPU %d", cpus[0]);
+    out.what = what;
+    return true;
 }
 
 void print_row(const char* name, const char* transport, const measurement& r)
@@ -424,87 +351,95 @@ void print_row(const char* name, const char* transport, const measurement& r)
                 r.p99_us, static_cast<unsigned long long>(r.calls));
 }
 
-} // namespace
+struct outcome {
+    const char* name;
+    const char* placement;
+    double door_p50;
+    double raw_p50;
+};
 
-int main(int argc, char** argv)
-{
-    const options opts = parse(argc, argv);
-
-    char dir_template[] = "/tmp/portunus-bench-XXXXXX";
-    if (::mkdtemp(dir_template) == nullptr) die("mkdtemp");
-    const std::string dir = dir_template;
-    const std::string door_path = dir + "/door";
-    const std::string raw_path = dir + "/raw";
-
-    // The server is its own process, as an application behind a door is. Forking here, before
-    // this process has any thread, keeps the child's state simple and well defined.
-    int ready_pipe[2];
-    int stop_pipe[2];
-    if (::pipe2(ready_pipe, O_CLOEXEC) != 0 || ::pipe2(stop_pipe, O_CLOEXEC) != 0) {
-        ::rmdir(dir.c_str());
-        die("pipe2");
-    }
-    std::fflush(nullptr);
-    const pid_t server_pid = ::fork();
-    if (server_pid < 0) {
-        ::rmdir(dir.c_str());
-        die("fork");
-    }
-    if (server_pid == 0) {
+// The echo server for one placement: a forked process that serves until the parent closes its
+// stop pipe. Forked while this process has no other thread (the callers of an earlier placement
+// have been joined), so the child's state is simple and well defined.
+class echo_server {
+public:
+    echo_server(const std::string& dir, const placement& where) : door_path(dir + "/door"), raw_path(dir + "/raw")
+    {
+        int ready_pipe[2];
+        if (::pipe2(ready_pipe, O_CLOEXEC) != 0) die("pipe2");
+        int stop_pipe[2];
+        if (::pipe2(stop_pipe, O_CLOEXEC) != 0) die("pipe2");
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        if (pid_ < 0) die("fork");
+        if (pid_ == 0) {
+            ::close(ready_pipe[0]);
+            ::close(stop_pipe[1]);
+            // Before any thread starts: every server thread inherits it.
+            if (where.pinned && ::sched_setaffinity(0, sizeof where.server, &where.server) != 0)
+                die("sched_setaffinity (server)");
+            run_server(door_path, raw_path, ready_pipe[1], stop_pipe[0]);
+        }
+        ::close(ready_pipe[1]);
+        ::close(stop_pipe[0]);
+        stop_fd_ = stop_pipe[1];
+        char byte = 0;
+        ssize_t got;
+        do {
+            got = ::read(ready_pipe[0], &byte, 1);
+        } while (got < 0 && errno == EINTR);
         ::close(ready_pipe[0]);
-        ::close(stop_pipe[1]);
-        run_server(door_path, raw_path, ready_pipe[1], stop_pipe[0]);
+        ready_ = got == 1 && byte == 'r';
     }
-    ::close(ready_pipe[1]);
-    ::close(stop_pipe[0]);
-    std::signal(SIGPIPE, SIG_IGN);
 
-    int status = 0;
-    const auto finish = [&](int code) {
-        ::close(stop_pipe[1]); // EOF tells the server to leave
-        ::waitpid(server_pid, &status, 0);
+    echo_server(const echo_server&) = delete;
+    echo_server& operator=(const echo_server&) = delete;
+
+    ~echo_server()
+    {
+        ::close(stop_fd_); // EOF tells the server to leave
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
         ::unlink(door_path.c_str());
         ::unlink(raw_path.c_str());
-        ::rmdir(dir.c_str());
-        return code;
-    };
-
-    char byte = 0;
-    ssize_t got;
-    do {
-        got = ::read(ready_pipe[0], &byte, 1);
-    } while (got < 0 && errno == EINTR);
-    ::close(ready_pipe[0]);
-    if (got != 1 || byte != 'r') {
-        std::fprintf(stderr, "door_roundtrip: the server did not start\n");
-        return finish(1);
     }
 
+    [[nodiscard]] bool ready() const noexcept { return ready_; }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+    const std::string door_path;
+    const std::string raw_path;
+
+private:
+    pid_t pid_ = -1;
+    int stop_fd_ = -1;
+    bool ready_ = false;
+};
+
+// Runs every selected case under one placement; false after an error (already printed).
+bool run_placement(const options& opts, const std::string& dir, const placement& where, const cpu_set_t& allowed,
+                   std::vector<outcome>& outcomes)
+{
+    // The caller threads are started by this thread and inherit its mask.
+    const cpu_set_t& mine = where.pinned ? where.callers : allowed;
+    if (::sched_setaffinity(0, sizeof mine, &mine) != 0) die("sched_setaffinity (callers)");
+
+    echo_server server(dir, where);
+    if (!server.ready()) {
+        std::fprintf(stderr, "door_roundtrip: the server did not start\n");
+        return false;
+    }
     std::error_code ec;
     // One handle for every caller thread, as the daemon holds one per door.
-    const door_client client = door_client::open(door_path, ec);
+    const door_client client = door_client::open(server.door_path, ec);
     if (ec) {
         std::fprintf(stderr, "door_roundtrip: door_client::open: %s\n", ec.message().c_str());
-        return finish(1);
+        return false;
     }
-
-    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-    std::printf("door_roundtrip: %ld CPUs online, no thread pinned; server pid %d\n", cpus,
-                static_cast<int>(server_pid));
-    std::printf("each case: %lld ms warm-up per transport, then %.3g s measured per transport in %d "
-                "alternating door/raw slices\n",
-                static_cast<long long>(warmup.count()), opts.seconds, slices);
-    std::printf("door: one door_client shared by all caller threads; server pool grows on demand (epoll)\n");
-    std::printf("raw:  one SOCK_SEQPACKET connection and one blocking recv/send server thread per caller\n\n");
+    std::printf("\nplacement %s: %s; server pid %d\n", where.name, where.what, static_cast<int>(server.pid()));
     std::printf("%-10s %-5s %12s %10s %10s %10s\n", "case", "via", "calls/s", "p50_us", "p99_us", "calls");
     std::fflush(stdout);
 
-    struct outcome {
-        const char* name;
-        double door_p50;
-        double raw_p50;
-    };
-    std::vector<outcome> outcomes;
     const auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::duration<double>(opts.seconds / slices));
     for (const bench_case& c : cases) {
@@ -520,7 +455,7 @@ int main(int argc, char** argv)
             return std::make_unique<door_caller>(client, payload);
         });
         runner raw("raw-call", c.threads, expected, [&](std::string& error) -> std::unique_ptr<caller> {
-            auto r = std::make_unique<raw_caller>(raw_path, payload, error);
+            auto r = std::make_unique<raw_caller>(server.raw_path, payload, error);
             if (!r->connected()) r.reset();
             return r;
         });
@@ -537,22 +472,56 @@ int main(int argc, char** argv)
         if (!door_error.empty() || !raw_error.empty()) {
             std::fprintf(stderr, "door_roundtrip: %s %s: %s\n", c.name, door_error.empty() ? "raw" : "door",
                          door_error.empty() ? raw_error.c_str() : door_error.c_str());
-            return finish(1);
+            return false;
         }
         if (d.calls == 0 || r.calls == 0) {
             std::fprintf(stderr, "door_roundtrip: %s: no call completed\n", c.name);
-            return finish(1);
+            return false;
         }
         print_row(c.name, "door", d);
         print_row(c.name, "raw", r);
         std::fflush(stdout);
-        outcomes.push_back({c.name, d.p50_us, r.p50_us});
+        outcomes.push_back({c.name, where.name, d.p50_us, r.p50_us});
     }
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const options opts = parse(argc, argv);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    cpu_set_t allowed;
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) die("sched_getaffinity");
+
+    char dir_template[] = "/tmp/portunus-bench-XXXXXX";
+    if (::mkdtemp(dir_template) == nullptr) die("mkdtemp");
+    const std::string dir = dir_template;
+
+    std::printf("door_roundtrip: %ld CPUs online, %d usable here\n", ::sysconf(_SC_NPROCESSORS_ONLN),
+                CPU_COUNT(&allowed));
+    std::printf("each case: %lld ms warm-up per transport, then %.3g s measured per transport in %d "
+                "alternating door/raw slices\n",
+                static_cast<long long>(warmup.count()), opts.seconds, slices);
+    std::printf("door: one door_client shared by all caller threads; server pool grows on demand (epoll)\n");
+    std::printf("raw:  one SOCK_SEQPACKET connection and one blocking recv/send server thread per caller\n");
+    std::fflush(stdout);
+
+    std::vector<outcome> outcomes;
+    bool ok = true;
+    for (const std::string& name : opts.placements) {
+        placement where;
+        if (!make_placement(name, allowed, where)) continue;
+        if (!(ok = run_placement(opts, dir, where, allowed, outcomes))) break;
+    }
+    ::rmdir(dir.c_str());
 
     std::printf("\n");
     for (const outcome& o : outcomes)
-        std::printf("case=%s door_us=%.2f raw_us=%.2f ratio=%.2f\n", o.name, o.door_p50, o.raw_p50,
-                    o.door_p50 / o.raw_p50);
+        std::printf("case=%s placement=%s door_us=%.2f raw_us=%.2f ratio=%.2f\n", o.name, o.placement, o.door_p50,
+                    o.raw_p50, o.door_p50 / o.raw_p50);
     std::fflush(stdout);
-    return finish(0);
+    return ok ? 0 : 1;
 }
