@@ -77,6 +77,14 @@ std::shared_ptr<forward_state> server::make_state(const forward_config& f, std::
         s->router = std::make_shared<const http_router>(std::move(routes), catch_all);
     }
     s->stats = stats ? std::move(stats) : std::make_shared<forward_stats>(loops_.size());
+    if (f.tls) {
+        // load_config() built this context once already; the material has not changed since.
+        std::string error;
+        s->tls = tls::context::build({f.tls->certificate_pem, f.tls->private_key_pem, f.tls->min_version,
+                                      f.proto == protocol::http},
+                                     error);
+        if (!s->tls) spdlog::error("forward {}: TLS: {}; its connections are closed until a reload", f.name, error);
+    }
     if (f.proto == protocol::exec) {
         // Children exist from the first connection on: SIGCHLD must be caught before then.
         wait_for_children();
@@ -147,7 +155,7 @@ bool server::open_forward(const forward_config& f, std::shared_ptr<forward_stats
     }
     if (cause) *cause = ec;
     if (ec) {
-        error = "cannot bind " + std::string(to_string(f.proto)) + " " + f.listen.text + " (forward " + f.name +
+        error = "cannot bind " + std::string(protocol_name(f)) + " " + f.listen.text + " (forward " + f.name +
                 "): " + ec.message();
         return false;
     }
@@ -159,7 +167,7 @@ void server::start_forward(running_forward& r)
     if (r.tcp) r.tcp->start();
     if (r.udp) r.udp->start();
     const auto& c = r.state->config;
-    spdlog::info("forward {}: {} {} -> {}", c.name, to_string(c.proto), c.listen.text,
+    spdlog::info("forward {}: {} {} -> {}", c.name, protocol_name(c), c.listen.text,
                  c.proto == protocol::exec ? c.command.front() : c.door);
 }
 
@@ -427,7 +435,7 @@ daemon_snapshot server::snapshot() const
         const auto& state = *it->second.state;
         forward_snapshot fs;
         fs.name = f.name;
-        fs.protocol = std::string(to_string(f.proto));
+        fs.protocol = std::string(protocol_name(f));
         fs.listen = f.listen.text;
         for (const auto& g : state.gates) fs.doors.push_back(g->snapshot());
         fs.counts = state.stats->totals();

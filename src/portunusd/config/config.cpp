@@ -21,8 +21,11 @@ namespace {
 // A configuration is a few kilobytes; anything this large is a wrong path, not a config.
 constexpr std::size_t max_config_bytes = 4 * 1024 * 1024;
 
-// Returns an empty string on success, otherwise the reason the file could not be read.
-std::string read_whole_file(const std::string& path, std::string& text)
+}  // namespace
+
+namespace config_detail {
+
+std::string read_regular_file(const std::string& path, std::string& text, std::size_t max_bytes)
 {
     if (path.find('\0') != std::string::npos)
         return std::strerror(ENOENT);
@@ -53,13 +56,22 @@ std::string read_whole_file(const std::string& path, std::string& text)
             reason = std::strerror(errno);
         else if (n == 0)
             break;
-        else if (text.size() + static_cast<std::size_t>(n) > max_config_bytes)
-            reason = "file is larger than " + std::to_string(max_config_bytes / (1024 * 1024)) + " MiB";
+        else if (text.size() + static_cast<std::size_t>(n) > max_bytes)
+            reason = "file is larger than " + std::to_string(max_bytes / (1024 * 1024)) + " MiB";
         else
             text.append(buffer.data(), static_cast<std::size_t>(n));
     }
     ::close(fd);
     return reason;
+}
+
+}  // namespace config_detail
+
+namespace {
+
+std::string read_whole_file(const std::string& path, std::string& text)
+{
+    return config_detail::read_regular_file(path, text, max_config_bytes);
 }
 
 config_result single_error(const std::string& source_name, int line, int column, std::string message)
@@ -107,6 +119,12 @@ std::string_view to_string(protocol p) noexcept
     case protocol::exec: return "exec";
     }
     return "unknown";
+}
+
+std::string_view protocol_name(const forward_settings& f) noexcept
+{
+    if (f.tls) return f.proto == protocol::http ? "https" : "tls";
+    return to_string(f.proto);
 }
 
 std::vector<std::string> app_instance_doors(const app_settings& app)
@@ -163,6 +181,7 @@ config_result load_config(const std::string& path)
     config cfg = config_detail::draft_config(*root, path, diag);
     config_detail::check_door_directories(cfg, diag);
     config_detail::check_app_resources(cfg, diag);
+    config_detail::read_tls_files(cfg, diag);
     if (diag.empty())
         result.value = std::move(cfg);
     result.errors = diag.take_sorted();

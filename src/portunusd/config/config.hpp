@@ -22,6 +22,20 @@ enum class protocol { tcp, udp, http, pass, exec };
 /// "tcp", "udp", "http", "pass" or "exec", as written in the configuration file.
 std::string_view to_string(protocol p) noexcept;
 
+/// TLS termination on a forward written `protocol = "tls"` (a tcp forward) or `"https"` (an
+/// http forward). The PEM texts are read by load_config() from the two files, so that a
+/// reload after a certificate was renewed in place sees a change (forwards compare with ==).
+struct tls_settings {
+    std::string certificate;     ///< absolute path: the server's certificate, then its chain
+    std::string private_key;     ///< absolute path: its unencrypted key
+    std::string min_version = "1.2"; ///< "1.2" or "1.3"
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::string certificate_pem; ///< the file's contents (empty until load_config() read it)
+    std::string private_key_pem;
+
+    bool operator==(const tls_settings&) const = default;
+};
+
 /// Where a forward listens. `host` is the canonical form of the address ("127.0.0.1", "::1",
 /// "0.0.0.0", "::"), or "*" for every IPv4 and IPv6 address (then `any` is true). An explicit
 /// "[::]" means IPv6 only; binding it with IPV6_V6ONLY keeps it apart from "0.0.0.0".
@@ -95,9 +109,15 @@ struct forward_settings {
     std::vector<std::string> command;  ///< argv; command[0] an absolute path to an executable file
     std::optional<std::string> user;   ///< default: the daemon's own account
     std::optional<std::string> group;  ///< default: the user's primary group
+    // tls and https: TLS terminated here, then served as tcp and http are.
+    std::optional<tls_settings> tls;
 
     bool operator==(const forward_settings&) const = default;
 };
+
+/// The protocol as the operator wrote it: "tls" and "https" for the TLS forms of tcp and
+/// http, else to_string(proto). Names forwards in logs, access lines and metrics.
+std::string_view protocol_name(const forward_settings& f) noexcept;
 
 /// One [[forward]] table: its settings and where it stands in the file.
 struct forward_config : forward_settings {
@@ -109,6 +129,9 @@ struct forward_config : forward_settings {
     file_position command_at;  ///< of command[0]
     file_position user_at;
     file_position group_at;
+    // tls and https only.
+    file_position certificate_at;
+    file_position private_key_at;
 
     // Compares the settings only: a forward that merely moved in the file is unchanged.
     using forward_settings::operator==;

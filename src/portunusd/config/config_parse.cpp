@@ -4,6 +4,7 @@
 #include "portunusd/config/config_parse_app.hpp"
 #include "portunusd/config/config_parse_exec.hpp"
 #include "portunusd/config/config_parse_http.hpp"
+#include "portunusd/config/config_parse_tls.hpp"
 #include "portunusd/config/config_reader.hpp"
 #include "portunusd/config/config_values.hpp"
 
@@ -39,7 +40,8 @@ constexpr std::array<std::string_view, n + m> join(const std::array<std::string_
     return out;
 }
 
-constexpr auto forward_only_keys = join(join(common_forward_keys, http_forward_keys), exec_forward_keys);
+constexpr auto forward_only_keys =
+    join(join(join(common_forward_keys, http_forward_keys), exec_forward_keys), tls_forward_keys);
 constexpr auto daemon_keys = join(daemon_only_keys, timeout_keys);
 constexpr auto forward_keys = join(forward_only_keys, timeout_keys);
 // "door" too, except on an http forward that routes with [[forward.map]] instead.
@@ -47,9 +49,7 @@ constexpr std::array required_forward_keys{"protocol"sv, "listen"sv};
 
 constexpr std::array log_levels{"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv, "off"sv};
 constexpr std::array log_targets{"stderr"sv, "syslog"sv};
-constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "pass"sv, "exec"sv};
-// Planned protocols get their own message so nobody hunts for a typo that is not there.
-constexpr std::array planned_protocols{"tls"sv, "https"sv};
+constexpr std::array protocols{"tcp"sv, "udp"sv, "http"sv, "pass"sv, "exec"sv, "tls"sv, "https"sv};
 
 constexpr std::int64_t max_threads = 64;
 constexpr std::int64_t max_connections_limit = 1'000'000;
@@ -162,11 +162,17 @@ struct forward_draft {
     position listen_at;
 };
 
-std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
+// `tls` is set for "tls" and "https", the TLS forms of tcp and http.
+std::optional<protocol> read_protocol(table_reader& r, bool& tls)
 {
     const auto value = r.string("protocol");
     if (!value)
         return std::nullopt;
+    tls = *value == "tls" || *value == "https";
+    if (*value == "tls")
+        return protocol::tcp;
+    if (*value == "https")
+        return protocol::http;
     if (*value == "tcp")
         return protocol::tcp;
     if (*value == "udp")
@@ -177,13 +183,6 @@ std::optional<protocol> read_protocol(table_reader& r, diagnostics& diag)
         return protocol::pass;
     if (*value == "exec")
         return protocol::exec;
-    std::string lower = *value;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
-    if (std::find(planned_protocols.begin(), planned_protocols.end(), lower) != planned_protocols.end()) {
-        diag.error(r.where("protocol"), "protocol " + quote(*value) + " is not supported yet");
-        return std::nullopt;
-    }
     static_cast<void>(r.one_of("protocol", protocols));
     return std::nullopt;
 }
@@ -292,10 +291,12 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     r.reject_unknown_keys(forward_keys, "in [[forward]]", elsewhere);
     r.require(required_forward_keys, "[[forward]]");
 
-    const std::optional<protocol> proto = read_protocol(r, diag);
+    bool tls = false;
+    const std::optional<protocol> proto = read_protocol(r, tls);
     if (proto) {
         f.cfg.proto = *proto;
         f.has_protocol = true;
+        if (tls) f.cfg.tls.emplace();
     }
 
     if (const auto text = r.string("listen")) {
@@ -322,7 +323,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
         f.name_at = r.where("name");
     } else if (f.has_protocol && f.has_listen) {
         // ':' cannot occur in an explicit name, so a default name never collides with one.
-        f.cfg.name = std::string{to_string(f.cfg.proto)} + ":" + f.cfg.listen.text;
+        f.cfg.name = std::string{protocol_name(f.cfg)} + ":" + f.cfg.listen.text;
     }
 
     if (auto v = r.integer("max_concurrency", 1, max_concurrency_limit))
@@ -338,6 +339,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     read_request_keys(r, f, diag);
     read_proxy_keys(r, f, diag);
     read_exec_keys(r, proto, f.cfg, diag);
+    read_tls_keys(r, proto, f.cfg, diag);
     if (auto hold = r.boolean("pass_hold")) {
         if (f.has_protocol && f.cfg.proto != protocol::pass)
             r.error("pass_hold", "only pass forwards hold their calls open; it does not apply to " + std::string{to_string(f.cfg.proto)} + " forwards");

@@ -113,5 +113,12 @@ config draft_config(const toml::table& root, const std::string& source_name, dia
 /// the errors of both together.
 void check_door_directories(const config& cfg, diagnostics& diag);
 void check_app_resources(const config& cfg, diagnostics& diag);
+/// Reads the certificate and key of every tls and https forward into its tls_settings and
+/// checks that they make a TLS context; errors point at the certificate or private_key value.
+void read_tls_files(config& cfg, diagnostics& diag);
+
+/// Reads a regular file of at most `max_bytes` into `text` without blocking on a FIFO; returns
+/// an empty string, or why it could not.
+std::string read_regular_file(const std::string& path, std::string& text, std::size_t max_bytes);
 
 }  // namespace portunusd::config_detail

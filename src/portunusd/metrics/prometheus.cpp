@@ -230,6 +230,11 @@ void render_forwards(page& p, const daemon_snapshot& s, const std::vector<std::s
         p.family(f.name, f.type, f.help);
         for (std::size_t i = 0; i < forwards.size(); ++i) p.sample(f.name, labels[i], forwards[i].counts.*f.member);
     }
+    constexpr std::string_view handshakes = "portunusd_forward_tls_handshake_failures_total";
+    p.family(handshakes, "counter", "TLS handshakes that failed or ran out of handshake_timeout (tls and https forwards).");
+    for (std::size_t i = 0; i < forwards.size(); ++i)
+        if (forwards[i].protocol == "tls" || forwards[i].protocol == "https")
+            p.sample(handshakes, labels[i], forwards[i].counts.tls_handshake_failures);
 
     constexpr std::string_view failures = "portunusd_forward_failures_total";
     p.family(failures, "counter",

@@ -68,12 +68,14 @@ struct forward_counts {
     std::uint64_t status_502 = 0;
     std::uint64_t status_503 = 0;
     std::uint64_t status_504 = 0;
+    // tls and https only.
+    std::uint64_t tls_handshake_failures = 0; ///< handshakes that failed or ran out of handshake_timeout
     duration_histogram call_duration; ///< door calls that got an answer or an error
 };
 
 struct forward_snapshot {
     std::string name;
-    std::string protocol; ///< "tcp", "udp" or "http"
+    std::string protocol; ///< as written: "tcp", "udp", "http", "tls", "https", "pass" or "exec"
     std::string listen;   ///< as written in the configuration
     std::vector<door_snapshot> doors;
     forward_counts counts;

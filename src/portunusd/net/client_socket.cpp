@@ -15,6 +15,7 @@ namespace asio = boost::asio;
 
 ssize_t client_socket::receive(char* data, std::size_t n) noexcept
 {
+    if (tls_) return tls_->receive(data, n);
     ssize_t got;
     do {
         got = ::recv(fd_.get(), data, n, MSG_DONTWAIT);
@@ -25,6 +26,12 @@ ssize_t client_socket::receive(char* data, std::size_t n) noexcept
 std::size_t client_socket::send_some(const char* data, std::size_t n, boost::system::error_code& ec) noexcept
 {
     ec.clear();
+    if (tls_) {
+        int error = 0;
+        const std::size_t took = tls_->send_some(data, n, error);
+        if (error != 0) ec.assign(error, boost::system::system_category());
+        return took;
+    }
     std::size_t sent = 0;
     while (sent < n) {
         const ssize_t k = ::send(fd_.get(), data + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -40,8 +47,18 @@ std::size_t client_socket::send_some(const char* data, std::size_t n, boost::sys
     return sent;
 }
 
+void client_socket::start_tls(const tls::context& ctx, std::string_view first)
+{
+    tls_ = std::make_unique<tls::channel>(ctx, fd_.get(), first);
+}
+
 void client_socket::async_wait(edge_poller::wait_for what, edge_poller::callback done)
 {
+    if (tls_) {
+        // OpenSSL met EAGAIN the other way: that is the edge that will come.
+        if (what == edge_poller::wait_for::read && tls_->read_wants_write()) what = edge_poller::wait_for::write;
+        else if (what == edge_poller::wait_for::write && tls_->write_wants_read()) what = edge_poller::wait_for::read;
+    }
     if (!readiness_.registered()) {
         boost::system::error_code ec;
         auto& poller = asio::use_service<edge_poller>(asio::query(loop_, asio::execution::context));
@@ -59,12 +76,15 @@ void client_socket::async_wait(edge_poller::wait_for what, edge_poller::callback
 
 void client_socket::reset_on_close() noexcept
 {
+    reset_ = true;
     const linger abort_now{1, 0};
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
 }
 
 void client_socket::close() noexcept
 {
+    if (tls_ && !reset_ && fd_) tls_->close_notify();
+    tls_.reset();
     readiness_.forget(); // closing the descriptor takes it out of the kernel's epoll set
     fd_.reset();
 }

@@ -6,6 +6,7 @@
 #include "portunusd/calls/door_gate.hpp"
 #include "portunusd/http/http_router.hpp"
 #include "portunusd/session/forward_stats.hpp"
+#include "portunusd/tls/tls_context.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -73,6 +74,9 @@ struct forward_state {
         return best;
     }
     std::shared_ptr<const http_router> router;     ///< http only
+    /// tls and https: the server context, built from config.tls when the forward was made.
+    /// Null there only if that failed, and then no connection is served in plaintext instead.
+    std::shared_ptr<const tls::context> tls;
     /// What a protocol served by a room of its own keeps per forward, opaque here: an exec
     /// forward's exec_forward (exec/), which its session starter casts back.
     std::shared_ptr<void> room;

@@ -59,6 +59,7 @@ forward_counts forward_stats::totals() const noexcept
     t.status_502 = c_.sum(status_502);
     t.status_503 = c_.sum(status_503);
     t.status_504 = c_.sum(status_504);
+    t.tls_handshake_failures = c_.sum(tls_failures);
     for (std::size_t i = 0; i < t.call_duration.buckets.size(); ++i) {
         t.call_duration.buckets[i] = c_.sum(first_bucket + i);
         t.call_duration.count += t.call_duration.buckets[i];

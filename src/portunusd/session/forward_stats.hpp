@@ -31,6 +31,8 @@ public:
     void received(std::size_t n) noexcept { c_.add(bytes_in, n); }
     void sent(std::size_t n) noexcept { c_.add(bytes_out, n); }
     void failed(failure_kind kind) noexcept { c_.add(first_failure + static_cast<std::size_t>(kind)); }
+    /// A tls or https connection whose handshake failed or timed out.
+    void tls_handshake_failed() noexcept { c_.add(tls_failures); }
     /// A response the daemon made itself (http): counted by class, 4xx together.
     void daemon_response(int status) noexcept;
     /// A door call that ended, answered or not: its duration, and its failure if any.
@@ -51,6 +53,7 @@ private:
         status_503,
         status_504,
         call_micros,
+        tls_failures,
         first_bucket, // then one per duration bucket, +Inf last
         count = first_bucket + call_duration_bounds.size() + 1
     };

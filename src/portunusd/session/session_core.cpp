@@ -104,10 +104,7 @@ bool trusted(const forward_config& f, const boost::asio::ip::address& a)
 
 void session_core::begin()
 {
-    if (!forward_->config.proxy_protocol) {
-        protocol_started_ = true;
-        return on_start({});
-    }
+    if (!forward_->config.proxy_protocol) return start_protocol({});
     // Anyone else could claim any client address, so the header is taken from the balancers
     // named in the configuration only, and nobody else is served at all.
     if (!trusted(forward_->config, peer_.address()))
@@ -159,9 +156,47 @@ void session_core::parse_proxy_header(std::string_view bytes)
         client_ = to_endpoint(result.value.source);
         client_text_ = endpoint_text(client_);
     }
-    protocol_started_ = true;
-    on_start(bytes.substr(result.length));
+    start_protocol(bytes.substr(result.length));
     std::string().swap(proxy_in_);
+}
+
+void session_core::start_protocol(std::string_view first)
+{
+    if (!forward_->config.tls) {
+        protocol_started_ = true;
+        return on_start(first);
+    }
+    if (!forward_->tls) return close("TLS unavailable: the forward's certificate could not be loaded");
+    socket_.start_tls(*forward_->tls, first);
+    arm_timer(forward_->config.tls->handshake_timeout, "TLS handshake timeout");
+    continue_handshake();
+}
+
+void session_core::continue_handshake()
+{
+    using step = tls::channel::step;
+    const step s = socket_.handshake();
+    if (s == step::failed) {
+        forward_->stats->tls_handshake_failed();
+        return close("TLS handshake failed: " + socket_.tls()->failure());
+    }
+    if (s != step::done) {
+        const auto what = s == step::want_write ? edge_poller::wait_for::write : edge_poller::wait_for::read;
+        socket_.async_wait(what, [self = shared_from_this()](const boost::system::error_code& ec) {
+            if (self->closed_) return;
+            if (ec) return self->close("read error: " + ec.message());
+            self->continue_handshake();
+        });
+        return;
+    }
+    protocol_started_ = true;
+    // The client's first request may have come in with its last handshake message: read what
+    // is there now, since no new readiness edge will announce bytes OpenSSL already holds.
+    const auto r = read_block(read_block_size);
+    if (r.error == EAGAIN) return on_start({});
+    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.bytes.empty()) return close("client closed after the TLS handshake");
+    on_start(r.bytes);
 }
 
 void session_core::drain()
@@ -181,7 +216,10 @@ void session_core::arm_timer(std::chrono::milliseconds after, const char* reason
 void session_core::on_deadline()
 {
     if (closed_) return;
-    if (!protocol_started_) return close(timer_reason_);
+    if (!protocol_started_) {
+        if (socket_.tls()) forward_->stats->tls_handshake_failed();
+        return close(timer_reason_);
+    }
     on_timeout(timer_reason_);
 }
 
@@ -251,7 +289,7 @@ void session_core::log_access(std::variant<std::monostate, tcp_access_fields, ht
 {
     auto log = access_logger();
     if (!log) return; // off: not even the clock is read
-    write_to(*log, {to_string(forward_->config.proto), forward_->config.name, client_text_, own, in, out, result,
+    write_to(*log, {protocol_name(forward_->config), forward_->config.name, client_text_, own, in, out, result,
                     std::chrono::steady_clock::now() - since});
 }
 

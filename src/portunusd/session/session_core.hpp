@@ -145,6 +145,10 @@ protected:
 private:
     /// Before on_start(): the PROXY header, when the forward asks for one.
     void begin();
+    /// After the PROXY header (if any): the TLS handshake on a tls or https forward, then
+    /// on_start(). `first` is what was read behind the header.
+    void start_protocol(std::string_view first);
+    void continue_handshake();
     void read_proxy_header();
     void on_proxy_readable(const boost::system::error_code& ec);
     /// Takes `bytes` (all of the header received so far) as far as the parser can.
