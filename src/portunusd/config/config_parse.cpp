@@ -204,9 +204,9 @@ void read_request_keys(table_reader& r, forward_draft& f, diagnostics& diag)
         // HTTP frames a request by its header section and body, not by what one read returns,
         // and closes a connection after max_requests: neither key has a meaning there.
         if (r.find("max_request"))
-            diag.error(r.where("max_request"), "max_request does not apply to http forwards; use max_body");
+            diag.error(r.where("max_request"), "max_request does not apply to " + std::string{protocol_name(f.cfg)} + " forwards; use max_body");
         if (r.find("once"))
-            diag.error(r.where("once"), "once does not apply to http forwards; use max_requests = 1");
+            diag.error(r.where("once"), "once does not apply to " + std::string{protocol_name(f.cfg)} + " forwards; use max_requests = 1");
         return;
     }
     const bool udp = f.has_protocol && f.cfg.proto == protocol::udp;
@@ -342,7 +342,7 @@ forward_draft read_forward(const toml::table& table, const daemon_config& d, dia
     read_tls_keys(r, proto, f.cfg, diag);
     if (auto hold = r.boolean("pass_hold")) {
         if (f.has_protocol && f.cfg.proto != protocol::pass)
-            r.error("pass_hold", "only pass forwards hold their calls open; it does not apply to " + std::string{to_string(f.cfg.proto)} + " forwards");
+            r.error("pass_hold", "only pass forwards hold their calls open; it does not apply to " + std::string{protocol_name(f.cfg)} + " forwards");
         f.cfg.pass_hold = *hold;
     }
 

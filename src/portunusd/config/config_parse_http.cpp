@@ -274,7 +274,7 @@ void read_limits(table_reader& r, std::optional<protocol> proto, forward_config&
     if (proto && *proto != protocol::http) {
         for (std::string_view key : limit_keys) {
             if (r.find(key) && !(proxied_tcp && key == "header_timeout"))
-                diag.error(r.where(key), std::string{key} + " does not apply to " + std::string{to_string(*proto)} +
+                diag.error(r.where(key), std::string{key} + " does not apply to " + std::string{protocol_name(f)} +
                                              " forwards; it is for http only");
         }
         return;

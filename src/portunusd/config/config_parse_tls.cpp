@@ -49,8 +49,8 @@ void read_tls_keys(table_reader& r, std::optional<protocol> proto, forward_confi
     const position header{f.line, f.column};
     for (std::string_view key : {"certificate"sv, "private_key"sv})
         if (!r.find(key))
-            diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} + "\"; a " +
-                                   std::string{protocol_name(f)} + " forward needs its certificate and private key");
+            diag.error(header, "[[forward]] is missing the required key \"" + std::string{key} +
+                                   "\"; TLS forwards need a certificate and its private key");
     *f.tls = std::move(parsed);
 }
 

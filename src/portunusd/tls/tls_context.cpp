@@ -88,7 +88,9 @@ bool load_key(SSL_CTX* ctx, std::string_view pem, std::string& error)
     const int used = SSL_CTX_use_PrivateKey(ctx, key);
     EVP_PKEY_free(key);
     if (used != 1) {
-        error = "private_key: " + openssl_reason("refused");
+        const std::string reason = openssl_reason("refused");
+        error = reason == "key values mismatch" ? "private_key does not match the certificate (" + reason + ")"
+                                                : "private_key: " + reason;
         return false;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

@@ -43,7 +43,7 @@ constexpr golden_case golden_cases[] = {
     {"wrong_type", "every expected type against a wrong one"},
     {"out_of_range", "integers below and above their ranges, in both tables"},
     {"bad_choice", "log_level, log, access_log, user and group values"},
-    {"protocol_unsupported", "tls and https are planned, not typos"},
+    {"tls_keys", "tls and https without certificate or key, bad paths and versions, TLS keys on a tcp forward"},
     {"protocol_invalid", "unknown protocols list the valid ones"},
     {"listen_hostname", "host names are refused"},
     {"listen_invalid", "every malformed listen address"},

@@ -7,8 +7,8 @@
 namespace portunusd::test {
 namespace {
 
-// Every key a forward takes, on one tcp, one udp, one http and one pass forward; the udp one
-// takes its call_timeout from [daemon].
+// Every key a forward takes, on one tcp, one udp, one http, one pass, one exec and one https
+// forward; the udp one takes its call_timeout from [daemon].
 constexpr std::string_view every_key = R"([daemon]
 read_timeout = "30s"
 idle_timeout = "60s"
@@ -77,6 +77,19 @@ group = "nogroup"
 max_concurrency = 8
 queue = 16
 call_timeout = "7s"
+
+[[forward]]
+name = "s"
+protocol = "https"
+listen = "127.0.0.1:7008"
+door = "/run/s.door"
+certificate = "/etc/s.crt"
+private_key = "/etc/s.key"
+tls_min_version = "1.2"
+handshake_timeout = "3s"
+read_timeout = "5s"
+idle_timeout = "6s"
+call_timeout = "7s"
 )";
 
 struct one_change {
@@ -119,7 +132,7 @@ TEST_CASE("reload compare: identical forwards compare equal", "[config][reload]"
 {
     const config a = parse_ok(every_key);
     const config b = parse_ok(every_key);
-    REQUIRE(a.forwards.size() == 5);
+    REQUIRE(a.forwards.size() == 6);
     for (std::size_t i = 0; i < a.forwards.size(); ++i)
         CHECK(a.forwards[i] == b.forwards[i]);
 }
@@ -175,6 +188,12 @@ TEST_CASE("reload compare: a change to any one key changes its forward and no ot
         {4, 4, "max_concurrency = 8", "max_concurrency = 9"},
         {4, 4, "queue = 16", "queue = 17"},
         {4, 4, R"(call_timeout = "7s")", R"(call_timeout = "7001ms")"},
+        {5, 5, R"(name = "s")", R"(name = "s2")"},
+        {5, 5, R"(protocol = "https")", R"(protocol = "tls")"},
+        {5, 5, R"(certificate = "/etc/s.crt")", R"(certificate = "/etc/s2.crt")"},
+        {5, 5, R"(private_key = "/etc/s.key")", R"(private_key = "/etc/s2.key")"},
+        {5, 5, R"(tls_min_version = "1.2")", R"(tls_min_version = "1.3")"},
+        {5, 5, R"(handshake_timeout = "3s")", R"(handshake_timeout = "3001ms")"},
     }));
     check_only_its_forward_changes(change);
 }
@@ -194,6 +213,19 @@ TEST_CASE("reload compare: the keys every protocol takes", "[config][reload]")
     if (section == 1 && (from.starts_with("read") || from.starts_with("idle") || from.starts_with("call")))
         return;
     check_only_its_forward_changes({section, static_cast<std::size_t>(section), from, to});
+}
+
+TEST_CASE("reload compare: a certificate renewed in place changes its forward", "[config][reload]")
+{
+    // load_config() reads the files into these; the paths stay, the contents change.
+    const config a = parse_ok(every_key);
+    config b = a;
+    REQUIRE(b.forwards[5].tls);
+    b.forwards[5].tls->certificate_pem = "-----BEGIN CERTIFICATE-----\nrenewed\n";
+    CHECK_FALSE(a.forwards[5] == b.forwards[5]);
+    b = a;
+    b.forwards[5].tls->private_key_pem = "-----BEGIN PRIVATE KEY-----\nnew\n";
+    CHECK_FALSE(a.forwards[5] == b.forwards[5]);
 }
 
 }  // namespace portunusd::test
