@@ -186,6 +186,29 @@ TEST_CASE("config: the sample's pass forward is valid once uncommented", "[confi
     CHECK_FALSE(cfg.forwards[0].pass_hold);
 }
 
+TEST_CASE("config: the sample's https forward is valid once uncommented", "[config][tls]")
+{
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    std::string text;
+    bool in_tls = false;
+    for (std::string line; std::getline(sample, line);) {
+        if (line.rfind("# ---- tls", 0) == 0) in_tls = true;
+        if (line.rfind("# ---- exec", 0) == 0) in_tls = false;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (in_tls && setting) text += line.substr(1) + "\n";
+    }
+    const config cfg = parse_ok(text);
+    REQUIRE(cfg.forwards.size() == 1);
+    const forward_config& f = cfg.forwards[0];
+    CHECK(f.proto == protocol::http);
+    REQUIRE(f.tls);
+    CHECK(protocol_name(f) == "https");
+    CHECK(f.tls->certificate == "/tmp/portunusd-demo/cert.pem");
+    CHECK(f.tls->private_key == "/tmp/portunusd-demo/key.pem");
+    CHECK(f.tls->min_version == "1.2");
+    CHECK(f.tls->handshake_timeout == std::chrono::seconds(10));
+}
+
 TEST_CASE("config: the sample's [[app]] is valid once uncommented", "[config][app]")
 {
     // Settings in the sample are commented out as "#key = value", explanations as "# text".
