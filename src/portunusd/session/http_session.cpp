@@ -287,12 +287,14 @@ const std::array<http::header_field, 3>& http_session::forwarded_fields()
     const auto addr = client_.address();
     // RFC 7239 quotes IPv6 addresses, which contain colons.
     const std::string forwarded_for = addr.is_v6() ? "\"[" + addr.to_string() + "]\"" : addr.to_string();
+    // What the client spoke to the daemon: an application building absolute URLs needs it.
+    const std::string scheme{forward_->config.tls ? "https" : "http"};
     forwarded_.emplace(std::array<http::header_field, 3>{
-        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=http;by=\"" +
+        http::header_field{"Forwarded", "for=" + forwarded_for + ";proto=" + scheme + ";by=\"" +
                                             address_text(local_.address()) + ":" + std::to_string(local_.port()) +
                                             "\""},
         http::header_field{"X-Forwarded-For", addr.to_string()},
-        http::header_field{"X-Forwarded-Proto", "http"}});
+        http::header_field{"X-Forwarded-Proto", scheme}});
     return *forwarded_;
 }
 
