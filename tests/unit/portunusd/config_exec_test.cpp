@@ -149,16 +149,7 @@ TEST_CASE("config: what an exec forward needs of this machine", "[config][exec]"
 
 TEST_CASE("config: the sample's exec [[forward]] is valid once uncommented", "[config][exec]")
 {
-    // Settings in the sample are commented out as "#key = value", explanations as "# text".
-    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
-    std::string text;
-    bool in_exec = false;
-    for (std::string line; std::getline(sample, line);) {
-        if (line.rfind("# ---- ", 0) == 0) in_exec = line.rfind("# ---- exec", 0) == 0;
-        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
-        if (in_exec && setting) text += line.substr(1) + "\n";
-    }
-    const config cfg = parse_ok(text);
+    const config cfg = parse_ok(sample_section_settings("exec"));
     REQUIRE(cfg.forwards.size() == 1);
     const forward_config& f = cfg.forwards[0];
     CHECK(f.proto == protocol::exec);

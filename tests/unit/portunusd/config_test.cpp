@@ -169,17 +169,7 @@ TEST_CASE("config: the sample etc/portunusd.toml is valid", "[config]")
 
 TEST_CASE("config: the sample's pass forward is valid once uncommented", "[config]")
 {
-    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
-    std::string text;
-    bool in_pass = false;
-    for (std::string line; std::getline(sample, line);) {
-        if (line.rfind("# ---- pass", 0) == 0) in_pass = true;
-        if (line.rfind("# ---- apps", 0) == 0) in_pass = false;
-        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
-        if (in_pass && setting)
-            text += line.substr(1) + "\n";
-    }
-    const config cfg = parse_ok(text);
+    const config cfg = parse_ok(sample_section_settings("pass"));
     REQUIRE(cfg.forwards.size() == 1);
     CHECK(cfg.forwards[0].proto == protocol::pass);
     CHECK(cfg.forwards[0].door == "/tmp/portunusd-demo/file_opener.door");
@@ -188,16 +178,7 @@ TEST_CASE("config: the sample's pass forward is valid once uncommented", "[confi
 
 TEST_CASE("config: the sample's https forward is valid once uncommented", "[config][tls]")
 {
-    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
-    std::string text;
-    bool in_tls = false;
-    for (std::string line; std::getline(sample, line);) {
-        if (line.rfind("# ---- tls", 0) == 0) in_tls = true;
-        if (line.rfind("# ---- exec", 0) == 0) in_tls = false;
-        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
-        if (in_tls && setting) text += line.substr(1) + "\n";
-    }
-    const config cfg = parse_ok(text);
+    const config cfg = parse_ok(sample_section_settings("tls"));
     REQUIRE(cfg.forwards.size() == 1);
     const forward_config& f = cfg.forwards[0];
     CHECK(f.proto == protocol::http);
@@ -211,17 +192,7 @@ TEST_CASE("config: the sample's https forward is valid once uncommented", "[conf
 
 TEST_CASE("config: the sample's [[app]] is valid once uncommented", "[config][app]")
 {
-    // Settings in the sample are commented out as "#key = value", explanations as "# text".
-    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
-    std::string text;
-    bool in_apps = false;
-    for (std::string line; std::getline(sample, line);) {
-        in_apps = in_apps || line.rfind("# ---- apps", 0) == 0;
-        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
-        if (in_apps && setting)
-            text += line.substr(1) + "\n";
-    }
-    const config cfg = parse_ok(std::string{minimal_forward} + text);
+    const config cfg = parse_ok(std::string{minimal_forward} + sample_section_settings("apps"));
     REQUIRE(cfg.apps.size() == 1);
     const app_config& app = cfg.apps[0];
     CHECK(app.name == "echo");

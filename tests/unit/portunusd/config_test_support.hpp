@@ -51,6 +51,23 @@ inline config parse_ok(std::string_view text)
     return std::move(*r.value);
 }
 
+/// The settings of the sample etc/portunusd.toml's section "# ---- NAME" (up to the next
+/// "# ---- "), uncommented: settings are commented out as "#key = value", explanations as
+/// "# text".
+inline std::string sample_section_settings(std::string_view name)
+{
+    std::istringstream sample{read_text(source_dir / "etc/portunusd.toml")};
+    const std::string marker = "# ---- " + std::string{name};
+    std::string text;
+    bool inside = false;
+    for (std::string line; std::getline(sample, line);) {
+        if (line.rfind("# ---- ", 0) == 0) inside = line.rfind(marker, 0) == 0;
+        const bool setting = line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#';
+        if (inside && setting) text += line.substr(1) + "\n";
+    }
+    return text;
+}
+
 /// A forward with only the required keys; its [[forward]] header is on line 2.
 inline constexpr std::string_view minimal_forward = R"(
 [[forward]]
