@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+# tls forwards (tcp behind TLS) with echo behind them: what goes in comes out, byte for byte,
+# for small exchanges on one connection and for a request larger than one TLS record.
+import os
+import random
+
+import tls_harness
+from tls_harness import TlsTest, tls_forward
+
+
+class TlsEcho(TlsTest):
+    def setUp(self):
+        super().setUp()
+        self.echo = self.start_app("echo.door", program_name="echo")
+        self.port = self.reserve_port()
+        self.daemon = self.start_tls([tls_forward(self.port, self.echo.door, cert=self.cert, key=self.key)])
+
+    def test_exchanges_on_one_connection_come_back_unchanged(self):
+        s = self.tls_connect(self.port)
+        self.assertEqual(s.version(), "TLSv1.3")
+        sent = 0
+        for i in range(20):
+            payload = f"exchange {i} ".encode() * (i + 1)
+            s.sendall(payload)
+            self.assertEqual(self.recv_exact(s, len(payload)), payload)
+            sent += len(payload)
+        s.close()
+        self.assert_access_lines(self.daemon, rf"forward=secure client=127\.0\.0\.1:\d+ calls=20 in={sent} "
+                                              rf"out={sent} ", 1)
+
+    def test_request_larger_than_a_tls_record_comes_back_intact(self):
+        # 60 KiB: under max_request (64 KiB), over the 16 KiB a TLS record can carry.
+        payload = random.Random(7).randbytes(60 * 1024)
+        self.assertEqual(self.tls_echo(self.port, payload, timeout=10.0), payload)
+        self.assert_access_lines(self.daemon, rf"forward=secure .* in={len(payload)} out={len(payload)} ", 1)
+
+    def test_tls12_client_is_served_by_default(self):
+        import ssl
+        s = self.tls_connect(self.port, ctx=self.client_context(alpn=None, maximum=ssl.TLSVersion.TLSv1_2))
+        self.assertEqual(s.version(), "TLSv1.2")
+        self.assertIsNone(s.selected_alpn_protocol())
+        payload = os.urandom(3000)
+        s.sendall(payload)
+        self.assertEqual(self.recv_exact(s, len(payload)), payload)
+
+    def test_s_client_completes_the_handshake_and_verifies(self):
+        code, out = self.s_client(self.port, "-brief")
+        self.assertEqual(code, 0, out)
+        self.assertIn("Verification: OK", out)
+        self.assertIn("Protocol version: TLSv1.3", out)
+
+
+if __name__ == "__main__":
+    tls_harness.main()
