@@ -104,6 +104,15 @@ class Hostile(TlsTest):
         self.wait_handshake_failures("web", 1)
         self.isolated_since(mark)
 
+    def test_client_closing_before_the_handshake_is_a_failure(self):
+        # A connection that ends before its ClientHello (a port probe, a TCP health check) ends
+        # the handshake early: it is logged and counted like any other failed handshake.
+        for _ in range(3):
+            self.raw().close()
+        self.assert_access_lines(self.daemon, r'forward=web client=127\.0\.0\.1:\d+ .*in=0 out=0 '
+                                              r'result="TLS handshake failed: the client closed the connection"', 3)
+        self.wait_handshake_failures("web", 3)
+
     def test_trickled_client_hello_closed_at_the_same_deadline(self):
         hello = client_hello()
         self.assertGreater(len(hello), 100)

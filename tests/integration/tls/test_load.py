@@ -27,7 +27,12 @@ class Load(TlsTest):
         m = re.search(r"^\s*(\d+) requests in ", out, re.MULTILINE)
         self.assertIsNotNone(m, out)
         self.assertGreater(int(m.group(1)), 100, out)
-        self.assertEqual(self.handshake_failures("web"), 0)
+        # wrk makes one bare connection to check the address before its threads start, and may
+        # cut one connection short of its handshake when it stops: both are counted as handshake
+        # failures ("the client closed the connection"). Anything more is a real failure.
+        failures = self.handshake_failures("web")
+        print(f"handshake failures counted: {failures}")
+        self.assertLessEqual(failures, 2)
         self.assertTrue(d.alive())
         self.assertNotRegex(d.log(), r"\b(warning|error|critical):", d.tail())
 

@@ -81,7 +81,10 @@ class ProxyThenTls(TlsTest):
             incoming.write(data)
             try:
                 while True:
-                    plain += tls.read(65536)
+                    chunk = tls.read(65536)
+                    if not chunk:
+                        break
+                    plain += chunk
             except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
                 pass
         self.assertTrue(plain.startswith(b"HTTP/1.1 200 "), plain[:200])
