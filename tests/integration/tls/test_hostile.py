@@ -5,6 +5,7 @@
 # well-behaved https client on the same forward keeps being served promptly, and the daemon
 # stays up and serving.
 import random
+import re
 import socket
 import statistics
 import struct
@@ -177,6 +178,16 @@ class Hostile(TlsTest):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()  # with unread data and linger 0: an RST
         time.sleep(0.3)
+        # Each connection's exchanges stopped at the reset, well short of the 400 it sent, and
+        # nothing more is logged for them afterwards: the sessions ended.
+        def logged():
+            return [line for line in self.daemon.access_log().splitlines() if 'path="/r/' in line]
+        lines = logged()
+        clients = {re.search(r"client=(\S+)", line).group(1) for line in lines}
+        self.assertEqual(len(clients), 5, "\n".join(lines[-10:]))
+        self.assertLess(len(lines), 5 * 400)
+        time.sleep(0.3)
+        self.assertEqual(len(logged()), len(lines))
         # Every one of them ended (nothing left open) and none counts as a handshake failure.
         self.assertEqual(self.handshake_failures("web"), 0)
         self.isolated_since(mark)

@@ -239,6 +239,53 @@ class TlsTest(HttpTest):
             time.sleep(0.05)
 
 
+def bio_exchange(test, port, request, prefix=b"", timeout=5.0):
+    """A TLS exchange driven by hand over a raw socket, to choose how its bytes are grouped into
+    writes: `prefix` (a PROXY header) goes out in the same write as the ClientHello, and the
+    client's Finished in the same write as `request`. Returns everything decrypted until the
+    server closes."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    test._sockets.append(raw)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = test.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    deadline = time.monotonic() + timeout
+    pending = prefix
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pass
+        pending += outgoing.read()
+        if pending:
+            raw.sendall(pending)
+            pending = b""
+        test.assertLess(time.monotonic(), deadline, "handshake did not finish")
+        data = raw.recv(65536)
+        test.assertTrue(data, "closed during the handshake")
+        incoming.write(data)
+    tls.write(request)
+    raw.sendall(pending + outgoing.read())
+    plain = b""
+    while time.monotonic() < deadline:
+        try:
+            data = raw.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            break
+        incoming.write(data)
+        try:
+            while True:
+                chunk = tls.read(65536)
+                if not chunk:
+                    break
+                plain += chunk
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+    return plain
+
+
 def client_hello(server_hostname="localhost"):
     """The bytes of a real TLS ClientHello, made by Python's ssl without any socket."""
     ctx = ssl.create_default_context()
