@@ -68,7 +68,7 @@ class Bodies(TlsTest):
         # No readiness edge follows for bytes OpenSSL already read with the handshake: the
         # daemon must take the request from them, or the client would wait for ever.
         started = time.monotonic()
-        plain = bio_exchange(self, self.port, request_bytes("GET", "/echo", [("Connection", "close")]))
+        plain, _ = bio_exchange(self, self.port, request_bytes("GET", "/echo", [("Connection", "close")]))
         self.assertTrue(plain.startswith(b"HTTP/1.1 200 "), plain[:200])
         line, _, _ = app_request(plain.partition(b"\r\n\r\n")[2])
         self.assertEqual(line, "GET /echo HTTP/1.1")

@@ -47,7 +47,7 @@ class ProxyThenTls(TlsTest):
     def test_header_and_client_hello_in_one_write(self):
         # The daemon reads the header and the ClientHello behind it at once; what follows the
         # header must reach the handshake before anything read from the socket later.
-        plain = bio_exchange(self, self.hport, request_bytes("GET", "/echo", [("Connection", "close")]),
+        plain, _ = bio_exchange(self, self.hport, request_bytes("GET", "/echo", [("Connection", "close")]),
                              prefix=v1("203.0.113.40", 6060))
         self.assertTrue(plain.startswith(b"HTTP/1.1 200 "), plain[:200])
         self.assert_access_lines(self.daemon, r'forward=web client=203\.0\.113\.40:6060 method=GET path="/echo" '

@@ -239,11 +239,13 @@ class TlsTest(HttpTest):
             time.sleep(0.05)
 
 
-def bio_exchange(test, port, request, prefix=b"", timeout=5.0):
+def bio_exchange(test, port, request, prefix=b"", timeout=3.0, close_notify=False, shut_wr=False):
     """A TLS exchange driven by hand over a raw socket, to choose how its bytes are grouped into
     writes: `prefix` (a PROXY header) goes out in the same write as the ClientHello, and the
-    client's Finished in the same write as `request`. Returns everything decrypted until the
-    server closes."""
+    client's Finished in the same write as `request`. Then, if asked, the client ends its side:
+    `close_notify` in the same write as the request ("alone": in a write of its own, once the
+    request had time to be read), `shut_wr` a TCP half-close. Returns
+    (everything decrypted, whether the server closed the connection within `timeout`)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     test._sockets.append(raw)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -265,15 +267,29 @@ def bio_exchange(test, port, request, prefix=b"", timeout=5.0):
         test.assertTrue(data, "closed during the handshake")
         incoming.write(data)
     tls.write(request)
+    if close_notify == "alone":
+        raw.sendall(pending + outgoing.read())
+        pending = b""
+        time.sleep(0.2)
+    if close_notify:
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # sent; the server's close_notify comes after its reply
     raw.sendall(pending + outgoing.read())
+    if shut_wr:
+        raw.shutdown(socket.SHUT_WR)
     plain = b""
-    while time.monotonic() < deadline:
+    while True:
+        raw.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             data = raw.recv(65536)
         except ConnectionResetError:
             data = b""
+        except socket.timeout:
+            return plain, False
         if not data:
-            break
+            return plain, True
         incoming.write(data)
         try:
             while True:
@@ -283,7 +299,6 @@ def bio_exchange(test, port, request, prefix=b"", timeout=5.0):
                 plain += chunk
         except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
             pass
-    return plain
 
 
 def client_hello(server_hostname="localhost"):
