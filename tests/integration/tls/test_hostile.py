@@ -9,7 +9,6 @@ import re
 import socket
 import statistics
 import struct
-import threading
 import time
 
 import tls_harness

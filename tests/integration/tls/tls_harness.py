@@ -18,9 +18,8 @@ import time
 for room in ("daemon", "http"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", room))
 
-import harness  # noqa: E402
 import http_harness  # noqa: E402
-from harness import listen_text, split_listen  # noqa: E402
+from harness import listen_text  # noqa: E402
 from http_harness import HttpTest, Reader, request_bytes  # noqa: E402
 
 # Every external client gets this long at most; the suite must never hang on one.
