@@ -53,6 +53,17 @@ class ProxyThenTls(TlsTest):
         self.assert_access_lines(self.daemon, r'forward=web client=203\.0\.113\.40:6060 method=GET path="/echo" '
                                               r'status=200 ', 1)
 
+    def test_header_and_part_of_the_client_hello_in_one_write(self):
+        # The handshake starts on the bytes read behind the header, runs out of them in the middle
+        # of a record, and must go on with what the socket brings next.
+        for split in (1, 5, 40):
+            plain, ended = bio_exchange(self, self.hport, request_bytes("GET", "/echo", [("Connection", "close")]),
+                                        prefix=v1("203.0.113.41", 7000 + split), split=split)
+            self.assertTrue(plain.startswith(b"HTTP/1.1 200 "), f"split {split}: {plain[:200]!r}")
+            self.assertTrue(ended)
+            self.assert_access_lines(self.daemon, rf'forward=web client=203\.0\.113\.41:{7000 + split} method=GET '
+                                                  r'path="/echo" status=200 ', 1)
+
     def test_tls_without_the_header_is_refused(self):
         # The forward expects the header first: a ClientHello in its place is no PROXY header.
         with self.assertRaises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):

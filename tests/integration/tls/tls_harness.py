@@ -238,9 +238,10 @@ class TlsTest(HttpTest):
             time.sleep(0.05)
 
 
-def bio_exchange(test, port, request, prefix=b"", timeout=3.0, close_notify=False, shut_wr=False):
+def bio_exchange(test, port, request, prefix=b"", timeout=3.0, close_notify=False, shut_wr=False, split=None):
     """A TLS exchange driven by hand over a raw socket, to choose how its bytes are grouped into
-    writes: `prefix` (a PROXY header) goes out in the same write as the ClientHello, and the
+    writes: `prefix` (a PROXY header) goes out in the same write as the ClientHello (or, with
+    `split`, as its first `split` bytes, the rest following a moment later), and the
     client's Finished in the same write as `request`. Then, if asked, the client ends its side:
     `close_notify` in the same write as the request ("alone": in a write of its own, once the
     request had time to be read), `shut_wr` a TCP half-close. Returns
@@ -258,6 +259,11 @@ def bio_exchange(test, port, request, prefix=b"", timeout=3.0, close_notify=Fals
         except ssl.SSLWantReadError:
             pass
         pending += outgoing.read()
+        if pending and split:
+            cut = len(prefix) + split
+            raw.sendall(pending[:cut])
+            time.sleep(0.1)
+            pending, split = pending[cut:], None
         if pending:
             raw.sendall(pending)
             pending = b""
