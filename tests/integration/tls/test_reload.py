@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 
 import tls_harness
@@ -73,6 +75,52 @@ class Reload(TlsTest):
         self.assertEqual(kept_cert, self.pki.fingerprint("first"))
         self.assert_access_lines(self.daemon, r'path="/after/\d" status=200 ', 3)
         self.assertNotRegex(self.daemon.log(), r"\b(error|critical):")
+
+    def test_handshakes_in_progress_across_a_reload_complete(self):
+        # Each of these connections has sent half its ClientHello when the certificate changes:
+        # the handshake goes on with the context it started with, and the connection is served.
+        n = 20
+        pending = []
+        for _ in range(n):
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            self._sockets.append(raw)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = self.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            hello = outgoing.read()
+            raw.sendall(hello[:len(hello) // 2])
+            pending.append((raw, tls, incoming, outgoing, hello[len(hello) // 2:]))
+        self.pki.install("second", self.cert, self.key)
+        self.sighup()
+        self.daemon.wait_log(r"reload: 0 forward\(s\) added, 1 changed, 0 removed")
+        presented = []
+        for raw, tls, incoming, outgoing, rest in pending:
+            raw.sendall(rest)
+            for _ in range(10):
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    data = raw.recv(65536)
+                    self.assertTrue(data, "closed during the handshake")
+                    incoming.write(data)
+            presented.append(hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest())
+            tls.write(request_bytes("GET", "/across", [("Connection", "close")]))
+            raw.sendall(outgoing.read())
+            plain = b""
+            while b"\r\n\r\n" not in plain:
+                data = raw.recv(65536)
+                self.assertTrue(data, f"closed before a response: {plain!r}")
+                incoming.write(data)
+                try:
+                    plain += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+            self.assertTrue(plain.startswith(b"HTTP/1.1 200 "), plain[:100])
+        self.assertEqual(set(presented), {self.pki.fingerprint("first")})
+        self.assertEqual(self.presented(), self.pki.fingerprint("second"))
 
     def test_reload_with_a_mismatched_key_keeps_the_old_certificate(self):
         self.pki.install("second", self.cert, self.key, key_name="wrong")
