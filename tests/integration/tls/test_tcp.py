@@ -4,6 +4,8 @@
 # for small exchanges on one connection and for a request larger than one TLS record.
 import os
 import random
+import subprocess
+import time
 import unittest
 
 import tls_harness
@@ -73,6 +75,27 @@ class TlsEcho(TlsTest):
         payload = os.urandom(3000)
         s.sendall(payload)
         self.assertEqual(self.recv_exact(s, len(payload)), payload)
+
+    def test_renegotiation_request_closes_only_that_connection(self):
+        # Renegotiation is off (SSL_OP_NO_RENEGOTIATION): a TLS 1.2 client asking for it (s_client's
+        # "R" command) loses its connection after what it sent before was answered.
+        p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-servername", "localhost",
+                              "-CAfile", self.pki.root, "-tls1_2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            for line in (b"before\n", b"R\n"):
+                p.stdin.write(line)
+                p.stdin.flush()
+                time.sleep(0.3)
+            out, _ = p.communicate(timeout=5)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn(b"RENEGOTIATING", out)
+        self.assertIn(b"\nbefore\n", out)
+        self.assert_access_lines(self.daemon, r'forward=secure .*calls=1 in=7 out=7 result="read error: ', 1)
+        self.assertEqual(self.tls_echo(self.port, b"others go on"), b"others go on")
 
     def test_s_client_completes_the_handshake_and_verifies(self):
         code, out = self.s_client(self.port, "-brief")
