@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(cmake make g++ pkg-config libboost-dev libspdlog-dev libtomlplusplus-dev libssl-dev)
 run_pkgs=(curl netcat-openbsd)
 test_pkgs=(catch2 python3 curl socat netcat-openbsd libxml2-utils mandoc clang libclang-rt-14-dev wrk prometheus
-  systemd dpkg-dev file haproxy iproute2)
+  systemd dpkg-dev file haproxy iproute2 openssl)
 bench_pkgs=(wrk nginx-light xinetd hyperfine python3 haproxy)
 
 want=("${build_pkgs[@]}")
