@@ -56,6 +56,7 @@ WORKLOADS = ["keepalive", "handshake"]
 BODY_PREFIX = b"Hello from a door! You are visitor "
 # As in http_compare.py: as long as the others' replies with a 6-digit visitor number.
 NGINX_BODY = "Hello from a door! You are visitor 123456."
+S_TIME_START = re.compile(r"^Collecting connection statistics for \d+ seconds\n", re.M)
 S_TIME_COUNT = re.compile(r"^(\d+) connections in [0-9.]+s;", re.M)
 S_TIME_BYTES = re.compile(r"^\d+ connections in \d+ real seconds, (\d+) bytes read per connection", re.M)
 
@@ -206,12 +207,14 @@ def run_handshakes(port, seconds, log_path, cpus=None):
     total = full = resumed = 0
     per_connection = []
     for p, out in zip(clients, outs):
+        start = S_TIME_START.search(out)
         count = S_TIME_COUNT.search(out)
         got = S_TIME_BYTES.search(out)
-        if p.returncode != 0 or not count or not got:
+        if p.returncode != 0 or not start or not count or not got:
             raise Failure(f"openssl s_time exited with status {p.returncode}:\n{out[-2000:]}")
-        # Before the summary, one character per connection: `*` a full handshake, `r` resumed.
-        marks = out[:count.start()]
+        # Between its first line and the summary, one character per connection: `*` a full
+        # handshake, `r` a resumed one.
+        marks = out[start.end():count.start()]
         total += int(count.group(1))
         full += marks.count("*")
         resumed += marks.count("r")
