@@ -5,9 +5,11 @@ directory, cleanup), errors, process groups, free ports, /proc readings and mach
 
 import atexit
 import datetime
+import decimal
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -15,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -223,19 +226,23 @@ def print_run_header():
     print(f"machine nproc={os.cpu_count()} kernel={platform.release()} cpu=\"{cpu_model()}\"")
 
 
-def print_process_figures(watched, idle, after, sampler):
+def print_process_figures(watched, idle, after, sampler, tag=""):
     """memory and threads lines for each watched process: `watched` maps a name to its pid,
     `idle` and `after` map it to proc_status() before and after the load, `sampler` has the
-    peaks (peak_rss and peak_threads by pid)."""
+    peaks (peak_rss and peak_threads by pid). A `tag` goes in brackets after the line's first
+    word (memory[keepalive]), for a script that samples more than one load."""
+    label = f"[{tag}]" if tag else ""
     for name, pid in watched.items():
         rss_idle, threads_idle = idle[name]
         rss_after, threads_after = after[name]
-        print(f"memory {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
-        print(f"threads {name} idle={threads_idle} peak={sampler.peak_threads[pid]} after_load={threads_after}")
+        print(f"memory{label} {name} vmrss_kb idle={rss_idle} peak={sampler.peak_rss[pid]} after_load={rss_after}")
+        print(f"threads{label} {name} idle={threads_idle} peak={sampler.peak_threads[pid]} "
+              f"after_load={threads_after}")
 
 
-def wrk_output(p, port, seconds):
-    """What the wrk process `p` (its own process group, loading `port` for `seconds`) printed;
+def wrk_output(p, target, seconds):
+    """What the wrk process `p` (its own process group, loading `target`, a port or a URL, for
+    `seconds`) printed;
     a Failure when it is not done 30 s after its load should have ended. Its group is killed
     either way, so nothing it started outlives the call."""
     try:
@@ -243,10 +250,183 @@ def wrk_output(p, port, seconds):
     except subprocess.TimeoutExpired:
         kill_group(p.pid, signal.SIGKILL)
         p.wait()
-        raise Failure(f"wrk against port {port} did not finish in {seconds + 30} s")
+        raise Failure(f"wrk against {target} did not finish in {seconds + 30} s")
     finally:
         kill_group(p.pid, signal.SIGKILL)
     return out
+
+
+def wait_for_log_line(path, text, procs, timeout=10.0):
+    """Waits until `text` appears in the log at `path`, while every process of `procs` lives."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.02)
+    raise Failure(f"no '{text}' in {path} after {timeout} s")
+
+
+SAMPLE_SECONDS = 0.1
+
+
+class Sampler(threading.Thread):
+    """Keeps the largest VmRSS and thread count seen, polling /proc (cheap: a few reads per
+    interval, so it hardly takes CPU from the run it watches)."""
+
+    def __init__(self, pids, interval=SAMPLE_SECONDS):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.peak_rss = {p: 0 for p in pids}
+        self.peak_threads = {p: 0 for p in pids}
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for pid in self.pids:
+                rss, threads = proc_status(pid)
+                if rss is not None:
+                    self.peak_rss[pid] = max(self.peak_rss[pid], rss)
+                if threads is not None:
+                    self.peak_threads[pid] = max(self.peak_threads[pid], threads)
+            self.samples += 1
+            self.done.wait(self.interval)
+
+
+def cpu_totals():
+    """CPU seconds of the whole machine so far, from /proc/stat: time in processes, time in
+    interrupts (softirq carries the loopback TCP traffic and is charged to no process) and time
+    stolen by the hypervisor."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    processes = values[0] + values[1] + values[2]  # user + nice + system
+    interrupts = values[5] + values[6]  # irq + softirq
+    steal = values[7] if len(values) > 7 else 0
+    return processes / hz, interrupts / hz, steal / hz
+
+
+# Past this share of the CPUs busy with neither the target nor the load generator, a load is
+# marked as noisy.
+NOISE_SHARE_LIMIT = 0.10
+
+
+class CpuWindow:
+    """The CPU time one measured load took, opened just before the load and closed just after:
+    per server part (a name for each process group serving the target), the machine's process
+    time, interrupts and steal."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.before = {part: group_cpu_seconds({pgid}) for part, pgid in parts.items()}
+        self.busy, self.irq, self.steal = cpu_totals()
+        self.started = time.monotonic()
+
+    def close(self):
+        self.part_cpu = {part: group_cpu_seconds({pgid}) - self.before[part] for part, pgid in self.parts.items()}
+        busy, irq, steal = cpu_totals()
+        self.busy, self.irq, self.steal = busy - self.busy, irq - self.irq, steal - self.steal
+        self.elapsed = time.monotonic() - self.started
+        return self
+
+    def report(self, name, count, client_cpu, client="wrk", unit="request", tag=""):
+        """Prints the `cpu` line of a load that served `count` units while the load generator
+        (`client`) used `client_cpu` seconds, and a NOISY line when other work took more than
+        NOISE_SHARE_LIMIT of the CPUs. Returns True when it did."""
+        n = max(count, 1)
+        # All the CPUs in either placement: a placement moves the work, the machine stays the same.
+        capacity = self.elapsed * (os.cpu_count() or 1)
+        # Process time that neither the target nor the client used: other work on the machine
+        # (the script's sampler included), which makes a load less comparable to the others.
+        server_cpu = sum(self.part_cpu.values())
+        other = max(0.0, self.busy - server_cpu - client_cpu)
+        # Per process too: where a relay's time goes, the relay or what it relays to.
+        parts = " ".join(f"{part}_us_per_{unit}={cpu / n * 1e6:.1f}" for part, cpu in self.part_cpu.items())
+        print(f"  cpu{tag} target={name} server_us_per_{unit}={server_cpu / n * 1e6:.1f} ({parts}) "
+              f"{client}_us_per_{unit}={client_cpu / n * 1e6:.1f} "
+              f"irq_us_per_{unit}={self.irq / n * 1e6:.1f} "
+              f"other_busy_percent={other / capacity * 100:.0f} "
+              f"steal_percent={self.steal / capacity * 100:.0f}")
+        if other / capacity > NOISE_SHARE_LIMIT:
+            print(f"  NOISY target={name}: other work took {other / capacity * 100:.0f}% of the CPUs, "
+                  f"so this run is not comparable to quiet ones")
+            return True
+        return False
+
+
+LATENCY_UNITS = {"us": decimal.Decimal("0.001"), "ms": decimal.Decimal(1), "s": decimal.Decimal(1000),
+                 "m": decimal.Decimal(60000), "h": decimal.Decimal(3600000)}
+
+WRK_PATTERNS = {
+    "rps": re.compile(r"^Requests/sec:\s+(\S+)", re.M),
+    "requests": re.compile(r"^\s*(\d+) requests in (\S+), (\S+) read", re.M),
+    "percentile": re.compile(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m|h)\s*$", re.M),
+    "errors": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses: (\d+)"),
+}
+
+
+def to_ms(value, unit):
+    """wrk's figure in milliseconds, exactly: a change of unit, no rounding."""
+    return format((decimal.Decimal(value) * LATENCY_UNITS[unit]).normalize(), "f")
+
+
+def run_wrk(url, seconds, log_path, cpus=None, threads=2, connections=64, extra=()):
+    """One `wrk --latency` load on `url`, its threads on these CPUs (None: unpinned, as the
+    calling script), its output appended to `log_path`. Returns its figures: rps (as printed),
+    requests, elapsed, read, percentiles ({"50": (value, unit), ...}), errors (connect, read,
+    write, timeout), non2xx, and client_cpu (wrk's CPU seconds)."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = start_on_cpus(cpus, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      start_new_session=True, text=True)
+    out = wrk_output(p, url, seconds)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log_path, "a") as log:
+        log.write(f"$ {' '.join(argv)}\n{out}\n")
+    if p.returncode != 0:
+        raise Failure(f"wrk exited with status {p.returncode}:\n{out}")
+    rps = WRK_PATTERNS["rps"].search(out)
+    n = WRK_PATTERNS["requests"].search(out)
+    percentiles = {m.group(1): (m.group(2), m.group(3)) for m in WRK_PATTERNS["percentile"].finditer(out)}
+    if not rps or not n or "50" not in percentiles or "99" not in percentiles:
+        raise Failure(f"cannot read wrk's output:\n{out}")
+    e = WRK_PATTERNS["errors"].search(out)
+    x = WRK_PATTERNS["non2xx"].search(out)
+    return {
+        "rps": rps.group(1),
+        "requests": int(n.group(1)),
+        "elapsed": n.group(2),
+        "read": n.group(3),
+        "percentiles": percentiles,
+        "errors": tuple(int(v) for v in e.groups()) if e else (0, 0, 0, 0),
+        "non2xx": int(x.group(1)) if x else 0,
+        "client_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    }
+
+
+def print_wrk_details(name, r, tag=""):
+    """The `wrk` detail line of one load run by run_wrk(); returns True when the load had
+    non-2xx/3xx responses or socket errors (kept-alive loads on loopback should have none),
+    after printing a FLAGGED line."""
+    p = r["percentiles"]
+    connect, read, write, timeout = r["errors"]
+    print(f"  wrk{tag} target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
+          f"latency p50={''.join(p['50'])} p75={''.join(p.get('75', ('?', '')))} "
+          f"p90={''.join(p.get('90', ('?', '')))} p99={''.join(p['99'])} "
+          f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
+          f"timeout={timeout}")
+    if r["non2xx"] > 0 or connect + read + write + timeout > 0:
+        print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
+              f"{connect + read + write + timeout} socket errors")
+        return True
+    return False
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b > 0 else "inf"
 
 
 def free_ports(count):

@@ -21,27 +21,22 @@ import decimal
 import os
 import pwd
 import re
-import resource
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from bench_support import (wrk_output, BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
+from bench_support import (SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
                            group_members, load_average, pin_servers, placements, print_process_figures,
-                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
-                           write_nginx_config)
+                           print_run_header, print_wrk_details, proc_status, ratio, run_wrk, to_ms, tool_version,
+                           wait_for_log_line, wait_for_socket_file, write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 WARMUP_SECONDS = 1
-SAMPLE_SECONDS = 0.1
-# Past this share of the CPUs busy with neither the target nor wrk, a run is marked as noisy.
-NOISE_SHARE_LIMIT = 0.10
 TARGETS = ["portunusd", "nginx_proxy", "nginx_return", "direct"]
 # The goals of the http forward: against the proxy it replaces and against no relay at all.
 GOAL_NGINX_PROXY = 1.3
@@ -50,16 +45,6 @@ BODY_PREFIX = b"Hello from a door! You are visitor "
 # nginx's own reply, as long as the others' with a 6-digit visitor number: during the measured
 # load theirs have 5 or 6 digits (a 42- or 43-byte body), so the bodies differ by a byte at most.
 NGINX_BODY = "Hello from a door! You are visitor 123456.\n"
-
-
-def wait_for_log_line(path, text, procs, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check_alive()
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.02)
-    raise Failure(f"no '{text}' in {path} after {timeout} s")
 
 
 class Response:
@@ -171,93 +156,6 @@ def check_concurrency(name, port, count, timeout=10.0):
             c.close()
 
 
-class Sampler(threading.Thread):
-    """Keeps the largest VmRSS and thread count seen, polling /proc (cheap: a few reads per
-    interval, so it hardly takes CPU from the run it watches)."""
-
-    def __init__(self, pids, interval=SAMPLE_SECONDS):
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.interval = interval
-        self.peak_rss = {p: 0 for p in pids}
-        self.peak_threads = {p: 0 for p in pids}
-        self.samples = 0
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            for pid in self.pids:
-                rss, threads = proc_status(pid)
-                if rss is not None:
-                    self.peak_rss[pid] = max(self.peak_rss[pid], rss)
-                if threads is not None:
-                    self.peak_threads[pid] = max(self.peak_threads[pid], threads)
-            self.samples += 1
-            self.done.wait(self.interval)
-
-
-def cpu_totals():
-    """CPU seconds of the whole machine so far, from /proc/stat: time in processes, time in
-    interrupts (softirq carries the loopback TCP traffic and is charged to no process) and time
-    stolen by the hypervisor."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    hz = os.sysconf("SC_CLK_TCK")
-    processes = values[0] + values[1] + values[2]  # user + nice + system
-    interrupts = values[5] + values[6]  # irq + softirq
-    steal = values[7] if len(values) > 7 else 0
-    return processes / hz, interrupts / hz, steal / hz
-
-
-LATENCY_UNITS = {"us": decimal.Decimal("0.001"), "ms": decimal.Decimal(1), "s": decimal.Decimal(1000),
-                 "m": decimal.Decimal(60000), "h": decimal.Decimal(3600000)}
-
-WRK_PATTERNS = {
-    "rps": re.compile(r"^Requests/sec:\s+(\S+)", re.M),
-    "requests": re.compile(r"^\s*(\d+) requests in (\S+), (\S+) read", re.M),
-    "percentile": re.compile(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m|h)\s*$", re.M),
-    "errors": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
-    "non2xx": re.compile(r"Non-2xx or 3xx responses: (\d+)"),
-}
-
-
-def to_ms(value, unit):
-    """wrk's figure in milliseconds, exactly: a change of unit, no rounding."""
-    return format((decimal.Decimal(value) * LATENCY_UNITS[unit]).normalize(), "f")
-
-
-def run_wrk(port, seconds, log_path, cpus=None):
-    """One wrk load, its threads on these CPUs (None: unpinned, as this script)."""
-    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
-            f"http://127.0.0.1:{port}/"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = start_on_cpus(cpus, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                      start_new_session=True, text=True)
-    out = wrk_output(p, port, seconds)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(log_path, "a") as log:
-        log.write(f"$ {' '.join(argv)}\n{out}\n")
-    if p.returncode != 0:
-        raise Failure(f"wrk exited with status {p.returncode}:\n{out}")
-    rps = WRK_PATTERNS["rps"].search(out)
-    n = WRK_PATTERNS["requests"].search(out)
-    percentiles = {m.group(1): (m.group(2), m.group(3)) for m in WRK_PATTERNS["percentile"].finditer(out)}
-    if not rps or not n or "50" not in percentiles or "99" not in percentiles:
-        raise Failure(f"cannot read wrk's output:\n{out}")
-    e = WRK_PATTERNS["errors"].search(out)
-    x = WRK_PATTERNS["non2xx"].search(out)
-    return {
-        "rps": rps.group(1),
-        "requests": int(n.group(1)),
-        "elapsed": n.group(2),
-        "read": n.group(3),
-        "percentiles": percentiles,
-        "errors": tuple(int(v) for v in e.groups()) if e else (0, 0, 0, 0),
-        "non2xx": int(x.group(1)) if x else 0,
-        "client_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-    }
-
-
 def write_configs(tmp, ports, user):
     door = tmp / "hello_web.door"
     # Only the keys the comparison needs; everything else (max_concurrency 64, max_requests 1000,
@@ -300,10 +198,6 @@ door = "{door}"
     return door
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if b > 0 else "inf"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", default=str(ROOT / "build" / "http-bench"))
@@ -341,6 +235,10 @@ def main():
         tmp, procs = run.tmp, run.procs
         user = pwd.getpwuid(os.geteuid()).pw_name
         ports = dict(zip(TARGETS, free_ports(len(TARGETS))))
+
+        def url(name):
+            return f"http://127.0.0.1:{ports[name]}/"
+
         door = write_configs(tmp, ports, user)
         cpus = os.cpu_count()
         print_run_header()
@@ -404,7 +302,7 @@ def main():
                 # Before the warm-up and again before the load: a thread that a not yet pinned one
                 # made while the first pass ran gets the mask too.
                 pin_servers(leaders, placement.servers)
-                run_wrk(ports[name], WARMUP_SECONDS, tmp / "wrk.log", placement.client)
+                run_wrk(url(name), WARMUP_SECONDS, tmp / "wrk.log", placement.client, WRK_THREADS, WRK_CONNECTIONS)
                 procs.check_alive()
                 pin_servers(leaders, placement.servers)
                 sampling = name == "portunusd" and sampler is None
@@ -412,15 +310,11 @@ def main():
                     sampler = Sampler(list(watched.values()))
                     sampled_in = placement.name
                     sampler.start()
-                cpu_before = {part: group_cpu_seconds({pgid}) for part, pgid in serving[name].items()}
-                busy_before, irq_before, steal_before = cpu_totals()
-                started = time.monotonic()
+                window = CpuWindow(serving[name])
                 try:
-                    r = run_wrk(ports[name], args.duration, tmp / "wrk.log", placement.client)
-                    part_cpu = {part: group_cpu_seconds({pgid}) - cpu_before[part]
-                                for part, pgid in serving[name].items()}
-                    busy_after, irq_after, steal_after = cpu_totals()
-                    elapsed = time.monotonic() - started
+                    r = run_wrk(url(name), args.duration, tmp / "wrk.log", placement.client,
+                                WRK_THREADS, WRK_CONNECTIONS)
+                    window.close()
                 finally:
                     if sampling:
                         sampler.done.set()
@@ -430,35 +324,11 @@ def main():
                 procs.check_alive()
                 results[name] = r
                 p = r["percentiles"]
-                connect, read, write, timeout = r["errors"]
                 print(f"target={name} rps={r['rps']} p50_ms={to_ms(*p['50'])} p99_ms={to_ms(*p['99'])}")
-                print(f"  wrk target={name} requests={r['requests']} in={r['elapsed']} read={r['read']} "
-                      f"latency p50={''.join(p['50'])} p75={''.join(p.get('75', ('?', '')))} "
-                      f"p90={''.join(p.get('90', ('?', '')))} p99={''.join(p['99'])} "
-                      f"non2xx_3xx={r['non2xx']} socket_errors connect={connect} read={read} write={write} "
-                      f"timeout={timeout}")
-                n = max(r["requests"], 1)
-                # All the CPUs in either placement: split moves the work, the machine stays the same.
-                capacity = elapsed * (cpus or 1)
-                # Process time that neither the target nor wrk used: other work on the machine (this
-                # script's sampler included), which makes a run less comparable to the others.
-                server_cpu = sum(part_cpu.values())
-                other = max(0.0, (busy_after - busy_before) - server_cpu - r["client_cpu"])
-                # Per process too: where a relay's time goes, the relay or what it relays to.
-                parts = " ".join(f"{part}_us_per_request={cpu / n * 1e6:.1f}" for part, cpu in part_cpu.items())
-                print(f"  cpu target={name} server_us_per_request={server_cpu / n * 1e6:.1f} ({parts}) "
-                      f"wrk_us_per_request={r['client_cpu'] / n * 1e6:.1f} "
-                      f"irq_us_per_request={(irq_after - irq_before) / n * 1e6:.1f} "
-                      f"other_busy_percent={other / capacity * 100:.0f} "
-                      f"steal_percent={(steal_after - steal_before) / capacity * 100:.0f}")
-                if other / capacity > NOISE_SHARE_LIMIT:
-                    print(f"  NOISY target={name}: other work took {other / capacity * 100:.0f}% of the CPUs, "
-                          f"so this run is not comparable to quiet ones")
                 # Kept-alive connections to a local server have no reason to fail: any error flags it.
-                if r["non2xx"] > 0 or connect + read + write + timeout > 0:
-                    print(f"  FLAGGED target={name}: {r['non2xx']} non-2xx/3xx responses, "
-                          f"{connect + read + write + timeout} socket errors")
+                if print_wrk_details(name, r):
                     run.status = 1
+                window.report(name, r["requests"], r["client_cpu"])
 
             tag = placement.name
             rps = {name: float(r["rps"]) for name, r in results.items()}

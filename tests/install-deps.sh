@@ -8,7 +8,9 @@ build_pkgs=(cmake make g++ pkg-config libboost-dev libspdlog-dev libtomlplusplus
 run_pkgs=(curl netcat-openbsd)
 test_pkgs=(catch2 python3 curl socat netcat-openbsd libxml2-utils mandoc clang libclang-rt-14-dev wrk prometheus
   systemd dpkg-dev file haproxy iproute2 openssl)
-bench_pkgs=(wrk nginx-light xinetd hyperfine python3 haproxy)
+# Debian 12's nginx-light pulls in nginx, built with the ssl module (tls_compare.py needs it);
+# openssl: the command that makes tls_compare.py's certificate and its handshake load (s_time).
+bench_pkgs=(wrk nginx-light xinetd hyperfine python3 haproxy openssl)
 
 want=("${build_pkgs[@]}")
 for what in "${@:-run}"; do
