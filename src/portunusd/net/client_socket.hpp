@@ -47,6 +47,9 @@ public:
     void start_tls(const tls::context& ctx, std::string_view first);
     /// Takes the TLS handshake as far as the socket allows (see tls::channel::handshake).
     tls::channel::step handshake() { return tls_->handshake(); }
+    /// True when the next receive() returns at once without the socket becoming readable:
+    /// TLS saw the end of the stream, or failed, behind the bytes it returned last.
+    [[nodiscard]] bool has_buffered_input() const noexcept { return tls_ && tls_->done_reading(); }
     /// The connection's TLS, or nullptr on a plain connection.
     [[nodiscard]] const tls::channel* tls() const noexcept { return tls_.get(); }
 

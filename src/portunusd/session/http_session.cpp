@@ -121,7 +121,7 @@ void http_session::on_read(const boost::system::error_code& ec, std::string_view
             ex_.status = 400;
             ex_.result = "client closed mid-request";
         }
-        return close(ec == asio::error::eof ? "client closed" : "read error: " + ec.message());
+        return close(ec == asio::error::eof ? "client closed" : io_error("read", ec.message()));
     }
     if (phase_ == phase::idle) {
         // First bytes of the next request on a kept-alive connection: its header clock starts.
@@ -430,7 +430,7 @@ void http_session::on_write(const boost::system::error_code& ec, std::size_t n)
     end_exchange();
     out_.clear();
     phase_ = phase::idle;
-    if (ec) return close("write error: " + ec.message());
+    if (ec) return close(io_error("write", ec.message()));
     if (close_after_write_) return close("done");
     if (draining_) return close("shutdown");
     if (peer_done_ && buffered() == 0) return close("client closed");

@@ -124,7 +124,7 @@ void session_core::read_proxy_header()
         });
         return;
     }
-    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.error) return close(io_error("read", std::error_code(r.error, std::system_category()).message()));
     if (r.bytes.empty()) return close("client closed before the PROXY header");
     proxy_read_ += r.bytes.size();
     if (proxy_in_.empty()) return parse_proxy_header(r.bytes); // the usual case: the header in one read
@@ -135,7 +135,7 @@ void session_core::read_proxy_header()
 void session_core::on_proxy_readable(const boost::system::error_code& ec)
 {
     if (closed_) return;
-    if (ec) return close("read error: " + ec.message());
+    if (ec) return close(io_error("read", ec.message()));
     read_proxy_header();
 }
 
@@ -177,6 +177,12 @@ void session_core::continue_handshake()
     using step = tls::channel::step;
     const step s = socket_.handshake();
     if (s == step::failed) {
+        if (!socket_.tls()->heard_from_client()) {
+            // A connection opened and closed without a byte (a balancer's TCP check, a port
+            // probe) is no failed handshake, and gets no line, as on plain forwards.
+            log_unstarted_ = false;
+            return close("client closed before the TLS handshake");
+        }
         forward_->stats->tls_handshake_failed();
         return close("TLS handshake failed: " + socket_.tls()->failure());
     }
@@ -184,7 +190,7 @@ void session_core::continue_handshake()
         const auto what = s == step::want_write ? edge_poller::wait_for::write : edge_poller::wait_for::read;
         socket_.async_wait(what, [self = shared_from_this()](const boost::system::error_code& ec) {
             if (self->closed_) return;
-            if (ec) return self->close("read error: " + ec.message());
+            if (ec) return self->close(self->io_error("read", ec.message()));
             self->continue_handshake();
         });
         return;
@@ -194,7 +200,7 @@ void session_core::continue_handshake()
     // is there now, since no new readiness edge will announce bytes OpenSSL already holds.
     const auto r = read_block(read_block_size);
     if (r.error == EAGAIN) return on_start({});
-    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.error) return close(io_error("read", std::error_code(r.error, std::system_category()).message()));
     if (r.bytes.empty()) return close("client closed after the TLS handshake");
     on_start(r.bytes);
 }
@@ -232,7 +238,7 @@ session_core::block_read session_core::read_block(std::size_t room)
     if (n < 0) return {{}, errno == EWOULDBLOCK ? EAGAIN : errno};
     // A short read emptied the socket: later bytes come with an edge of their own, and a FIN
     // that came with these keeps the poller reporting the socket readable.
-    more_to_read_ = static_cast<std::size_t>(n) == room;
+    more_to_read_ = static_cast<std::size_t>(n) == room || socket_.has_buffered_input();
     return {{block.get(), static_cast<std::size_t>(n)}, 0};
 }
 
@@ -271,7 +277,7 @@ void session_core::close(std::string_view reason)
     socket_.close(); // sends the FIN; a shutdown() first would only cost a system call
     registry_.remove(this);
     if (protocol_started_) on_closed(reason);
-    else
+    else if (log_unstarted_)
         // The protocol never saw the connection: the line is written here, with what that
         // protocol's line would hold for a request that never arrived (http's says 400, as for
         // a request cut short).
@@ -281,6 +287,12 @@ void session_core::close(std::string_view reason)
                    proxy_read_, 0, reason, started_);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed: {}", forward_->config.name, client_text_, reason);
+}
+
+std::string session_core::io_error(std::string_view what, std::string message) const
+{
+    if (const tls::channel* t = socket_.tls(); t && !t->failure().empty()) message = "TLS: " + t->failure();
+    return std::string(what) + " error: " + message;
 }
 
 void session_core::log_access(std::variant<std::monostate, tcp_access_fields, http_access_fields> own,

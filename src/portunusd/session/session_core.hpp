@@ -121,6 +121,9 @@ protected:
     void close_queue_full(std::string_view running);
     /// The forward's door call failed with `ec`: warns at a bounded rate and closes.
     void close_door_error(const std::error_code& ec);
+    /// "read error: ..." (`what` "read") or "write error: ...": `message`, or OpenSSL's reason
+    /// when the connection's TLS failed (the errno alone would say only "Protocol error").
+    [[nodiscard]] std::string io_error(std::string_view what, std::string message) const;
     /// Bytes read before the protocol started: a PROXY header and what came behind it.
     [[nodiscard]] std::uint64_t bytes_before_start() const noexcept { return proxy_read_; }
     /// The line with this connection's protocol, forward and client filled in.
@@ -157,6 +160,7 @@ private:
     std::string proxy_in_; ///< a header that came in pieces; at most proxy::max_header_length
     std::uint64_t proxy_read_ = 0; ///< bytes read before the protocol started, for a refusal's line
     bool protocol_started_ = false;
+    bool log_unstarted_ = true; ///< close() writes the line of a connection no protocol saw
 };
 
 } // namespace portunusd

@@ -44,10 +44,10 @@ void tcp_session::do_read()
 void tcp_session::on_readable(const boost::system::error_code& ec)
 {
     if (closed_) return;
-    if (ec) return close("read error: " + ec.message());
+    if (ec) return close(io_error("read", ec.message()));
     const auto r = read_block(forward_->config.max_request);
     if (r.error == EAGAIN) return wait_readable();
-    if (r.error) return close("read error: " + std::error_code(r.error, std::system_category()).message());
+    if (r.error) return close(io_error("read", std::error_code(r.error, std::system_category()).message()));
     if (r.bytes.empty()) return close("client closed");
     on_read(std::string(r.bytes));
 }
@@ -128,7 +128,7 @@ void tcp_session::on_write(const boost::system::error_code& ec, std::size_t n)
     reply_.clear();
     written_ = 0;
     write_stalled_ = false;
-    if (ec) return close("write error: " + ec.message());
+    if (ec) return close(io_error("write", ec.message()));
     if (forward_->config.once) return close("done");
     do_read();
 }

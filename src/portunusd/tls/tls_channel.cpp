@@ -48,6 +48,7 @@ channel::channel(const context& ctx, int fd, std::string_view first) : fd_(fd)
     }
     SSL_set_accept_state(ssl_);
     if (first.empty()) return;
+    heard_ = true;
     // The bytes read behind a PROXY header come first; an empty memory BIO then asks for a
     // retry (eof_return -1), which is when the socket takes over (switch_to_socket).
     BIO* prefix = BIO_new(BIO_s_mem());
@@ -120,6 +121,7 @@ channel::step channel::handshake()
 ssize_t channel::receive(char* data, std::size_t n)
 {
     read_wants_write_ = false;
+    if (end_pending_) return 0;
     if (broken_) {
         errno = EPROTO;
         return -1;
@@ -148,7 +150,11 @@ ssize_t channel::receive(char* data, std::size_t n)
         if (error == EAGAIN) read_wants_write_ = other;
         break;
     }
-    if (got > 0) return static_cast<ssize_t>(got);
+    if (got > 0) {
+        // The end (a close_notify in the same read as the data) is said on the next call.
+        end_pending_ = end;
+        return static_cast<ssize_t>(got);
+    }
     if (end) return 0;
     errno = error;
     return -1;
@@ -188,6 +194,15 @@ void channel::close_notify()
     ERR_clear_error();
     SSL_shutdown(ssl_); // one try: a socket that cannot take it now does not get a wait
     ERR_clear_error();
+}
+
+bool channel::heard_from_client() const noexcept
+{
+    if (heard_) return true;
+    // The socket BIO counts what OpenSSL read through it (the prefix's memory BIO is gone
+    // once used up, but then heard_ is set).
+    const BIO* rbio = ssl_ ? SSL_get_rbio(ssl_) : nullptr;
+    return rbio && BIO_number_read(const_cast<BIO*>(rbio)) > 0;
 }
 
 const char* channel::version() const noexcept

@@ -45,6 +45,12 @@ public:
     /// go on, or readable for a write; false when it is the obvious direction.
     [[nodiscard]] bool read_wants_write() const noexcept { return read_wants_write_; }
     [[nodiscard]] bool write_wants_read() const noexcept { return write_wants_read_; }
+    /// The stream ended (or failed) behind the plaintext receive() returned last: the next
+    /// receive() says so at once, and no readiness edge will come for it.
+    [[nodiscard]] bool done_reading() const noexcept { return end_pending_ || broken_; }
+    /// Whether any byte came from the client: a connection closed before its first byte
+    /// is a probe, not a failed handshake.
+    [[nodiscard]] bool heard_from_client() const noexcept;
     /// Why the handshake or the last read or write failed.
     [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
     /// The negotiated version ("TLSv1.3"), once the handshake is done.
@@ -61,6 +67,8 @@ private:
     int fd_;
     bool prefix_ = false; ///< reading `first` from memory still
     bool broken_ = false; ///< a fatal TLS error: no more reads, writes or close_notify
+    bool end_pending_ = false; ///< the stream's end came in behind returned plaintext
+    bool heard_ = false;       ///< `first` had bytes
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;
     std::string failure_;

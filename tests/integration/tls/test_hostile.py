@@ -104,14 +104,19 @@ class Hostile(TlsTest):
         self.wait_handshake_failures("web", 1)
         self.isolated_since(mark)
 
-    def test_client_closing_before_the_handshake_is_a_failure(self):
-        # A connection that ends before its ClientHello (a port probe, a TCP health check) ends
-        # the handshake early: it is logged and counted like any other failed handshake.
+    def test_client_closing_before_its_first_byte_is_a_probe(self):
+        # A connection that ends before sending a byte (a port probe, a balancer's TCP check) is
+        # no failed handshake: no access line and no count, as on plain forwards. One that ends
+        # inside its ClientHello is a failure, logged and counted.
         for _ in range(3):
             self.raw().close()
+        s = self.raw()
+        s.sendall(client_hello()[:20])
+        s.close()
         self.assert_access_lines(self.daemon, r'forward=web client=127\.0\.0\.1:\d+ .*in=0 out=0 '
-                                              r'result="TLS handshake failed: the client closed the connection"', 3)
-        self.wait_handshake_failures("web", 3)
+                                              r'result="TLS handshake failed: the client closed the connection"', 1)
+        self.wait_handshake_failures("web", 1)
+        self.assertNotIn("before the TLS handshake", self.daemon.access_log())
 
     def test_trickled_client_hello_closed_at_the_same_deadline(self):
         hello = client_hello()

@@ -27,9 +27,9 @@ class Load(TlsTest):
         m = re.search(r"^\s*(\d+) requests in ", out, re.MULTILINE)
         self.assertIsNotNone(m, out)
         self.assertGreater(int(m.group(1)), 100, out)
-        # wrk makes one bare connection to check the address before its threads start, and may
-        # cut one connection short of its handshake when it stops: both are counted as handshake
-        # failures ("the client closed the connection"). Anything more is a real failure.
+        # wrk makes one bare connection to check the address before its threads start (a probe,
+        # not counted) and may cut one connection short of its handshake when it stops, which
+        # counts as a failure ("the client closed the connection"). Anything more is a real one.
         failures = self.handshake_failures("web")
         print(f"handshake failures counted: {failures}")
         self.assertLessEqual(failures, 2)

@@ -175,6 +175,22 @@ TEST_CASE("tls channel: handshake, then reads and writes like recv and send", "[
     CHECK(c.receive(buf, sizeof buf) == 0);
 }
 
+TEST_CASE("tls channel: data and close_notify in one read: the data, then the end", "[tls]")
+{
+    const auto ctx = make_context(self_signed());
+    tls_pair p;
+    channel c(*ctx, p.server.get(), {});
+    REQUIRE(p.handshake(c) == channel::step::done);
+    REQUIRE(SSL_write(p.ssl, "bye", 3) == 3);
+    SSL_shutdown(p.ssl);
+    char buf[64];
+    CHECK_FALSE(c.done_reading());
+    REQUIRE(c.receive(buf, sizeof buf) == 3);
+    // OpenSSL has taken the close_notify off the socket already: no edge will announce it.
+    CHECK(c.done_reading());
+    CHECK(c.receive(buf, sizeof buf) == 0);
+}
+
 TEST_CASE("tls channel: the server's close_notify reaches the client", "[tls]")
 {
     const auto ctx = make_context(self_signed());
@@ -231,6 +247,28 @@ TEST_CASE("tls channel: a handshake that cannot succeed fails with OpenSSL's rea
         p.client.reset();
         CHECK(c.handshake() == channel::step::failed);
         CHECK(c.failure() == "the client closed the connection");
+        // Not a byte came: a probe, not a failed handshake.
+        CHECK_FALSE(c.heard_from_client());
+    }
+    SECTION("the client closes after part of its hello")
+    {
+        tls_pair p;
+        ERR_clear_error();
+        SSL_do_handshake(p.ssl); // the ClientHello, now in the socket
+        char hello[16384];
+        const ssize_t n = ::recv(p.server.get(), hello, sizeof hello, MSG_PEEK);
+        REQUIRE(n > 10);
+        // Only the first bytes reach the server: the client's socket goes away with the rest
+        // unread, so take the rest off and close.
+        char first[10];
+        REQUIRE(::recv(p.server.get(), first, sizeof first, 0) == 10);
+        channel partial(*ctx, p.server.get(), std::string_view(first, sizeof first));
+        char rest[16384];
+        while (::recv(p.server.get(), rest, sizeof rest, 0) > 0) {
+        }
+        p.client.reset();
+        CHECK(partial.handshake() == channel::step::failed);
+        CHECK(partial.heard_from_client());
     }
     SECTION("a client too old for tls_min_version 1.3")
     {
