@@ -41,6 +41,9 @@ class ProxyThenTls(TlsTest):
         self.assertEqual(r.status, 200, r)
         _, fields, _ = app_request(r.body)
         self.assertEqual(dict(fields).get("X-Forwarded-For"), "198.51.100.9", fields)
+        # The scheme the client spoke to the daemon, which the application cannot see itself.
+        self.assertEqual(dict(fields).get("X-Forwarded-Proto"), "https", fields)
+        self.assertRegex(dict(fields).get("Forwarded", ""), r'^for=198\.51\.100\.9;proto=https;by="', fields)
         self.assert_access_lines(self.daemon, r'forward=web client=198\.51\.100\.9:5151 method=GET path="/echo" '
                                               r'status=200 ', 1)
 
