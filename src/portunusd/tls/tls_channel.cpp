@@ -198,7 +198,8 @@ void channel::close_notify()
 
 bool channel::heard_from_client() const noexcept
 {
-    if (heard_) return true;
+    // A channel that could not start failed on this side: never taken for a probe.
+    if (heard_ || !ssl_) return true;
     // The socket BIO counts what OpenSSL read through it (the prefix's memory BIO is gone
     // once used up, but then heard_ is set).
     const BIO* rbio = ssl_ ? SSL_get_rbio(ssl_) : nullptr;
