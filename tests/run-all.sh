@@ -22,4 +22,5 @@ echo "== fuzz targets (${PORTUNUS_FUZZ_SECONDS:-20} s each)"
 CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTUNUS_FUZZ=ON \
   -DPORTUNUS_FUZZ_SECONDS="${PORTUNUS_FUZZ_SECONDS:-20}" -DBUILD_TESTING=ON >/dev/null
 cmake --build build/fuzz -j"$jobs" --target $(ctest --test-dir build/fuzz -L fuzz -N | awk '/Test +#/{print $3}')
-ctest --test-dir build/fuzz -L fuzz --output-on-failure
+# Each target runs on one CPU for its whole time: side by side they keep the suite short.
+ctest --test-dir build/fuzz -L fuzz -j"$jobs" --output-on-failure
