@@ -640,3 +640,18 @@ def start_on_cpus(cpus, argv, **popen_args):
         return subprocess.Popen(argv, **popen_args)
     finally:
         os.sched_setaffinity(0, own)
+
+
+def prerequisites_present(script, binaries, tools):
+    """Whether every program of `binaries` (target name -> path) is built and every command of
+    `tools` installed; says on stderr what is missing and how to get it."""
+    present = True
+    for name, path in binaries.items():
+        if not os.access(path, os.X_OK):
+            print(f"{script}: {path} missing: build the {name} target first", file=sys.stderr)
+            present = False
+    for tool in tools:
+        if shutil.which(tool) is None:
+            print(f"{script}: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
+            present = False
+    return present

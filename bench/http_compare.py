@@ -21,14 +21,13 @@ import decimal
 import os
 import pwd
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_support import (SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
+from bench_support import (prerequisites_present, SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
                            group_members, load_average, pin_servers, placements, print_process_figures,
                            print_run_header, print_wrk_details, proc_status, ratio, run_wrk, to_ms, tool_version,
                            wait_for_log_line, wait_for_socket_file, write_nginx_config)
@@ -217,14 +216,8 @@ def main():
         "hello_web": build / "apps" / "hello_web",
         "http_backend": build / "bench" / "http_backend",
     }
-    for name, path in binaries.items():
-        if not os.access(path, os.X_OK):
-            print(f"http_compare: {path} missing: build the {name} target first", file=sys.stderr)
-            return 2
-    for tool in ("wrk", "nginx"):
-        if shutil.which(tool) is None:
-            print(f"http_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
-            return 2
+    if not prerequisites_present("http_compare", binaries, ("wrk", "nginx")):
+        return 2
 
     chosen, placement_note = placements(args.placement)
     # The whole run is bounded: every warm-up and load of every placement, plus generous start-up

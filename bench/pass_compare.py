@@ -18,14 +18,13 @@ import argparse
 import os
 import pwd
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_support import BenchRun, Failure, free_ports, load_average, print_run_header, tool_version, \
+from bench_support import prerequisites_present, BenchRun, Failure, free_ports, load_average, print_run_header, tool_version, \
     wait_for_socket_file, write_nginx_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,14 +109,8 @@ def main():
     sys.stdout.reconfigure(line_buffering=True)
     build = Path(args.build_dir).resolve()
     binaries = {"portunusd": build / "portunusd", "file_opener": build / "apps" / "file_opener"}
-    for name, path in binaries.items():
-        if not os.access(path, os.X_OK):
-            print(f"pass_compare: {path} missing: build the {name} target first", file=sys.stderr)
-            return 2
-    for tool in ("wrk", "nginx", "curl"):
-        if shutil.which(tool) is None:
-            print(f"pass_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
-            return 2
+    if not prerequisites_present("pass_compare", binaries, ("wrk", "nginx", "curl")):
+        return 2
     time_limit = args.rounds * len(SIZES) * len(TARGETS) * (args.duration + 40) + 120
     with BenchRun("pass_compare", time_limit, args.keep_temp) as run:
         tmp, procs = run.tmp, run.procs

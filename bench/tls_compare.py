@@ -31,7 +31,6 @@ import os
 import pwd
 import re
 import resource
-import shutil
 import signal
 import socket
 import ssl
@@ -40,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import (SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
+from bench_support import (prerequisites_present, SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
                            group_members, kill_group, load_average, pin_servers, placements, print_process_figures,
                            print_run_header, print_wrk_details, proc_status, ratio, run_wrk, start_on_cpus, to_ms,
                            tool_version, wait_for_log_line, wait_for_socket_file, write_nginx_config)
@@ -248,14 +247,8 @@ def main():
         "hello_web": build / "apps" / "hello_web",
         "http_backend": build / "bench" / "http_backend",
     }
-    for name, path in binaries.items():
-        if not os.access(path, os.X_OK):
-            print(f"tls_compare: {path} missing: build the {name} target first", file=sys.stderr)
-            return 2
-    for tool in ("wrk", "nginx", "openssl"):
-        if shutil.which(tool) is None:
-            print(f"tls_compare: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
-            return 2
+    if not prerequisites_present("tls_compare", binaries, ("wrk", "nginx", "openssl")):
+        return 2
 
     chosen, placement_note = placements(args.placement)
     # Every warm-up and load of every placement and workload (s_time runs up to a second over),
