@@ -437,6 +437,7 @@ daemon_snapshot server::snapshot() const
         fs.name = f.name;
         fs.protocol = std::string(protocol_name(f));
         fs.listen = f.listen.text;
+        if (state.tls) fs.tls_not_after = state.tls->not_after();
         for (const auto& g : state.gates) fs.doors.push_back(g->snapshot());
         fs.counts = state.stats->totals();
         s.forwards.push_back(std::move(fs));

@@ -5,6 +5,8 @@
 
 #include "portunusd/tls/tls_context.hpp"
 
+#include <chrono>
+#include <ctime>
 #include <string>
 
 namespace portunusd::config_detail {
@@ -15,6 +17,18 @@ using namespace std::string_view_literals;
 constexpr std::array tls_versions{"1.2"sv, "1.3"sv};
 // A certificate chain or a key is a few kilobytes; anything this large is a wrong path.
 constexpr std::size_t max_pem_bytes = 1024 * 1024;
+// Renewal tools renew a month ahead; a certificate this close to its end was missed.
+constexpr std::int64_t expiry_warning_days = 14;
+
+std::string utc_date(std::int64_t seconds)
+{
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    return text;
+}
 
 std::optional<std::string> pem_path(table_reader& r, std::string_view key, file_position& at)
 {
@@ -68,10 +82,24 @@ void read_tls_files(config& cfg, diagnostics& diag)
         const bool have_key = read(f.tls->private_key, f.tls->private_key_pem, f.private_key_at, "private_key");
         if (!have_cert || !have_key) continue;
         std::string error;
-        if (!tls::context::build({f.tls->certificate_pem, f.tls->private_key_pem, f.tls->min_version,
-                                  f.proto == protocol::http},
-                                 error))
-            diag.error({f.certificate_at.line, f.certificate_at.column}, error);
+        const auto ctx = tls::context::build(
+            {f.tls->certificate_pem, f.tls->private_key_pem, f.tls->min_version, f.proto == protocol::http}, error);
+        const position at{f.certificate_at.line, f.certificate_at.column};
+        if (!ctx) {
+            diag.error(at, error);
+            continue;
+        }
+        // Served all the same (clients decide), but said at every load until it is renewed.
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        const std::int64_t left = ctx->not_after() - now;
+        if (left <= 0)
+            diag.warning(at, "certificate: " + f.tls->certificate + " expired on " + utc_date(ctx->not_after()) +
+                                 "; clients that check it will refuse the connection");
+        else if (left < expiry_warning_days * 86400)
+            diag.warning(at, "certificate: " + f.tls->certificate + " expires on " + utc_date(ctx->not_after()) +
+                                 ", in " + std::to_string(left / 86400) + " day(s)");
     }
 }
 

@@ -235,6 +235,11 @@ void render_forwards(page& p, const daemon_snapshot& s, const std::vector<std::s
     for (std::size_t i = 0; i < forwards.size(); ++i)
         if (forwards[i].protocol == "tls" || forwards[i].protocol == "https")
             p.sample(handshakes, labels[i], forwards[i].counts.tls_handshake_failures);
+    constexpr std::string_view expiry = "portunusd_forward_tls_certificate_expiry_timestamp_seconds";
+    p.family(expiry, "gauge", "When the certificate a tls or https forward serves expires (its notAfter).");
+    for (std::size_t i = 0; i < forwards.size(); ++i)
+        if (forwards[i].tls_not_after != 0)
+            p.sample(expiry, labels[i], static_cast<std::uint64_t>(forwards[i].tls_not_after));
 
     constexpr std::string_view failures = "portunusd_forward_failures_total";
     p.family(failures, "counter",

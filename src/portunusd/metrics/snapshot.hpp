@@ -79,6 +79,7 @@ struct forward_snapshot {
     std::string listen;   ///< as written in the configuration
     std::vector<door_snapshot> doors;
     forward_counts counts;
+    std::int64_t tls_not_after = 0; ///< tls and https: when the certificate served expires (epoch seconds); else 0
 };
 
 /// One [[app]] the daemon supervises.

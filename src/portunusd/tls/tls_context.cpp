@@ -9,6 +9,7 @@
 
 #include <climits>
 #include <cstring>
+#include <ctime>
 
 namespace portunusd::tls {
 namespace {
@@ -110,7 +111,7 @@ std::shared_ptr<const context> context::build(const material& m, std::string& er
         error = "cannot make a TLS context: " + openssl_reason("out of memory");
         return nullptr;
     }
-    std::shared_ptr<const context> made(new context(ctx));
+    std::shared_ptr<context> made(new context(ctx));
     const int min = m.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
     SSL_CTX_set_min_proto_version(ctx, min);
     // Renegotiation lets one client make the server redo its costliest step at will; nothing
@@ -127,6 +128,11 @@ std::shared_ptr<const context> context::build(const material& m, std::string& er
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (m.http) SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
     if (!load_chain(ctx, m.certificate_pem, error) || !load_key(ctx, m.private_key_pem, error)) return nullptr;
+    // For the expiry warning at load and the metric an alert can watch.
+    std::tm expires{};
+    if (const X509* leaf = SSL_CTX_get0_certificate(ctx);
+        leaf && ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &expires) == 1)
+        made->not_after_ = static_cast<std::int64_t>(::timegm(&expires));
     return made;
 }
 

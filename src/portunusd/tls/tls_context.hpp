@@ -2,6 +2,7 @@
 // tls_context: one forward's TLS server settings (certificate chain, key, versions) as an OpenSSL context.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,10 +33,13 @@ public:
     ~context();
 
     [[nodiscard]] ssl_ctx_st* native() const noexcept { return ctx_; }
+    /// When the server's own certificate expires, in seconds since the epoch (UTC).
+    [[nodiscard]] std::int64_t not_after() const noexcept { return not_after_; }
 
 private:
     explicit context(ssl_ctx_st* ctx) noexcept : ctx_(ctx) {}
     ssl_ctx_st* ctx_;
+    std::int64_t not_after_ = 0;
 };
 
 } // namespace portunusd::tls

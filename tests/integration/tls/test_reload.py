@@ -189,5 +189,34 @@ class Startup(TlsTest):
         self.assertIn('missing the required key "private_key"', log)
 
 
+class Expiry(TlsTest):
+    """A certificate near its end is served with a warning at every load, and its notAfter is a
+    metric an alert can watch; a renewal and a reload move both."""
+
+    def setUp(self):
+        super().setUp()
+        self.web = self.start_app("hello.door", program_name="hello_web")
+        self.port = self.reserve_port()
+        self.pki.install("soon", self.cert, self.key)
+        self.daemon = self.start_tls([https_forward(self.port, self.web.door, name="web", cert=self.cert,
+                                                    key=self.key)], daemon=self.metrics_settings())
+
+    def test_expiring_certificate_warned_and_exported_until_renewed(self):
+        warning = (r"warning: \S+portunusd\.toml:\d+:\d+: certificate: \S+server\.pem expires on "
+                   r"\d{4}-\d\d-\d\d \d\d:\d\d UTC, in [23] day\(s\)")
+        self.assertRegex(self.daemon.log(), warning)
+        self.assertEqual(self.certificate_expiry("web"), self.pki.not_after("soon"))
+        s, reader = self.tls_open(self.port)  # served all the same: clients decide
+        s.sendall(request_bytes("GET", "/", [("Connection", "close")]))
+        self.assertEqual(reader.response().status, 200)
+        s.close()
+
+        self.pki.install("first", self.cert, self.key)
+        self.daemon.send_signal(signal.SIGHUP)
+        self.daemon.wait_log(r"reload: \d+ forward\(s\) added")
+        self.assertEqual(self.certificate_expiry("web"), self.pki.not_after("first"))
+        self.assertEqual(len(re.findall(warning, self.daemon.log())), 1, self.daemon.tail())
+
+
 if __name__ == "__main__":
     tls_harness.main()

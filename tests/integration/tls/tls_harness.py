@@ -53,14 +53,15 @@ def _openssl(*args, cwd):
 
 
 class Certificates:
-    """A throwaway PKI in `directory`: a root CA, an intermediate CA, two server certificates for
-    localhost and 127.0.0.1 (the first and the renewed one, each with its own key and serial)
-    and a key that matches neither. A certificate file holds the server's certificate and then
+    """A throwaway PKI in `directory`: a root CA, an intermediate CA, server certificates for
+    localhost and 127.0.0.1 (the first and the renewed one, valid for 30 days, and one that
+    expires in 3, each with its own key and serial) and a key that matches none. A certificate file holds the server's certificate and then
     the intermediate, as an operator writes it; clients trust the root alone, so a handshake
     that verifies proves the chain was sent too."""
 
     FIRST_SERIAL = 0x1001
     SECOND_SERIAL = 0x2002
+    SOON_SERIAL = 0x3003
 
     def __init__(self, directory):
         # One set per process, copied into each test's directory: making it costs a third of a
@@ -82,15 +83,17 @@ class Certificates:
         with open(self.path("ca.ext"), "w") as f:
             f.write(_CA_EXTENSIONS)
         self._key("root.key")
-        _openssl("req", "-x509", "-new", "-key", "root.key", "-out", "root.pem", "-days", "2", "-subj",
+        _openssl("req", "-x509", "-new", "-key", "root.key", "-out", "root.pem", "-days", "30", "-subj",
                  "/CN=portunusd test root", "-config", "/dev/null", "-addext",
                  "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                  cwd=self.dir)
         self._signed("intermediate", "/CN=portunusd test intermediate", "root", "ca.ext", 0x10)
         self._signed("first", "/CN=localhost", "intermediate", "leaf.ext", self.FIRST_SERIAL)
         self._signed("second", "/CN=localhost", "intermediate", "leaf.ext", self.SECOND_SERIAL)
+        # Inside the daemon's 14-day expiry warning.
+        self._signed("soon", "/CN=localhost", "intermediate", "leaf.ext", self.SOON_SERIAL, days=3)
         self._key("wrong.key")
-        for name in ("first", "second"):
+        for name in ("first", "second", "soon"):
             with open(self.path(f"{name}-chain.pem"), "wb") as out:
                 for part in (f"{name}.pem", "intermediate.pem"):
                     with open(self.path(part), "rb") as f:
@@ -103,13 +106,18 @@ class Certificates:
         # P-256: made in a millisecond, where an RSA key would cost the suite seconds.
         _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name, cwd=self.dir)
 
-    def _signed(self, name, subject, issuer, extensions, serial):
+    def _signed(self, name, subject, issuer, extensions, serial, days=30):
         self._key(f"{name}.key")
         _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-config", "/dev/null", "-out",
                  f"{name}.csr", cwd=self.dir)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key",
-                 "-set_serial", str(serial), "-days", "2", "-extfile", extensions, "-out", f"{name}.pem",
+                 "-set_serial", str(serial), "-days", str(days), "-extfile", extensions, "-out", f"{name}.pem",
                  cwd=self.dir)
+
+    def not_after(self, name):
+        """When certificate `name` expires, in seconds since the epoch."""
+        out = _openssl("x509", "-noout", "-enddate", "-in", f"{name}.pem", cwd=self.dir)
+        return int(ssl.cert_time_to_seconds(out.decode().strip().split("=", 1)[1]))
 
     def fingerprint(self, name):
         """SHA-256 of the DER form of certificate `name` (first, second...)."""
@@ -226,6 +234,15 @@ class TlsTest(HttpTest):
         m = re.search(rf'^portunusd_forward_tls_handshake_failures_total\{{[^}}]*forward="{re.escape(forward)}"'
                       rf'[^}}]*\}} (\d+)$', out.decode(), re.MULTILINE)
         self.assertIsNotNone(m, f"no handshake failure sample for {forward}:\n{out.decode()[:3000]}")
+        return int(m.group(1))
+
+    def certificate_expiry(self, forward):
+        """portunusd_forward_tls_certificate_expiry_timestamp_seconds for `forward`."""
+        code, out, err = self.curl(f"http://127.0.0.1:{self.mport}/metrics")
+        self.assertEqual(code, 0, err)
+        m = re.search(rf'^portunusd_forward_tls_certificate_expiry_timestamp_seconds\{{[^}}]*forward="{re.escape(forward)}"'
+                      rf'[^}}]*\}} (\d+)$', out.decode(), re.MULTILINE)
+        self.assertIsNotNone(m, f"no certificate expiry sample for {forward}:\n{out.decode()[:3000]}")
         return int(m.group(1))
 
     def wait_handshake_failures(self, forward, n, timeout=5.0):

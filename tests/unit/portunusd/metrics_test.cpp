@@ -321,6 +321,26 @@ TEST_CASE("label values are escaped; HELP text too", "[metrics]")
     }
 }
 
+TEST_CASE("tls and https forwards: handshake failures and the certificate's expiry", "[metrics][tls]")
+{
+    pd::daemon_snapshot s = sample_snapshot();
+    pd::forward_snapshot site;
+    site.name = "site";
+    site.protocol = "https";
+    site.listen = "*:443";
+    site.counts.tls_handshake_failures = 42;
+    site.tls_not_after = 1767225600; // 2026-01-01T00:00:00Z
+    s.forwards.push_back(site);
+    const auto page = pd::render_prometheus(s, sample_process());
+    check_structure(page);
+    CHECK(has_line(page, "portunusd_forward_tls_handshake_failures_total{forward=\"site\",protocol=\"https\"} 42"));
+    CHECK(has_line(page, "portunusd_forward_tls_certificate_expiry_timestamp_seconds{forward=\"site\",protocol=\"https\"} "
+                         "1767225600"));
+    // Plain forwards have neither.
+    CHECK(page.find("portunusd_forward_tls_handshake_failures_total{forward=\"web\"") == std::string::npos);
+    CHECK(page.find("portunusd_forward_tls_certificate_expiry_timestamp_seconds{forward=\"web\"") == std::string::npos);
+}
+
 TEST_CASE("a daemon without forwards still renders a valid page", "[metrics]")
 {
     pd::daemon_snapshot s;

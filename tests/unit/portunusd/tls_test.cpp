@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +106,17 @@ TEST_CASE("tls context: built from a certificate and its key", "[tls]")
     const auto pem = self_signed();
     CHECK(make_context(pem));
     CHECK(make_context(pem, "1.3", true));
+}
+
+TEST_CASE("tls context: knows when its certificate expires", "[tls]")
+{
+    // self_signed() makes a certificate valid for a day from now.
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto ctx = make_context(self_signed());
+    CHECK(ctx->not_after() > now + 86400 - 60);
+    CHECK(ctx->not_after() <= now + 86400 + 60);
 }
 
 TEST_CASE("tls context: errors name the part that is wrong", "[tls]")
@@ -322,6 +334,13 @@ TEST_CASE("tls config: load_config reads the certificate and key and checks they
     REQUIRE_FALSE(mismatched.value);
     REQUIRE(mismatched.errors.size() == 1);
     CHECK_THAT(mismatched.errors[0].message, Catch::StartsWith("private_key does not match the certificate"));
+
+    // A certificate about to expire is served, with a warning at every load.
+    const auto warned = config_with((dir / "cert.pem").string(), (dir / "key.pem").string());
+    REQUIRE(warned.value);
+    REQUIRE(warned.warnings.size() == 1);
+    CHECK(warned.warnings[0].line == 8);
+    CHECK_THAT(warned.warnings[0].message, Catch::Matches(".*cert\\.pem expires on 20[0-9-]+ [0-9:]+ UTC, in [01] day\\(s\\)"));
 
     fs::remove_all(dir);
 }
