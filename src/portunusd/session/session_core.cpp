@@ -7,6 +7,7 @@
 #include "portunusd/proxy/proxy_header.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <sys/socket.h>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
@@ -184,6 +185,7 @@ void session_core::continue_handshake()
             return close("client closed before the TLS handshake");
         }
         forward_->stats->tls_handshake_failed();
+        if (forward_->config.proto == protocol::http && socket_.tls()->plain_http()) answer_plain_http();
         return close("TLS handshake failed: " + socket_.tls()->failure());
     }
     if (s != step::done) {
@@ -284,9 +286,30 @@ void session_core::close(std::string_view reason)
         log_access(forward_->config.proto == protocol::http   ? decltype(access_line::own){http_access_fields{{}, {}, 400}}
                    : forward_->config.proto == protocol::pass ? decltype(access_line::own){}
                                                               : decltype(access_line::own){tcp_access_fields{0}},
-                   proxy_read_, 0, reason, started_);
+                   proxy_read_, core_out_, reason, started_);
     if (spdlog::should_log(spdlog::level::debug))
         spdlog::debug("forward {}: {} closed: {}", forward_->config.name, client_text_, reason);
+}
+
+void session_core::answer_plain_http()
+{
+    // Someone typed http:// for an https port: a browser would otherwise show only a reset.
+    static const std::string answer = [] {
+        constexpr std::string_view body = "400 Bad Request: this port speaks HTTPS; use an https URL\n";
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + std::string(body);
+    }();
+    const int fd = socket_.native_handle();
+    // What is left of the request goes first: closing with unread bytes would send a reset,
+    // which can destroy the answer at the client before it is read. Bounded: 64 KiB at most.
+    char sink[4096];
+    for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+    }
+    const ssize_t n = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) return;
+    core_out_ = static_cast<std::uint64_t>(n);
+    forward_->stats->sent(core_out_);
+    forward_->stats->daemon_response(400);
 }
 
 std::string session_core::io_error(std::string_view what, std::string message) const

@@ -152,6 +152,8 @@ private:
     /// on_start(). `first` is what was read behind the header.
     void start_protocol(std::string_view first);
     void continue_handshake();
+    /// A 400 in the clear for plain HTTP sent to an https port, as far as the socket takes it.
+    void answer_plain_http();
     void read_proxy_header();
     void on_proxy_readable(const boost::system::error_code& ec);
     /// Takes `bytes` (all of the header received so far) as far as the parser can.
@@ -161,6 +163,7 @@ private:
     std::uint64_t proxy_read_ = 0; ///< bytes read before the protocol started, for a refusal's line
     bool protocol_started_ = false;
     bool log_unstarted_ = true; ///< close() writes the line of a connection no protocol saw
+    std::uint64_t core_out_ = 0; ///< bytes the core itself wrote before any protocol started
 };
 
 } // namespace portunusd

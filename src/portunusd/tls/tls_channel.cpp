@@ -24,10 +24,11 @@ int chunk(std::size_t n) noexcept
 
 // The first error OpenSSL queued for the call that failed (the most specific one, such as
 // "wrong version number"); the queue is emptied.
-std::string queued_reason()
+std::string queued_reason(unsigned long* code = nullptr)
 {
     const unsigned long first = ERR_get_error();
     ERR_clear_error();
+    if (code) *code = first;
     if (first == 0) return {};
     if (const char* reason = ERR_reason_error_string(first)) return reason;
     char text[256];
@@ -95,11 +96,14 @@ int channel::classify(int result, bool reading, bool& want_other)
         failure_ = !reason.empty() ? reason : result == 0 ? "the client closed the connection" : std::strerror(e);
         return e;
     }
-    default:
+    default: {
         broken_ = true;
-        failure_ = queued_reason();
+        unsigned long code = 0;
+        failure_ = queued_reason(&code);
+        plain_http_ = ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST;
         if (failure_.empty()) failure_ = "TLS error";
         return EPROTO;
+    }
     }
 }
 

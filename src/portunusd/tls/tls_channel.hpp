@@ -51,6 +51,8 @@ public:
     /// Whether any byte came from the client: a connection closed before its first byte
     /// is a probe, not a failed handshake.
     [[nodiscard]] bool heard_from_client() const noexcept;
+    /// The handshake failed because the client spoke plain HTTP (OpenSSL's "http request").
+    [[nodiscard]] bool plain_http() const noexcept { return plain_http_; }
     /// Why the handshake or the last read or write failed.
     [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
     /// The negotiated version ("TLSv1.3"), once the handshake is done.
@@ -69,6 +71,7 @@ private:
     bool broken_ = false; ///< a fatal TLS error: no more reads, writes or close_notify
     bool end_pending_ = false; ///< the stream's end came in behind returned plaintext
     bool heard_ = false;       ///< `first` had bytes
+    bool plain_http_ = false;
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;
     std::string failure_;

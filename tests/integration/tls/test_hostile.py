@@ -143,16 +143,22 @@ class Hostile(TlsTest):
         self.wait_handshake_failures("web", 1)
         self.isolated_since(mark)
 
-    def test_plain_http_to_https_port_closed_at_once(self):
+    def test_plain_http_to_https_port_answered_400_and_closed_at_once(self):
         mark = len(self.healthy)
         started = time.monotonic()
         s = self.raw()
         s.sendall(request_bytes("GET", "/plain", [("Connection", "keep-alive")]))
         took = self.closed_after(s, started, HANDSHAKE_TIMEOUT)
         self.assertLess(took, HANDSHAKE_TIMEOUT / 2, "closed by the deadline, not by the failed handshake")
-        self.assert_access_lines(self.daemon, r'forward=web client=127\.0\.0\.1:\d+ .*'
-                                              r'result="TLS handshake failed: http request"', 1)
-        self.wait_handshake_failures("web", 1)
+        # What a browser shows for http:// on an https port: a 400 in the clear that says so.
+        code, out, err = self.curl("-s", "-i", f"http://127.0.0.1:{self.port}/typed-http")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out)
+        self.assertIn(b"Connection: close\r\n", out)
+        self.assertTrue(out.endswith(b"this port speaks HTTPS; use an https URL\n"), out)
+        self.assert_access_lines(self.daemon, r'forward=web client=127\.0\.0\.1:\d+ .*status=400 in=0 out=[1-9]\d* '
+                                              r'result="TLS handshake failed: http request"', 2)
+        self.wait_handshake_failures("web", 2)
         self.isolated_since(mark)
 
     def test_garbage_closed_with_a_handshake_failure(self):
