@@ -41,6 +41,7 @@ void write_counts(json_writer& j, const forward_counts& c)
     j.member("status_502", c.status_502);
     j.member("status_503", c.status_503);
     j.member("status_504", c.status_504);
+    j.member("tls_handshake_failures", c.tls_handshake_failures);
     j.key("call_duration");
     write_histogram(j, c.call_duration);
     j.end_object();
@@ -68,6 +69,7 @@ void write_forward(json_writer& j, const forward_snapshot& f)
     j.member("name", f.name);
     j.member("protocol", f.protocol);
     j.member("listen", f.listen);
+    if (f.tls_not_after != 0) j.member("tls_certificate_expiry_unix", f.tls_not_after);
     j.key("counts");
     write_counts(j, f.counts);
     j.key("doors");

@@ -117,6 +117,7 @@ std::string failure_text(const forward_counts& c)
         {"queue full ", c.queue_full},    {"too large ", c.too_large},  {"other ", c.other_errors},
         {"answered 4xx: ", c.status_400}, {"answered 502: ", c.status_502},
         {"answered 503: ", c.status_503}, {"answered 504: ", c.status_504},
+        {"TLS handshakes failed: ", c.tls_handshake_failures},
     };
     std::string out;
     for (const auto& [label, n] : kinds) {

@@ -310,13 +310,30 @@ TEST_CASE("status JSON has every field under its documented name", "[control]")
           R"("config_file":"/c\"f","config_loaded_unix":101,"draining":false,"forwards":[{"name":"w",)"
           R"("protocol":"http","listen":"*:80","counts":{"connections":0,"connections_open":0,"requests":0,)"
           R"("bytes_in":0,"bytes_out":0,"timeouts":0,"door_gone":0,"interrupted":0,"queue_full":0,"too_large":0,)"
-          R"("other_errors":0,"status_400":0,"status_502":9,"status_503":0,"status_504":0,"call_duration":{)"
+          R"("other_errors":0,"status_400":0,"status_502":9,"status_503":0,"status_504":0,"tls_handshake_failures":0,)"
+          R"("call_duration":{)"
           R"("bounds":[0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5],)"
           R"("buckets":[1,0,0,0,0,0,0,0,0,0,0,0,0,0,2],"count":3,"sum_seconds":10.5}},"doors":[{"path":"/d",)"
           R"("state":"missing","server_pid":0,"in_flight":1,"peak_in_flight":2,"queued":3,"calls":4,"errors":5,)"
           R"("reopens":6,"queue_full":7}]}],"apps":[{"name":"api","door":"/a","state":"backing_off","pid":0,)"
           R"("starts":3,"restarts":2,"last_exit":"signal 9"}]})"
           "\n");
+}
+
+TEST_CASE("status of a TLS forward: its certificate's expiry and failed handshakes", "[control][tls]")
+{
+    daemon_snapshot s = sample_snapshot();
+    forward_snapshot site{"site", "https", "*:443", {}, {}};
+    site.counts.tls_handshake_failures = 5;
+    site.tls_not_after = 1'900'000'000;
+    s.forwards.push_back(site);
+    const std::string json = render_status_json(s);
+    CHECK_THAT(json, Catch::Contains(R"({"name":"site","protocol":"https","listen":"*:443",)"
+                                     R"("tls_certificate_expiry_unix":1900000000,"counts":{)"));
+    CHECK_THAT(json, Catch::Contains(R"("tls_handshake_failures":5,)"));
+    // Plain forwards say nothing of a certificate.
+    CHECK_THAT(json, Catch::Contains(R"({"name":"echo-tcp","protocol":"tcp","listen":"127.0.0.1:7007","counts":{)"));
+    CHECK_THAT(render_status_text(s), Catch::Contains("TLS handshakes failed: 5"));
 }
 
 TEST_CASE("only root and the daemon's own uid may use the control door", "[control]")
