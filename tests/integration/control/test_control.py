@@ -28,7 +28,7 @@ NOBODY = 65534
 
 COUNTS = ["connections", "connections_open", "requests", "bytes_in", "bytes_out", "timeouts", "door_gone",
           "interrupted", "queue_full", "too_large", "other_errors", "status_400", "status_502", "status_503",
-          "status_504"]
+          "status_504", "tls_handshake_failures"]
 DOOR_COUNTS = ["in_flight", "peak_in_flight", "queued", "calls", "errors", "reopens", "queue_full"]
 NUMBER = (int, float)
 
