@@ -227,23 +227,19 @@ class TlsTest(HttpTest):
         self.mport = self.reserve_port()
         return {"metrics_listen": listen_text("127.0.0.1", self.mport)}
 
-    def handshake_failures(self, forward):
-        """portunusd_forward_tls_handshake_failures_total for `forward`, from /metrics."""
+    def forward_sample(self, family, forward):
+        """The value of metric `family` for `forward`, from /metrics."""
         code, out, err = self.curl(f"http://127.0.0.1:{self.mport}/metrics")
         self.assertEqual(code, 0, err)
-        m = re.search(rf'^portunusd_forward_tls_handshake_failures_total\{{[^}}]*forward="{re.escape(forward)}"'
-                      rf'[^}}]*\}} (\d+)$', out.decode(), re.MULTILINE)
-        self.assertIsNotNone(m, f"no handshake failure sample for {forward}:\n{out.decode()[:3000]}")
+        m = re.search(rf'^{family}\{{[^}}]*forward="{re.escape(forward)}"[^}}]*\}} (\d+)$', out.decode(), re.MULTILINE)
+        self.assertIsNotNone(m, f"no {family} sample for {forward}:\n{out.decode()[:3000]}")
         return int(m.group(1))
 
+    def handshake_failures(self, forward):
+        return self.forward_sample("portunusd_forward_tls_handshake_failures_total", forward)
+
     def certificate_expiry(self, forward):
-        """portunusd_forward_tls_certificate_expiry_timestamp_seconds for `forward`."""
-        code, out, err = self.curl(f"http://127.0.0.1:{self.mport}/metrics")
-        self.assertEqual(code, 0, err)
-        m = re.search(rf'^portunusd_forward_tls_certificate_expiry_timestamp_seconds\{{[^}}]*forward="{re.escape(forward)}"'
-                      rf'[^}}]*\}} (\d+)$', out.decode(), re.MULTILINE)
-        self.assertIsNotNone(m, f"no certificate expiry sample for {forward}:\n{out.decode()[:3000]}")
-        return int(m.group(1))
+        return self.forward_sample("portunusd_forward_tls_certificate_expiry_timestamp_seconds", forward)
 
     def wait_handshake_failures(self, forward, n, timeout=5.0):
         deadline = time.monotonic() + timeout
