@@ -6,7 +6,6 @@ import os
 import random
 import subprocess
 import time
-import unittest
 
 import tls_harness
 from tls_harness import TlsTest, bio_exchange, tls_forward
