@@ -655,3 +655,13 @@ def prerequisites_present(script, binaries, tools):
             print(f"{script}: {tool} not found: tests/install-deps.sh bench", file=sys.stderr)
             present = False
     return present
+
+
+def start_portunusd(procs, portunusd_bin, conf, tmp):
+    """Starts portunusd on `conf` after `portunusd -n` has accepted it (a generated config that
+    is wrong fails here, with the daemon's own messages, rather than as a load that never
+    connects). Its output goes to tmp/portunusd.log."""
+    check = subprocess.run([str(portunusd_bin), "-n", "-f", str(conf)], capture_output=True, text=True, timeout=10)
+    if check.returncode != 0:
+        raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
+    return procs.start("portunusd", [str(portunusd_bin), "-f", str(conf)], tmp / "portunusd.log")

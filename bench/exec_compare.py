@@ -16,13 +16,12 @@ import os
 import pwd
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_support import (BenchRun, Failure, descendants, free_ports, load_average, print_run_header,
-                           tool_version, write_xinetd_config)
+from bench_support import (start_portunusd, BenchRun, Failure, descendants, free_ports, load_average,
+                           print_run_header, tool_version, write_xinetd_config)
 from inetd_compare import (run_wrk, wait_for_reply, wait_for_log_line, WRK_THREADS, WRK_CONNECTIONS,
                            WARMUP_SECONDS, ERROR_SHARE_LIMIT)
 
@@ -104,12 +103,7 @@ def main():
               f"each; one new connection and one new process per request; program {program.name}")
         print(f"loadavg before={load_average()}")
 
-        conf = tmp / "portunusd.toml"
-        check = subprocess.run([str(portunusd_bin), "-n", "-f", str(conf)], capture_output=True, text=True,
-                               timeout=10)
-        if check.returncode != 0:
-            raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
-        portunusd = procs.start("portunusd", [str(portunusd_bin), "-f", str(conf)], tmp / "portunusd.log")
+        portunusd = start_portunusd(procs, portunusd_bin, tmp / "portunusd.toml", tmp)
         procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile",
                                str(tmp / "xinetd.pid"), "-filelog", str(tmp / "xinetd.log")],
                     tmp / "xinetd-stderr.log")

@@ -26,10 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import (prerequisites_present, Sampler, wrk_output, BenchRun, Failure, add_placement_option, free_ports, group_cpu_seconds,
-                           load_average, pin_servers, placements, print_process_figures,
-                           print_run_header, proc_status, start_on_cpus, tool_version, wait_for_socket_file,
-                           write_nginx_config, write_xinetd_config)
+from bench_support import (start_portunusd, prerequisites_present, Sampler, wrk_output, BenchRun, Failure,
+                           add_placement_option, free_ports, group_cpu_seconds, load_average, pin_servers,
+                           placements, print_process_figures, print_run_header, proc_status, start_on_cpus,
+                           tool_version, wait_for_socket_file, write_nginx_config, write_xinetd_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -214,12 +214,7 @@ def main():
 
         hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
         wait_for_socket_file(door, hello_web)
-        conf = tmp / "portunusd.toml"
-        check = subprocess.run([str(binaries["portunusd"]), "-n", "-f", str(conf)], capture_output=True,
-                               text=True, timeout=10)
-        if check.returncode != 0:
-            raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
-        portunusd = procs.start("portunusd", [str(binaries["portunusd"]), "-f", str(conf)], tmp / "portunusd.log")
+        portunusd = start_portunusd(procs, binaries["portunusd"], tmp / "portunusd.toml", tmp)
         # -filelog: xinetd's own messages (config errors included) go to the temp dir, not syslog.
         xinetd = procs.start("xinetd", ["xinetd", "-dontfork", "-f", str(tmp / "xinetd.conf"), "-pidfile",
                                         str(tmp / "xinetd.pid"), "-filelog", str(tmp / "xinetd.log")],

@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import prerequisites_present, BenchRun, Failure, free_ports, load_average, print_run_header, tool_version, \
-    wait_for_socket_file, write_nginx_config
+from bench_support import (prerequisites_present, BenchRun, Failure, free_ports, load_average,
+                           print_run_header, tool_version, wait_for_socket_file, write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ["pass", "http", "nginx"]

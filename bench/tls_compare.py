@@ -39,10 +39,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench_support import (prerequisites_present, SAMPLE_SECONDS, BenchRun, CpuWindow, Failure, Sampler, add_placement_option, free_ports,
-                           group_members, kill_group, load_average, pin_servers, placements, print_process_figures,
-                           print_run_header, print_wrk_details, proc_status, ratio, run_wrk, start_on_cpus, to_ms,
-                           tool_version, wait_for_log_line, wait_for_socket_file, write_nginx_config)
+from bench_support import (start_portunusd, prerequisites_present, SAMPLE_SECONDS, BenchRun, CpuWindow,
+                           Failure, Sampler, add_placement_option, free_ports, group_members, kill_group,
+                           load_average, pin_servers, placements, print_process_figures, print_run_header,
+                           print_wrk_details, proc_status, ratio, run_wrk, start_on_cpus, to_ms, tool_version,
+                           wait_for_log_line, wait_for_socket_file, write_nginx_config)
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_THREADS = 2
@@ -277,12 +278,7 @@ def main():
 
         hello_web = procs.start("hello_web", [str(binaries["hello_web"]), str(door)], tmp / "hello_web.log")
         wait_for_socket_file(door, hello_web)
-        conf = tmp / "portunusd.toml"
-        check = subprocess.run([str(binaries["portunusd"]), "-n", "-f", str(conf)], capture_output=True,
-                               text=True, timeout=10)
-        if check.returncode != 0:
-            raise Failure(f"portunusd -n rejects the generated config:\n{check.stdout}{check.stderr}")
-        portunusd = procs.start("portunusd", [str(binaries["portunusd"]), "-f", str(conf)], tmp / "portunusd.log")
+        portunusd = start_portunusd(procs, binaries["portunusd"], tmp / "portunusd.toml", tmp)
         backend = procs.start("http_backend", [str(binaries["http_backend"]), str(ports["direct"])],
                               tmp / "http_backend.log")
         nginx = procs.start("nginx", ["nginx", "-p", str(tmp), "-e", str(tmp / "nginx-error.log"), "-c",
